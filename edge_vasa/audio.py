@@ -27,8 +27,9 @@ LOG_FLOOR = 1e-6  # log_mel = ln(mel power + LOG_FLOOR); silence sits at ln(1e-6
 # PAD_LEFT samples before the hop.
 PAD_LEFT = N_FFT // 2 - HOP // 2
 
-F0_MIN, F0_MAX = 60.0, 500.0
-YIN_WINDOW = 512  # integration window of the difference function (> the longest period, 267 samples)
+F0_MIN, F0_MAX = 60, 500
+TAU_MIN, TAU_MAX = SAMPLE_RATE // F0_MAX, -(-SAMPLE_RATE // F0_MIN)  # period range in samples: 32..267
+YIN_WINDOW = 512  # integration window of the difference function (> the longest period)
 YIN_THRESHOLD = 0.15  # cumulative-mean-normalised difference below this counts as periodic
 VOICED_MIN_RMS = 1e-3  # about -60 dBFS: quieter frames are silence, whatever their periodicity
 
@@ -132,12 +133,16 @@ def mel_filters() -> np.ndarray:
     upper = (edges[2:, None] - fft_freqs[None, :]) / np.diff(edges)[1:, None]
     weights = np.maximum(0.0, np.minimum(lower, upper))
     weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]  # equal area per filter
-    return weights.T.copy()
+    weights = weights.T.copy()
+    weights.flags.writeable = False  # cached and shared: nobody may change it in place
+    return weights
 
 
 @lru_cache
 def _hann() -> np.ndarray:
-    return np.hanning(N_FFT + 1)[:-1]  # periodic Hann, as in torch.hann_window / whisper
+    window = np.hanning(N_FFT + 1)[:-1]  # periodic Hann, as in torch.hann_window / whisper
+    window.flags.writeable = False
+    return window
 
 
 def _windows_to_log_mel(windows: np.ndarray) -> np.ndarray:
@@ -227,45 +232,48 @@ def pitch_track(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     audio = np.asarray(audio, dtype=np.float32)
     n = _n_frames(len(audio))
-    tau_min = int(SAMPLE_RATE / F0_MAX)
-    tau_max = int(np.ceil(SAMPLE_RATE / F0_MIN))
-    seg_len = YIN_WINDOW + tau_max
-    # Each analysis segment is centred on its hop, like the log-mel windows.
-    pad_left = seg_len // 2 - HOP // 2
-    padded = np.zeros(max(n - 1, 0) * HOP + seg_len, np.float32)
+    # Frame t's integration window is centred on its hop; the lagged copy looks up to TAU_MAX further ahead.
+    pad_left = YIN_WINDOW // 2 - HOP // 2
+    padded = np.zeros(max(n - 1, 0) * HOP + YIN_WINDOW + TAU_MAX, np.float32)
     padded[pad_left : pad_left + len(audio)] = audio
-    segs = np.lib.stride_tricks.sliding_window_view(padded, seg_len)[::HOP][:n].astype(np.float64)
+    segments = np.lib.stride_tricks.sliding_window_view(padded, YIN_WINDOW + TAU_MAX)[::HOP][:n]
+    f0, voiced = np.zeros(n, np.float32), np.zeros(n, bool)
+    block = 1000  # bounds the float64 spectra for long files, as in log_mel
+    for start in range(0, n, block):
+        f0[start : start + block], voiced[start : start + block] = _yin(segments[start : start + block])
+    return f0, voiced
 
+
+def _yin(segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """YIN on (k, YIN_WINDOW + TAU_MAX) segments: the window is the first YIN_WINDOW samples of each."""
+    segments = segments.astype(np.float64)
+    k = len(segments)
     # Difference function d(tau) = sum_j (x_j - x_{j+tau})^2 over the window, via FFT cross-correlation.
-    n_fft = 1 << int(np.ceil(np.log2(seg_len + YIN_WINDOW)))
-    head = segs[:, :YIN_WINDOW]
-    spectra = np.conj(np.fft.rfft(head, n_fft)) * np.fft.rfft(segs, n_fft)
-    xcorr = np.fft.irfft(spectra, n_fft)[:, : tau_max + 1]
-    energy = np.concatenate([np.zeros((n, 1)), np.cumsum(segs**2, axis=1)], axis=1)
-    taus = np.arange(tau_max + 1)
-    e_shifted = energy[:, taus + YIN_WINDOW] - energy[:, taus]
-    diff = np.maximum(energy[:, [YIN_WINDOW]] + e_shifted - 2.0 * xcorr, 0.0)
+    n_fft = 1 << int(np.ceil(np.log2(2 * YIN_WINDOW + TAU_MAX)))
+    spectra = np.conj(np.fft.rfft(segments[:, :YIN_WINDOW], n_fft)) * np.fft.rfft(segments, n_fft)
+    xcorr = np.fft.irfft(spectra, n_fft)[:, : TAU_MAX + 1]
+    energy = np.concatenate([np.zeros((k, 1)), np.cumsum(segments**2, axis=1)], axis=1)
+    taus = np.arange(TAU_MAX + 1)
+    lagged_energy = energy[:, taus + YIN_WINDOW] - energy[:, taus]
+    diff = np.maximum(energy[:, [YIN_WINDOW]] + lagged_energy - 2.0 * xcorr, 0.0)
 
     # Cumulative-mean-normalised difference: removes the bias towards tau = 0.
     cmndf = np.ones_like(diff)
-    cumsum = np.cumsum(diff[:, 1:], axis=1)
-    cmndf[:, 1:] = diff[:, 1:] * taus[1:] / np.maximum(cumsum, 1e-12)
+    cmndf[:, 1:] = diff[:, 1:] * taus[1:] / np.maximum(np.cumsum(diff[:, 1:], axis=1), 1e-12)
 
     # The period is the first local minimum that dips under the threshold.
-    mid = cmndf[:, tau_min:tau_max]
-    is_min = (mid <= cmndf[:, tau_min - 1 : tau_max - 1]) & (mid <= cmndf[:, tau_min + 1 :])
+    mid = cmndf[:, TAU_MIN:TAU_MAX]
+    is_min = (mid <= cmndf[:, TAU_MIN - 1 : TAU_MAX - 1]) & (mid <= cmndf[:, TAU_MIN + 1 :])
     is_dip = is_min & (mid < YIN_THRESHOLD)
-    has_dip = is_dip.any(axis=1)
-    tau = tau_min + np.argmax(is_dip, axis=1)
+    tau = TAU_MIN + np.argmax(is_dip, axis=1)
 
     # Parabolic interpolation around the dip for sub-sample precision.
-    rows = np.arange(n)
+    rows = np.arange(k)
     a, b, c = cmndf[rows, tau - 1], cmndf[rows, tau], cmndf[rows, tau + 1]
-    denom = a - 2.0 * b + c
-    shift = np.where(np.abs(denom) > 1e-12, 0.5 * (a - c) / np.where(denom == 0, 1.0, denom), 0.0)
+    curvature = a - 2.0 * b + c
+    shift = 0.5 * (a - c) / np.where(np.abs(curvature) > 1e-12, curvature, np.inf)
     period = tau + np.clip(shift, -1.0, 1.0)
 
     rms = np.sqrt(energy[:, YIN_WINDOW] / YIN_WINDOW)
-    voiced = has_dip & (rms > VOICED_MIN_RMS)
-    f0 = np.where(voiced, SAMPLE_RATE / period, 0.0)
-    return f0.astype(np.float32), voiced
+    voiced = is_dip.any(axis=1) & (rms > VOICED_MIN_RMS)
+    return np.where(voiced, SAMPLE_RATE / period, 0.0), voiced

@@ -153,9 +153,10 @@ def prepare_face(
     landmarks = detect_landmarks(rgb, box)
     m = alignment_transform(landmarks, size)
     crop = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-    # Landmarks are re-fitted on the crop itself so they agree with what the detector sees in rendered frames.
-    crop_box = _transform_box(box, m)
-    crop_landmarks = detect_landmarks(crop, crop_box)
+    # Landmarks are re-fitted on the crop itself, from a box the detector finds there, so they agree with
+    # what detection + landmarks give on rendered frames (the predictor's output depends on the box).
+    expected = _transform_box(box, m)
+    crop_landmarks = detect_landmarks(crop, _matching_box(detect_faces(crop), expected) or expected)
     return PreparedFace(crop, crop_landmarks, box, len(boxes), image_hash(rgb))
 
 
@@ -165,3 +166,12 @@ def _transform_box(box: tuple[int, int, int, int], m: np.ndarray) -> tuple[int, 
     cx, cy = pts.mean(0)
     half = np.hypot(*(pts[1] - pts[0])) / 2
     return round(cx - half), round(cy - half), round(cx + half), round(cy + half)
+
+
+def _matching_box(boxes: list[tuple[int, int, int, int]], expected: tuple[int, int, int, int]):
+    """The detected box whose centre lies inside ``expected``, or None."""
+    for b in boxes:
+        cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+        if expected[0] <= cx <= expected[2] and expected[1] <= cy <= expected[3]:
+            return b
+    return None

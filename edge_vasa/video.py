@@ -39,11 +39,13 @@ def write_mp4(
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
     rate = Fraction(fps).limit_denominator(1001)
+    if os.path.isdir(path):
+        raise EdgeVasaError(f"{path} is a folder; give an output file name ending in .mp4")
     folder, name = os.path.split(os.path.abspath(path))
     tmp = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:8]}.tmp")
     # Claim the temp file first, so an unwritable folder fails before any frame is computed.
     try:
-        open(tmp, "wb").close()
+        open(tmp, "xb").close()
     except OSError as e:
         raise EdgeVasaError(
             f"cannot write to {folder} ({e.strerror}); choose a writable output folder"
@@ -88,8 +90,9 @@ def write_mp4(
                     container.mux(sound.encode(_audio_frame(audio, start, AAC_FRAME, sample_rate)))
                 container.mux(sound.encode(None))
         os.replace(tmp, path)
-    except OSError as e:
-        raise EdgeVasaError(f"cannot write video {path} ({e.strerror}); check the disk and folder") from None
+    except av.error.FFmpegError as e:
+        # Only the writer's errors (disk full, I/O): anything the frames iterator raises passes through as is.
+        raise EdgeVasaError(f"cannot write video {path} ({e.strerror}); check the free disk space") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

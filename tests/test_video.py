@@ -125,9 +125,11 @@ def failing_frames(n_good: int, error: BaseException):
     raise error
 
 
-@pytest.mark.parametrize("error", [RuntimeError("model crashed"), KeyboardInterrupt()])
+@pytest.mark.parametrize(
+    "error", [RuntimeError("model crashed"), KeyboardInterrupt(), FileNotFoundError("input")]
+)
 def test_failure_mid_write_leaves_nothing(tmp_path, error):
-    with pytest.raises(type(error)):
+    with pytest.raises(type(error)):  # passes through unchanged, even an OSError
         write_mp4(tmp_path / "out.mp4", failing_frames(10, error), FPS, np.zeros(SR, np.float32))
     assert os.listdir(tmp_path) == []
 
@@ -163,6 +165,8 @@ def test_unwritable_folder(tmp_path):
         with pytest.raises(EdgeVasaError, match="writable output folder") as info:
             write_mp4(folder / "out.mp4", gradient_frames(2), FPS)
         assert "\n" not in str(info.value)
+    with pytest.raises(EdgeVasaError, match="is a folder"):
+        write_mp4(tmp_path, gradient_frames(2), FPS)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only folders")
