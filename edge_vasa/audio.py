@@ -60,11 +60,16 @@ def load_audio(path: str | os.PathLike) -> np.ndarray:
         ) from None
     if audio.size == 0:
         raise EdgeVasaError(f"{path} contains no audio samples; use a file with recorded speech")
-    if rate != SAMPLE_RATE:
-        g = np.gcd(rate, SAMPLE_RATE)
-        audio = resample_poly(audio, SAMPLE_RATE // g, rate // g)
     # The resampling filter can overshoot on clipped input; the contract is [-1, 1].
-    return np.clip(audio, -1.0, 1.0).astype(np.float32)
+    return np.clip(resample(audio, rate), -1.0, 1.0)
+
+
+def resample(audio: np.ndarray, rate: int) -> np.ndarray:
+    """Mono float audio at ``rate`` Hz -> float32 at SAMPLE_RATE (polyphase filter; exact ratio)."""
+    if rate == SAMPLE_RATE:
+        return np.asarray(audio, dtype=np.float32)
+    g = np.gcd(rate, SAMPLE_RATE)
+    return resample_poly(audio, SAMPLE_RATE // g, rate // g).astype(np.float32)
 
 
 def _decode_mono(container: av.container.InputContainer, stream: av.AudioStream) -> tuple[np.ndarray, int]:

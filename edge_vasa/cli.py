@@ -1,4 +1,7 @@
-"""The ``edge-vasa`` command line. Every subcommand prints problems as one line and exits 2, never a traceback."""
+"""The ``edge-vasa`` command line.
+
+Every subcommand reports bad input as one ``error:`` line and exits 2, never with a traceback.
+"""
 
 from __future__ import annotations
 
@@ -22,12 +25,17 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="render the bundled photo speaking a sentence (analytic renderer) to an MP4",
-        description="Photo + text -> speech (espeak-ng / festival) -> motion script -> analytic renderer -> MP4. "
+        description="Photo + text -> speech (espeak-ng / festival) -> motion script -> analytic renderer "
+        "-> MP4. "
         "Until the learned models land this is the corpus renderer, not the VASA-style generator.",
     )
     p.add_argument("--out", default="demo.mp4", help="output MP4 path (default: %(default)s)")
-    p.add_argument("--photo", help="face photo (JPEG/PNG/WebP/BMP); default: Grace Hopper, shipped by matplotlib")
-    p.add_argument("--face-index", type=int, default=0, help="which face when the photo has several, 0 = largest")
+    p.add_argument(
+        "--photo", help="face photo (JPEG/PNG/WebP/BMP); default: Grace Hopper, shipped by matplotlib"
+    )
+    p.add_argument(
+        "--face-index", type=int, default=0, help="which face when the photo has several, 0 = largest"
+    )
     p.add_argument("--text", default=DEMO_TEXT, help="what the face says")
     p.add_argument("--language", default="en", help="language code of --text (see `edge-vasa languages`)")
     p.add_argument("--emotion", default="happy", help="neutral, happy, sad, angry or surprised")
@@ -36,27 +44,38 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_prep(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("prep", help="detect, align and crop a face photo; save the crop and its landmarks",
-                       description="Face prep: photo -> aligned 512x512 crop (PNG) + 68 landmarks (JSON) and a "
-                       "preview with the landmarks drawn.")
+    p = sub.add_parser(
+        "prep",
+        help="detect, align and crop a face photo; save the crop and its landmarks",
+        description="Face prep: photo -> aligned 512x512 crop (PNG) + 68 landmarks (JSON) and a "
+        "preview with the landmarks drawn.",
+    )
     p.add_argument("photo", help="face photo (JPEG/PNG/WebP/BMP, any mode, EXIF rotation honoured)")
     p.add_argument("--out", default="face", help="output prefix: PREFIX.png, PREFIX.json, PREFIX_preview.png")
-    p.add_argument("--face-index", type=int, default=0, help="which face when the photo has several, 0 = largest")
+    p.add_argument(
+        "--face-index", type=int, default=0, help="which face when the photo has several, 0 = largest"
+    )
 
 
 def _add_corpus(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("corpus", help="build or inspect the synthetic talking-face training corpus")
     csub = p.add_subparsers(dest="corpus_cmd", required=True, metavar="{build,stats}")
-    b = csub.add_parser("build", help="render N clips (resumable, deterministic by seed, all cores)",
-                        description="Real face photos (with augmentation) animated by the analytic renderer from "
-                        "espeak-ng / festival speech in many languages. Rerun the same command to resume.")
+    b = csub.add_parser(
+        "build",
+        help="render N clips (resumable, deterministic by seed, all cores)",
+        description="Real face photos (with augmentation) animated by the analytic renderer from "
+        "espeak-ng / festival speech in many languages. Rerun the same command to resume.",
+    )
     b.add_argument("--out", required=True, help="corpus directory (created; an existing one is resumed)")
     b.add_argument("--clips", type=int, default=200, help="number of clips (default: %(default)s)")
     b.add_argument("--seed", type=int, default=0, help="seed: the same seed gives the same corpus")
     b.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
-    s = csub.add_parser("stats", help="languages, minutes, blink rate, emotions, and a renderer fidelity check",
-                        description="Summarise a corpus and check the renderer: landmarks re-detected on sampled "
-                        "rendered frames vs the intended landmarks (mean error, mouth-opening correlation).")
+    s = csub.add_parser(
+        "stats",
+        help="languages, minutes, blink rate, emotions, and a renderer fidelity check",
+        description="Summarise a corpus and check the renderer: landmarks re-detected on sampled "
+        "rendered frames vs the intended landmarks (mean error, mouth-opening correlation).",
+    )
     s.add_argument("corpus", help="corpus directory")
     s.add_argument("--check-clips", type=int, default=40, help="clips sampled for the landmark check")
     s.add_argument("--frames-per-clip", type=int, default=6, help="frames sampled per clip for the check")
@@ -81,7 +100,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     import numpy as np
     from tqdm import tqdm
 
-    from edge_vasa.corpus import to_16k
+    from edge_vasa.audio import resample
     from edge_vasa.face import prepare_face
     from edge_vasa.render import Renderer
     from edge_vasa.script import EMOTIONS, FPS, ScriptStyle, motion_script
@@ -93,14 +112,18 @@ def cmd_demo(args: argparse.Namespace) -> None:
     _check_output(args.out)
     photo = args.photo or _bundled_photo()
     face = prepare_face(photo, face_index=args.face_index)
-    utt = (sing(args.text, args.language, seed=args.seed) if args.sing
-           else synthesize(args.text, args.language))
+    utt = (
+        sing(args.text, args.language, seed=args.seed) if args.sing else synthesize(args.text, args.language)
+    )
     motion = motion_script(utt, ScriptStyle(emotion=args.emotion), seed=args.seed)
     renderer = Renderer(face.image, face.landmarks)
     frames = (renderer.render(m)[0] for m in tqdm(motion, desc="render", unit="frame"))
-    write_mp4(args.out, frames, FPS, audio=to_16k(utt), metadata={"comment": "synthetic: edge-vasa demo"})
-    print(f"wrote {args.out}: {len(motion) / FPS:.1f} s, {len(motion)} frames at {FPS} fps, "
-          f"{np.asarray(face.image).shape[0]}x{face.image.shape[1]}, voice {utt.voice}")
+    audio = resample(utt.audio, utt.sample_rate)
+    write_mp4(args.out, frames, FPS, audio=audio, metadata={"comment": "synthetic: edge-vasa demo"})
+    print(
+        f"wrote {args.out}: {len(motion) / FPS:.1f} s, {len(motion)} frames at {FPS} fps, "
+        f"{np.asarray(face.image).shape[0]}x{face.image.shape[1]}, voice {utt.voice}"
+    )
 
 
 def _bundled_photo() -> str:
@@ -130,10 +153,16 @@ def cmd_prep(args: argparse.Namespace) -> None:
         cv2.circle(preview, (round(x), round(y)), 2, (0, 255, 0), -1, cv2.LINE_AA)
     cv2.imwrite(f"{args.out}.png", crop_bgr)
     cv2.imwrite(f"{args.out}_preview.png", preview)
-    Path(f"{args.out}.json").write_text(json.dumps({
-        "landmarks": face.landmarks.round(2).tolist(), "source_box": face.source_box,
-        "faces_in_photo": face.n_faces, "image_sha256": face.image_hash,
-    }))
+    Path(f"{args.out}.json").write_text(
+        json.dumps(
+            {
+                "landmarks": face.landmarks.round(2).tolist(),
+                "source_box": face.source_box,
+                "faces_in_photo": face.n_faces,
+                "image_sha256": face.image_hash,
+            }
+        )
+    )
     print(f"wrote {args.out}.png, {args.out}.json, {args.out}_preview.png ({face.n_faces} face(s) in photo)")
 
 
@@ -146,7 +175,9 @@ def cmd_corpus(args: argparse.Namespace) -> None:
         out = corpus.build_corpus(args.out, args.clips, seed=args.seed, workers=args.workers)
         print(f"corpus ready: {out}")
     else:
-        stats = corpus.corpus_stats(args.corpus, check_clips=args.check_clips, frames_per_clip=args.frames_per_clip)
+        stats = corpus.corpus_stats(
+            args.corpus, check_clips=args.check_clips, frames_per_clip=args.frames_per_clip
+        )
         print(corpus.format_stats(stats))
         if args.json:
             import json

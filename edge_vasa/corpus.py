@@ -19,10 +19,14 @@ the ``--videos`` path of the trainer consumes, so both paths share one reader. E
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
+import signal
+import sys
 import warnings
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,9 +36,9 @@ import numpy as np
 from tqdm import tqdm
 
 from edge_vasa import __version__
-from edge_vasa.audio import SAMPLE_RATE, save_wav
+from edge_vasa.audio import SAMPLE_RATE, resample, save_wav
 from edge_vasa.errors import EdgeVasaError
-from edge_vasa.face import detect_faces, detect_landmarks, prepare_face
+from edge_vasa.face import detect_faces, detect_landmarks, load_image, prepare_face
 from edge_vasa.render import Renderer, tps_backward_map
 from edge_vasa.script import EMOTIONS, FPS, draw_style, motion_script
 from edge_vasa.speech import LANGUAGES, Utterance, sing, synthesize
@@ -48,33 +52,90 @@ VOICE_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f
 
 @dataclass(frozen=True)
 class IdentitySource:
+    """A real face photo shipped by an installed package; ``near`` = (x, y, width) of the face in a group."""
+
     name: str
-    loader: str  # "module:attr" returning a path or an RGB array
-    face_index: int = 0
+    loader: (
+        str  # "skimage.data:NAME", "matplotlib.sample:FILE" or "faces:FILE" (see scripts/install_faces.sh)
+    )
+    near: tuple[int, int, int] | None = None
     split: str = "train"
 
 
-def _load_source(src: IdentitySource) -> np.ndarray | str:
-    module, _, attr = src.loader.partition(":")
-    if module == "skimage.data":
+def faces_dir() -> Path:
+    """Where scripts/install_faces.sh unpacked the photos that pip wheels and Debian packages ship."""
+    default = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "edge-vasa" / "faces"
+    return Path(os.environ.get("EDGE_VASA_FACES", default))
+
+
+def _load_source(src: IdentitySource) -> tuple[np.ndarray, int]:
+    """The photo and the index (largest first, as prepare_face counts) of the wanted face in it."""
+    kind, _, name = src.loader.partition(":")
+    if kind == "skimage.data":
         import skimage.data
 
-        return getattr(skimage.data, attr)()
-    if module == "matplotlib.sample":
+        rgb = getattr(skimage.data, name)()
+    elif kind == "matplotlib.sample":
         import matplotlib.cbook
 
-        return str(matplotlib.cbook.get_sample_data(attr, asfileobj=False))
-    raise ValueError(f"unknown identity loader {src.loader}")
+        rgb = load_image(matplotlib.cbook.get_sample_data(name, asfileobj=False))
+    elif kind == "faces":
+        rgb = load_image(faces_dir() / name)
+    else:
+        raise ValueError(f"unknown identity loader {src.loader}")
+    if src.near is None:
+        return rgb, 0
+    centres = np.array([((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in detect_faces(rgb)])
+    return rgb, int(np.argmin(np.linalg.norm(centres - src.near[:2], axis=1)))
 
 
+_F = "feat__tests__data__"
 IDENTITY_SOURCES = (
     IdentitySource("grace_hopper", "matplotlib.sample:grace_hopper.jpg"),
+    IdentitySource("poker_1", "faces:insightface__data__images__t1.jpg", (1172, 336, 108)),
+    IdentitySource("poker_2", "faces:insightface__data__images__t1.jpg", (121, 336, 108)),
+    IdentitySource("poker_3", "faces:insightface__data__images__t1.jpg", (778, 420, 108)),
+    IdentitySource("poker_4", "faces:insightface__data__images__t1.jpg", (503, 348, 107)),
+    IdentitySource("feat_single", f"faces:{_F}single_face.jpg"),
+    IdentitySource("group_1", f"faces:{_F}multi_face.jpg", (372, 301, 108)),
+    IdentitySource("group_2", f"faces:{_F}multi_face.jpg", (575, 372, 108)),
+    IdentitySource("group_3", f"faces:{_F}multi_face.jpg", (730, 360, 107)),
+    IdentitySource("studio_f1", f"faces:{_F}0-f1-su-ph.jpg"),
+    IdentitySource("studio_f13", f"faces:{_F}15-f13-anc-ph.jpg"),
+    IdentitySource("actor_1", "faces:dlib__bald_guys.jpg", (1595, 268, 331)),
+    IdentitySource("actor_2", "faces:dlib__bald_guys.jpg", (492, 928, 230)),
+    IdentitySource("actor_3", "faces:dlib__bald_guys.jpg", (452, 1350, 193)),
+    IdentitySource("actor_4", "faces:dlib__bald_guys.jpg", (146, 163, 160)),
+    IdentitySource("party_1", "faces:dlib__2008_002506.jpg", (169, 109, 108)),
+    IdentitySource("party_2", "faces:dlib__2008_002506.jpg", (384, 133, 108)),
+    # held out for evaluation: never seen in training, in any augmentation
     IdentitySource("astronaut", "skimage.data:astronaut", split="eval"),
+    IdentitySource("studio_f15", f"faces:{_F}0-f15-hao-ph.jpg", split="eval"),
+    IdentitySource("cruise", "faces:dlib__Tom_Cruise_avp_2014_4.jpg", split="eval"),
 )
 
 
-def augment(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A new-looking identity from an aligned crop: flip, colour, reframing and a mild change of face shape."""
+def available_sources() -> list[IdentitySource]:
+    """The identity photos present on this machine (package-shipped ones always are)."""
+    present = [
+        s
+        for s in IDENTITY_SOURCES
+        if not s.loader.startswith("faces:") or (faces_dir() / s.loader[6:]).exists()
+    ]
+    missing = len(IDENTITY_SOURCES) - len(present)
+    if missing:
+        warnings.warn(
+            f"{missing} identity photos are missing from {faces_dir()}; "
+            "run scripts/install_faces.sh for all of them",
+            stacklevel=2,
+        )
+    return present
+
+
+def augment(
+    image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """A new-looking identity from an aligned crop: flip, colour, reframing and a mild face-shape change."""
     size = image.shape[0]
     img, lm = image, landmarks.copy()
     if rng.random() < 0.5:
@@ -88,8 +149,14 @@ def augment(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator) 
     target[36:48, 0] = centre[0] + (lm[36:48, 0] - centre[0]) * rng.uniform(0.96, 1.04)
     target[30:36, 1] += rng.uniform(-0.03, 0.03) * size * 0.2
     edge = np.linspace(0, size - 1, 5)
-    border = np.concatenate([np.stack([edge, np.zeros(5)], 1), np.stack([edge, np.full(5, size - 1.0)], 1),
-                             np.stack([np.zeros(5), edge], 1), np.stack([np.full(5, size - 1.0), edge], 1)])
+    border = np.concatenate(
+        [
+            np.stack([edge, np.zeros(5)], 1),
+            np.stack([edge, np.full(5, size - 1.0)], 1),
+            np.stack([np.zeros(5), edge], 1),
+            np.stack([np.full(5, size - 1.0), edge], 1),
+        ]
+    )
     map_x, map_y = tps_backward_map(np.concatenate([target, border]), np.concatenate([lm, border]), size)
     img = cv2.remap(img, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
     # reframing: small zoom, rotation and shift of the whole crop
@@ -114,25 +181,26 @@ def augment(image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator) 
     return img, detect_landmarks(img, box)
 
 
-def prepare_identities(out: Path, seed: int) -> list[dict]:
+def prepare_identities(out: Path, seed: int, sources: list[IdentitySource]) -> list[dict]:
     """Align every source photo and write its augmented variants; returns the identity table."""
     ident_dir = out / "identities"
     ident_dir.mkdir(parents=True, exist_ok=True)
     table = []
-    for k, src in enumerate(IDENTITY_SOURCES):
+    for src in tqdm(sources, desc="identities", unit="photo"):
+        names = [f"{src.name}_{v}" for v in range(1 if src.split == "eval" else N_AUGMENTED + 1)]
+        table += [{"id": n, "source": src.name, "split": src.split} for n in names]
+        if all((ident_dir / f"{n}.npy").exists() for n in names):
+            continue
+        rgb, face_index = _load_source(src)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # group photos: the face is picked by face_index
-            face = prepare_face(_load_source(src), face_index=src.face_index, name=src.name)
-        rng = np.random.default_rng([seed, k])
-        n_variants = 1 if src.split == "eval" else N_AUGMENTED + 1
-        for v in range(n_variants):
-            ident = f"{src.name}_{v}"
-            png, npy = ident_dir / f"{ident}.png", ident_dir / f"{ident}.npy"
-            if not (png.exists() and npy.exists()):
-                img, lm = (face.image, face.landmarks) if v == 0 else augment(face.image, face.landmarks, rng)
-                _atomic_png(png, img)
-                np.save(npy, lm)
-            table.append({"id": ident, "source": src.name, "split": src.split})
+            warnings.simplefilter("ignore")  # group photos: the face is chosen by position, not size
+            face = prepare_face(rgb, face_index=face_index, name=src.name)
+        # variants depend on (seed, photo name) only, so adding photos never changes the others
+        rng = np.random.default_rng([seed, zlib.crc32(src.name.encode())])
+        for v, name in enumerate(names):
+            img, lm = (face.image, face.landmarks) if v == 0 else augment(face.image, face.landmarks, rng)
+            _atomic_png(ident_dir / f"{name}.png", img)
+            np.save(ident_dir / f"{name}.npy", lm)
     return table
 
 
@@ -194,7 +262,9 @@ def _speak(plan: ClipPlan) -> Utterance:
         return sing(plan.text, plan.language, seed=plan.index, variant=plan.variant)
     if plan.engine == "festival":
         return synthesize(plan.text, plan.language, engine="festival")
-    return synthesize(plan.text, plan.language, variant=plan.variant, rate_wpm=plan.rate_wpm, pitch=plan.pitch)
+    return synthesize(
+        plan.text, plan.language, variant=plan.variant, rate_wpm=plan.rate_wpm, pitch=plan.pitch
+    )
 
 
 def build_clip(out: Path, plan: ClipPlan, seed: int) -> str:
@@ -207,7 +277,7 @@ def build_clip(out: Path, plan: ClipPlan, seed: int) -> str:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     utt = _speak(plan)
-    audio = to_16k(utt)
+    audio = resample(utt.audio, utt.sample_rate)
     style = draw_style(np.random.default_rng([seed, 2000 + plan.index]), plan.emotion)
     motion = motion_script(utt, style, seed=seed * 100003 + plan.index)
     image = cv2.cvtColor(cv2.imread(str(out / "identities" / f"{plan.identity}.png")), cv2.COLOR_BGR2RGB)
@@ -239,18 +309,12 @@ def build_clip(out: Path, plan: ClipPlan, seed: int) -> str:
     return clip_id
 
 
-def to_16k(utt: Utterance) -> np.ndarray:
-    if utt.sample_rate == SAMPLE_RATE:
-        return utt.audio.astype(np.float32)
-    from scipy.signal import resample_poly
-
-    g = np.gcd(utt.sample_rate, SAMPLE_RATE)
-    return resample_poly(utt.audio, SAMPLE_RATE // g, utt.sample_rate // g).astype(np.float32)
-
-
 def _worker_init() -> None:
     # one process per core: keep BLAS/OpenCV single-threaded inside each worker
     cv2.setNumThreads(1)
+    if sys.platform.startswith("linux"):
+        # die with the parent (kill, Ctrl-C): an orphaned worker would keep writing into the corpus
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _build_one(args: tuple[str, ClipPlan, int]) -> str:
@@ -258,14 +322,22 @@ def _build_one(args: tuple[str, ClipPlan, int]) -> str:
     return build_clip(Path(out), plan, seed)
 
 
-def build_corpus(out: str | Path, n_clips: int, seed: int = 0, workers: int | None = None) -> Path:
-    """Build (or resume) a corpus of ``n_clips`` clips under ``out``."""
+def build_corpus(
+    out: str | Path,
+    n_clips: int,
+    seed: int = 0,
+    workers: int | None = None,
+    sources: list[IdentitySource] | None = None,
+) -> Path:
+    """Build (or resume) a corpus of ``n_clips`` clips under ``out`` (default: every photo present)."""
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / "clips").mkdir(exist_ok=True)
     except OSError as e:
-        raise EdgeVasaError(f"cannot create corpus directory {out} ({e.strerror}); choose a writable path") from None
+        raise EdgeVasaError(
+            f"cannot create corpus directory {out} ({e.strerror}); choose a writable path"
+        ) from None
     manifest_path = out / "corpus.json"
     if manifest_path.exists():
         old = json.loads(manifest_path.read_text())
@@ -274,7 +346,7 @@ def build_corpus(out: str | Path, n_clips: int, seed: int = 0, workers: int | No
                 f"{out} holds a corpus built with seed {old.get('seed')}; use --seed {old.get('seed')} "
                 "to resume it or choose another --out"
             )
-    identities = prepare_identities(out, seed)
+    identities = prepare_identities(out, seed, sources or available_sources())
     plans = [plan_clip(i, seed, identities) for i in range(n_clips)]
     manifest = {
         "edge_vasa_version": __version__,
@@ -293,7 +365,9 @@ def build_corpus(out: str | Path, n_clips: int, seed: int = 0, workers: int | No
     _write_json(manifest_path, manifest)
     todo = [p for p in plans if not (out / "clips" / f"{p.index:05d}" / "meta.json").exists()]
     workers = workers or min(os.cpu_count() or 1, 8)
-    env_threads = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    env_threads = {
+        k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    }
     os.environ.update({k: "1" for k in env_threads})  # inherited by the spawned workers
     try:
         with tqdm(total=n_clips, initial=n_clips - len(todo), desc="corpus", unit="clip") as bar:
@@ -304,7 +378,9 @@ def build_corpus(out: str | Path, n_clips: int, seed: int = 0, workers: int | No
             else:
                 import multiprocessing as mp
 
-                with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as ex:
+                with ProcessPoolExecutor(
+                    workers, mp_context=mp.get_context("spawn"), initializer=_worker_init
+                ) as ex:
                     for _ in ex.map(_build_one, [(str(out), p, seed) for p in todo]):
                         bar.update()
     finally:
@@ -317,7 +393,11 @@ def build_corpus(out: str | Path, n_clips: int, seed: int = 0, workers: int | No
 
 
 def _existing_count(out: Path) -> int:
-    return sum(1 for d in (out / "clips").iterdir() if (d / "meta.json").exists()) if (out / "clips").exists() else 0
+    return (
+        sum(1 for d in (out / "clips").iterdir() if (d / "meta.json").exists())
+        if (out / "clips").exists()
+        else 0
+    )
 
 
 def _write_json(path: Path, obj: dict) -> None:
@@ -326,8 +406,13 @@ def _write_json(path: Path, obj: dict) -> None:
     os.replace(tmp, path)
 
 
-REGIONS = {"jaw": range(0, 17), "brows": range(17, 27), "nose": range(27, 36), "eyes": range(36, 48),
-           "mouth": range(48, 68)}
+REGIONS = {
+    "jaw": range(17),
+    "brows": range(17, 27),
+    "nose": range(27, 36),
+    "eyes": range(36, 48),
+    "mouth": range(48, 68),
+}
 
 
 def _clip_metas(root: Path) -> list[dict]:
@@ -351,11 +436,15 @@ def corpus_stats(root: str | Path, check_clips: int = 40, frames_per_clip: int =
 
     root = Path(root)
     if not (root / "corpus.json").exists():
-        raise EdgeVasaError(f"{root} is not a corpus (no corpus.json); build one with `edge-vasa corpus build`")
+        raise EdgeVasaError(
+            f"{root} is not a corpus (no corpus.json); build one with `edge-vasa corpus build`"
+        )
     manifest = json.loads((root / "corpus.json").read_text())
     metas = _clip_metas(root)
     if not metas:
-        raise EdgeVasaError(f"{root} has no finished clips; run `edge-vasa corpus build --out {root}` to resume")
+        raise EdgeVasaError(
+            f"{root} has no finished clips; run `edge-vasa corpus build --out {root}` to resume"
+        )
     seconds: dict[str, float] = {}
     emotions: dict[str, int] = {}
     blinks, yaw_std, pitch_std = 0, [], []
@@ -384,7 +473,11 @@ def corpus_stats(root: str | Path, check_clips: int = 40, frames_per_clip: int =
                 region_err[name].append(err[list(idx)].mean())
             open_int.append(np.linalg.norm(intended[t, 66] - intended[t, 62]))
             open_det.append(np.linalg.norm(detected[66] - detected[62]))
-    corr = float(np.corrcoef(open_int, open_det)[0, 1]) if len(open_int) > 2 and np.std(open_int) > 0 else float("nan")
+    corr = (
+        float(np.corrcoef(open_int, open_det)[0, 1])
+        if len(open_int) > 2 and np.std(open_int) > 0
+        else float("nan")
+    )
     return {
         "corpus": str(root),
         "clips": len(metas),
@@ -422,14 +515,19 @@ def format_stats(s: dict) -> str:
     lines = [
         f"corpus {s['corpus']}: {s['clips']} clips, {s['minutes']:.1f} min "
         f"(train {s['splits']['train']}, eval {s['splits']['eval']})",
-        f"languages ({s['n_languages']}): " + ", ".join(f"{k} {v:.1f} min" for k, v in s["languages"].items()),
+        f"languages ({s['n_languages']}): "
+        + ", ".join(f"{k} {v:.1f} min" for k, v in s["languages"].items()),
         "emotions: " + ", ".join(f"{k} {v}" for k, v in s["emotions"].items()),
-        f"held out: identities {', '.join(s['held_out']['identities']) or '-'}; language {s['held_out']['language']}",
-        f"blinks: {s['blinks_per_minute']:.1f} per minute; head motion std: yaw {s['head_yaw_std_rad']:.3f} rad, "
+        f"held out: identities {', '.join(s['held_out']['identities']) or '-'}; "
+        f"language {s['held_out']['language']}",
+        f"blinks: {s['blinks_per_minute']:.1f} per minute; "
+        f"head motion std: yaw {s['head_yaw_std_rad']:.3f} rad, "
         f"pitch {s['head_pitch_std_rad']:.3f} rad",
-        f"renderer check on {lc['frames']} frames ({lc['frames_without_detection']} without a detected face):",
-        f"  mean landmark error {lc['mean_error_px']} px at 512 (" + ", ".join(
-            f"{k} {v:.2f}" for k, v in lc["region_error_px"].items()) + ")",
+        f"renderer check on {lc['frames']} frames "
+        f"({lc['frames_without_detection']} without a detected face):",
+        f"  mean landmark error {lc['mean_error_px']} px at 512 ("
+        + ", ".join(f"{k} {v:.2f}" for k, v in lc["region_error_px"].items())
+        + ")",
         f"  mouth-opening correlation {lc['mouth_opening_correlation']:.3f}",
     ]
     return "\n".join(lines)

@@ -179,12 +179,26 @@ def prepare_face(
         )
     landmarks = detect_landmarks(rgb, box)
     m = alignment_transform(landmarks, size)
-    crop = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    crop = _warp(rgb, m, size)
     # Landmarks are re-fitted on the crop itself, from a box the detector finds there, so they agree with
     # what detection + landmarks give on rendered frames (the predictor's output depends on the box).
     expected = _transform_box(box, m)
     crop_landmarks = detect_landmarks(crop, _matching_box(detect_faces(crop), expected) or expected)
     return PreparedFace(crop, crop_landmarks, box, len(boxes), image_hash(rgb))
+
+
+def _warp(rgb: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
+    """Apply the 2x3 similarity ``m``; a strong downscale (big photo) goes through an area resize first, since
+    cubic warping alone aliases (jagged edges, moire) and throws the landmark fit off."""
+    scale = float(np.hypot(m[0, 0], m[0, 1]))
+    if scale < 0.5:
+        h, w = rgb.shape[:2]
+        new_size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        small = cv2.resize(rgb, new_size, interpolation=cv2.INTER_AREA)
+        fx, fy = small.shape[1] / w, small.shape[0] / h
+        m = np.hstack([m[:, :1] / fx, m[:, 1:2] / fy, m[:, 2:]])
+        rgb = small
+    return cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
 
 def _transform_box(box: tuple[int, int, int, int], m: np.ndarray) -> tuple[int, int, int, int]:

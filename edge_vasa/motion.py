@@ -301,7 +301,7 @@ class FaceGeometry:
         return np.concatenate([xy, z], axis=-1)
 
     def project(self, points: np.ndarray, motion: np.ndarray) -> np.ndarray:
-        """Canonical 3-D points (T, N, 3) or (N, 3) under the head pose of motion (T, D) -> pixels (T, N, 2)."""
+        """Canonical 3-D points (T, N, 3) or (N, 3) under the pose of (T, D) motion -> (T, N, 2) pixels."""
         motion = np.atleast_2d(motion).astype(np.float64)
         points = np.broadcast_to(points, (len(motion),) + points.shape[-2:])
         rot = rotation_matrix(motion[:, INDEX["yaw"]], motion[:, INDEX["pitch"]], motion[:, INDEX["roll"]])
@@ -367,8 +367,14 @@ def landmarks_to_motion(landmarks: np.ndarray, geometry: FaceGeometry) -> np.nda
 
     for t, target in enumerate(landmarks.reshape(len(landmarks), -1) * scale):
         fit = least_squares(
-            residual, np.clip(x0, lo, hi), jac=jacobian, bounds=(lo, hi), args=(target,), x_scale=0.1,
-            xtol=1e-10, ftol=1e-10,
+            residual,
+            np.clip(x0, lo, hi),
+            jac=jacobian,
+            bounds=(lo, hi),
+            args=(target,),
+            x_scale=0.1,
+            xtol=1e-10,
+            ftol=1e-10,
         )
         out[t, _FIT_CHANNELS] = fit.x
         x0 = fit.x

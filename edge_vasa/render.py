@@ -87,7 +87,7 @@ def tps_backward_map(dst: np.ndarray, src: np.ndarray, size: int, grid: int = GR
 
 @lru_cache(maxsize=4)
 def _upsampler(size: int, grid: int) -> np.ndarray:
-    """(size, grid) linear-interpolation matrix from grid nodes at linspace(0, size-1, grid) to every pixel."""
+    """(size, grid) linear interpolation from nodes at linspace(0, size - 1, grid) to every pixel."""
     pos = np.arange(size) * (grid - 1) / (size - 1)
     left = np.minimum(pos.astype(int), grid - 2)
     frac = pos - left
@@ -110,11 +110,18 @@ class Renderer:
         edge = np.linspace(0, self.size - 1, 9)
         lo, hi = np.zeros(9), np.full(9, self.size - 1.0)
         border = np.concatenate(
-            [np.stack([edge, lo], 1), np.stack([edge, hi], 1), np.stack([lo, edge], 1), np.stack([hi, edge], 1)]
+            [
+                np.stack([edge, lo], 1),
+                np.stack([edge, hi], 1),
+                np.stack([lo, edge], 1),
+                np.stack([hi, edge], 1),
+            ]
         )
         self._border = np.unique(border, axis=0)
         self._src_ring = g.project(HEAD_RING, NEUTRAL[None])[0]
-        self._eye_centers = np.array([self.neutral_landmarks[EYE_R].mean(0), self.neutral_landmarks[EYE_L].mean(0)])
+        self._eye_centers = np.array(
+            [self.neutral_landmarks[EYE_R].mean(0), self.neutral_landmarks[EYE_L].mean(0)]
+        )
         self._palette = self._sample_palette()
 
     def _sample_palette(self) -> dict[str, np.ndarray]:
@@ -150,7 +157,9 @@ class Renderer:
         ring = g.project(HEAD_RING, motion[None])[0]
         eye_dst = self._gaze_targets(motion, open_landmarks)
         dst = np.concatenate([open_landmarks, ring, eye_dst, self._neck, self._border])
-        src = np.concatenate([self.neutral_landmarks, self._src_ring, self._eye_centers, self._neck, self._border])
+        src = np.concatenate(
+            [self.neutral_landmarks, self._src_ring, self._eye_centers, self._neck, self._border]
+        )
         map_x, map_y = tps_backward_map(dst, src, self.size)
         frame = cv2.remap(self.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
         self._paint_mouth(frame, landmarks)
@@ -164,7 +173,9 @@ class Renderer:
             pts = landmarks[eye]
             across = pts[3] - pts[0]
             down = np.array([-across[1], across[0]])
-            out.append(pts.mean(0) + 0.16 * motion[INDEX["gaze_x"]] * across + 0.1 * motion[INDEX["gaze_y"]] * down)
+            out.append(
+                pts.mean(0) + 0.16 * motion[INDEX["gaze_x"]] * across + 0.1 * motion[INDEX["gaze_y"]] * down
+            )
         return np.array(out)
 
     def _paint_mouth(self, frame: np.ndarray, lm: np.ndarray) -> None:
@@ -198,8 +209,18 @@ class Renderer:
         centre = (upper[2] + lower[2]) / 2 + down * 0.3 * gap
         axes = (int(0.3 * width * (1 << shift)), int(0.3 * gap * (1 << shift)))
         angle = float(np.degrees(np.arctan2(across[1], across[0])))
-        cv2.ellipse(layer, tuple(poly(centre[None])[0]), axes, angle, 0, 360, pal["tongue"].tolist(), -1,
-                    cv2.LINE_AA, shift)
+        cv2.ellipse(
+            layer,
+            tuple(poly(centre[None])[0]),
+            axes,
+            angle,
+            0,
+            360,
+            pal["tongue"].tolist(),
+            -1,
+            cv2.LINE_AA,
+            shift,
+        )
         teeth_h = min(0.1 * iod, 0.4 * gap)
         lower_teeth_h = min(0.05 * iod, 0.2 * gap)
         for curve, direction, height in ((upper, down, teeth_h), (lower[::-1], -down, lower_teeth_h)):
@@ -207,8 +228,15 @@ class Renderer:
             cv2.fillPoly(layer, [poly(band)], pal["teeth"].tolist(), cv2.LINE_AA, shift)
             for f in TOOTH_GAPS:
                 top = _along(curve, (f + 1) / 2)
-                cv2.line(layer, tuple(poly(top[None])[0]), tuple(poly((top + direction * height)[None])[0]),
-                         (pal["teeth"] * 0.72).tolist(), 1, cv2.LINE_AA, shift)
+                cv2.line(
+                    layer,
+                    tuple(poly(top[None])[0]),
+                    tuple(poly((top + direction * height)[None])[0]),
+                    (pal["teeth"] * 0.72).tolist(),
+                    1,
+                    cv2.LINE_AA,
+                    shift,
+                )
         # teeth darken toward the corners, where less light gets in
         u = ((np.arange(w) + x0 - (corner_l[0] + corner_r[0]) / 2) / (width / 2)).clip(-1, 1)
         layer *= (1 - 0.45 * u**2)[None, :, None]
@@ -246,18 +274,23 @@ class Renderer:
             # mirror about the lid line, compressed, so skin texture (not the eye) fills the band
             src_y = np.where(ys < middle, top - 1.5 - 0.5 * (ys - top), bottom + 1.5 + 0.5 * (bottom - ys))
             map_x = np.broadcast_to(xs[None], src_y.shape).astype(np.float32)
-            skin = cv2.remap(frame, map_x, src_y.astype(np.float32), cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_REFLECT101).astype(np.float32)
+            skin = cv2.remap(
+                frame, map_x, src_y.astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101
+            ).astype(np.float32)
             off = np.array([x0, y0])
             mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-            for band in (np.concatenate([upper_open, upper_now[::-1]]), np.concatenate([lower_open, lower_now[::-1]])):
+            for band in (
+                np.concatenate([upper_open, upper_now[::-1]]),
+                np.concatenate([lower_open, lower_now[::-1]]),
+            ):
                 cv2.fillPoly(mask, [np.round((band - off) * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
             alpha = (cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32) / 255)[..., None]
             region = frame[y0:y1, x0:x1].astype(np.float32)
             frame[y0:y1, x0:x1] = (region * (1 - alpha) + skin * alpha + 0.5).astype(np.uint8)
             colour = self._palette["lid"] * (1 - shade) + self._palette["lash"] * shade
-            cv2.polylines(frame, [np.round(upper_now * 16).astype(np.int32)], False, colour.tolist(), 1,
-                          cv2.LINE_AA, 4)
+            cv2.polylines(
+                frame, [np.round(upper_now * 16).astype(np.int32)], False, colour.tolist(), 1, cv2.LINE_AA, 4
+            )
 
     def render_sequence(self, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(T, MOTION_DIM) -> ((T, S, S, 3) uint8 frames, (T, 68, 2) intended landmarks)."""

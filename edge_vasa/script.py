@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from edge_vasa.audio import SAMPLE_RATE, frame_rms, pitch_track
-from edge_vasa.motion import EXPRESSION_NAMES, INDEX, MOTION_DIM, clip, neutral
+from edge_vasa.audio import SAMPLE_RATE, frame_rms, pitch_track, resample
+from edge_vasa.motion import EXPRESSION_NAMES, INDEX, SLICES, clip, neutral
 from edge_vasa.speech import VISEMES, Utterance
 
 FPS = 25
@@ -177,26 +177,18 @@ def gaze_track(rng: np.random.Generator, n_frames: int) -> np.ndarray:
 def motion_script(utt: Utterance, style: ScriptStyle, seed: int, n_frames: int | None = None) -> np.ndarray:
     """The full (n_frames, MOTION_DIM) motion for an utterance at 25 Hz."""
     rng = np.random.default_rng(seed)
-    audio = utt.audio if utt.sample_rate == SAMPLE_RATE else _resample(utt.audio, utt.sample_rate)
+    audio = resample(utt.audio, utt.sample_rate)
     n = n_frames or int(np.ceil(len(audio) / SAMPLE_RATE * FPS))
     m = neutral(n).astype(np.float64)
     expr = mouth_track(utt, n, style.articulation)
     ramp = np.clip(np.arange(n) / (0.5 * FPS), 0, 1)[:, None]  # emotions settle in over half a second
     expr += ramp * EMOTION_OFFSETS[style.emotion] * rng.uniform(0.7, 1.0)
-    m[:, 10:] = expr
+    m[:, SLICES["expression"]] = expr
     blink = blink_track(rng, n, style.blink_rate)
     m[:, INDEX["blink_left"]] = blink
     m[:, INDEX["blink_right"]] = np.clip(blink * rng.uniform(0.92, 1.0), 0, 1)
-    m[:, 0:6] = head_track(audio, rng, n, style.head_amplitude * EMOTION_HEAD_ENERGY[style.emotion])
-    m[:, 6:8] = gaze_track(rng, n)
+    m[:, SLICES["pose"]] = head_track(
+        audio, rng, n, style.head_amplitude * EMOTION_HEAD_ENERGY[style.emotion]
+    )
+    m[:, SLICES["gaze"]] = gaze_track(rng, n)
     return clip(m)
-
-
-def _resample(audio: np.ndarray, rate: int) -> np.ndarray:
-    from scipy.signal import resample_poly
-
-    g = np.gcd(rate, SAMPLE_RATE)
-    return resample_poly(audio, SAMPLE_RATE // g, rate // g).astype(np.float32)
-
-
-__all__ = ["FPS", "EMOTIONS", "MOTION_DIM", "ScriptStyle", "draw_style", "motion_script"]

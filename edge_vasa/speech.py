@@ -7,8 +7,8 @@ Two engines, both local and offline:
 * festival (``festival -b`` on a Scheme script): English kal_diphone and Hindi hindi_NSK_diphone; phone
   times are the utterance's Segment relation.
 
-``sing`` makes "sung or strongly pitched speech": one espeak call per word (per syllable for Han characters)
-with the pitch parameter set from a melody, a flat pitch contour and a slow rate so vowels are held. The
+``sing`` makes "sung or strongly pitched speech": one espeak call per word (Han syllable, kana mora) with
+the pitch parameter set from a melody, a flat pitch contour and a slow rate so vowels are held. The
 per-call audio is concatenated and the phone times offset by the samples before them, so they stay exact.
 """
 
@@ -74,13 +74,13 @@ class Language:
     espeak_voice: str
     sentences: tuple[str, ...]
     festival_voice: str | None = None
-    sing_by_character: bool = False  # Han script: each character is a syllable, words are not space-separated
+    sing_unit: str = "word"  # what sing() puts on one note: "word", "character" (Han) or "mora" (kana)
 
 
 # ----------------------------------------------------------------------------------------------------
 # Phone -> viseme
 
-# Multi-character IPA phones that the first character alone would get wrong (affricates, clicks of notation).
+# Multi-character IPA phones that the first character alone would get wrong (affricates, labialised stops).
 _IPA_CLUSTERS = {
     "tʃ": "CH", "dʒ": "CH", "tɕ": "CH", "dʑ": "CH", "tʂ": "CH", "ʈʂ": "CH", "ɖʐ": "CH", "ʧ": "CH", "ʤ": "CH",
     "ts": "SS", "dz": "SS", "tθ": "TH", "pf": "FF", "ɡʷ": "kk", "kʷ": "kk",
@@ -204,7 +204,7 @@ LANGUAGES: dict[str, Language] = {
             "Setelah makan siang, kita akan rapat di ruang utama.",
         )),
         # Debian's plain "cmn" voice reads Han characters as English spellings; the pinyin one reads them.
-        Language("cmn", "Mandarin Chinese", "cmn-latn-pinyin", sing_by_character=True, sentences=(
+        Language("cmn", "Mandarin Chinese", "cmn-latn-pinyin", sing_unit="character", sentences=(
             "你好，今天天气很好，我们去公园散步吧。",
             "请问，去火车站怎么走？",
             "我每天早上喝一杯热茶，然后开始工作。",
@@ -289,8 +289,8 @@ LANGUAGES: dict[str, Language] = {
             "Наш кот любит спать на тёплом подоконнике.",
         )),
         # espeak-ng 1.51 reads kana but not kanji, so the bank is kana with spaces between phrases (as in
-        # children's books), which also gives sing() its syllable groups.
-        Language("ja", "Japanese", "ja", sentences=(
+        # children's books).
+        Language("ja", "Japanese", "ja", sing_unit="mora", sentences=(
             "おはよう ございます。 きょうは いい てんき ですね。",
             "すみません、 えきは どこですか？ みちに まよって しまいました。",
             "わたしは まいあさ コーヒーを のみます。",
@@ -340,6 +340,7 @@ ESPEAK_VARIANTS: tuple[str, ...] = _espeak_variants()
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INIT_PHONEME_EVENTS, _INIT_PHONEME_IPA = 1, 2
+_INIT_DONT_EXIT = 0x8000  # without it, missing voice data makes the library call exit() on our process
 _EVENT_LIST_TERMINATED, _EVENT_PHONEME = 0, 7
 _POS_CHARACTER, _CHARS_UTF8 = 1, 1
 _RATE, _VOLUME, _PITCH, _RANGE = 1, 2, 3, 4
@@ -428,7 +429,7 @@ def _espeak_session():
             raise EdgeVasaError(_ESPEAK_INSTALL) from None
         try:
             sample_rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None,
-                                                _INIT_PHONEME_EVENTS | _INIT_PHONEME_IPA)
+                                                _INIT_PHONEME_EVENTS | _INIT_PHONEME_IPA | _INIT_DONT_EXIT)
             if sample_rate <= 0:
                 raise EdgeVasaError(f"espeak-ng failed to start (voice data missing?); {_ESPEAK_INSTALL}")
             handle = _Espeak(lib, sample_rate)
@@ -514,15 +515,22 @@ def synthesize(text: str, language: str, *, engine: str = "espeak", variant: str
                      language=lang.code, engine="espeak", voice=voice, sung=False)
 
 
+# Kana that extend the mora before them (small glides/vowels, the geminate tsu, the long-vowel bar).
+_KANA_ATTACH = set("ゃゅょぁぃぅぇぉゎっャュョァィゥェォヮッー")
+
+
 def _sing_units(lyrics: str, lang: Language) -> list[str]:
-    """Words, or single Han characters (one syllable each) with trailing punctuation kept on the character."""
+    """The pieces of ``lyrics`` that each get one note: words, Han syllables or kana morae.
+
+    Punctuation stays on the piece before it so espeak still phrases it.
+    """
     words = lyrics.split()
-    if not lang.sing_by_character:
+    if lang.sing_unit == "word":
         return words
     units: list[str] = []
     for word in words:
         for ch in word:
-            if units and unicodedata.category(ch).startswith("P"):
+            if units and (unicodedata.category(ch).startswith("P") or ch in _KANA_ATTACH):
                 units[-1] += ch
             else:
                 units.append(ch)

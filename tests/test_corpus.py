@@ -52,7 +52,9 @@ def test_resume_rebuilds_only_what_is_missing(corpora, tmp_path):
     shutil.rmtree(target / "clips" / "00001")
     build_corpus(target, N, seed=7, workers=1)
     assert (target / "clips" / "00000" / "video.mp4").stat().st_mtime_ns == kept
-    assert np.array_equal(np.load(target / "clips" / "00001" / "motion.npy"), np.load(a / "clips" / "00001" / "motion.npy"))
+    assert np.array_equal(
+        np.load(target / "clips" / "00001" / "motion.npy"), np.load(a / "clips" / "00001" / "motion.npy")
+    )
     with pytest.raises(EdgeVasaError, match="seed"):
         build_corpus(target, N, seed=8, workers=1)
 

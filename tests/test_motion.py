@@ -84,7 +84,10 @@ def test_blink_closes_the_right_eye(geometry):
 def random_motions(rng: np.random.Generator, n: int, spread: float = 0.5) -> np.ndarray:
     centre = (M.RANGES[:, 0] + M.RANGES[:, 1]) / 2
     half = (M.RANGES[:, 1] - M.RANGES[:, 0]) / 2
-    m = M.clip(np.where(M.RANGES[:, 0] < 0, M.NEUTRAL, centre) + rng.uniform(-1, 1, (n, M.MOTION_DIM)) * half * spread)
+    m = M.clip(
+        np.where(M.RANGES[:, 0] < 0, M.NEUTRAL, centre)
+        + rng.uniform(-1, 1, (n, M.MOTION_DIM)) * half * spread
+    )
     m[:, M.SLICES["gaze"]] = 0
     return m
 

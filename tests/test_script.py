@@ -35,7 +35,9 @@ def test_shape_ranges_and_determinism():
 
 
 def test_vowels_open_the_jaw_and_bilabials_close_the_lips():
-    utt = utterance([("sil", 0, 0.3), ("a", 0.3, 0.7), ("p", 0.7, 0.82), ("a", 0.82, 1.2), ("sil", 1.2, 2.0)], 2.0)
+    utt = utterance(
+        [("sil", 0, 0.3), ("a", 0.3, 0.7), ("p", 0.7, 0.82), ("a", 0.82, 1.2), ("sil", 1.2, 2.0)], 2.0
+    )
     m = motion_script(utt, ScriptStyle(emotion="neutral"), seed=0)
     jaw, press = m[:, INDEX["jaw_open"]], m[:, INDEX["lip_press"]]
     assert jaw[frames_of(0.4, 0.6)].mean() > 0.5
