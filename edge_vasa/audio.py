@@ -6,7 +6,6 @@ features line up with each other and with video frames at any FPS by time alone.
 """
 
 import os
-import uuid
 import wave
 from functools import lru_cache
 
@@ -14,6 +13,7 @@ import av
 import numpy as np
 from scipy.signal import resample_poly
 
+from edge_vasa.atomic import atomic_output
 from edge_vasa.errors import EdgeVasaError
 
 SAMPLE_RATE = 16000
@@ -101,22 +101,11 @@ def save_wav(path: str | os.PathLike, audio: np.ndarray, sr: int = SAMPLE_RATE) 
     if audio.ndim != 1:
         raise ValueError(f"save_wav expects mono 1-D audio, got shape {audio.shape}")
     pcm = np.round(np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
-    # The temp file sits next to the target so os.replace is an atomic rename on the same filesystem.
-    folder, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        # Open the file first: wave.open on a bad path leaves a half-built writer that errors in __del__.
-        with open(tmp, "wb") as raw, wave.open(raw, "wb") as f:
-            f.setnchannels(1)
-            f.setsampwidth(2)
-            f.setframerate(sr)
-            f.writeframes(pcm.tobytes())
-        os.replace(tmp, path)
-    except OSError as e:
-        raise EdgeVasaError(f"cannot write {path} ({e.strerror}); choose a writable output folder") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_output(path) as tmp, open(tmp, "wb") as raw, wave.open(raw, "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(sr)
+        f.writeframes(pcm.tobytes())
 
 
 @lru_cache

@@ -143,6 +143,7 @@ def cmd_prep(args: argparse.Namespace) -> None:
 
     import cv2
 
+    from edge_vasa.atomic import atomic_output, write_png
     from edge_vasa.face import prepare_face
 
     _check_output(args.out)
@@ -151,18 +152,16 @@ def cmd_prep(args: argparse.Namespace) -> None:
     preview = crop_bgr.copy()
     for x, y in face.landmarks:
         cv2.circle(preview, (round(x), round(y)), 2, (0, 255, 0), -1, cv2.LINE_AA)
-    cv2.imwrite(f"{args.out}.png", crop_bgr)
-    cv2.imwrite(f"{args.out}_preview.png", preview)
-    Path(f"{args.out}.json").write_text(
-        json.dumps(
-            {
-                "landmarks": face.landmarks.round(2).tolist(),
-                "source_box": face.source_box,
-                "faces_in_photo": face.n_faces,
-                "image_sha256": face.image_hash,
-            }
-        )
-    )
+    record = {
+        "landmarks": face.landmarks.round(2).tolist(),
+        "source_box": face.source_box,
+        "faces_in_photo": face.n_faces,
+        "image_sha256": face.image_hash,
+    }
+    write_png(f"{args.out}.png", face.image)
+    write_png(f"{args.out}_preview.png", cv2.cvtColor(preview, cv2.COLOR_BGR2RGB))
+    with atomic_output(f"{args.out}.json") as tmp:
+        Path(tmp).write_text(json.dumps(record))
     print(f"wrote {args.out}.png, {args.out}.json, {args.out}_preview.png ({face.n_faces} face(s) in photo)")
 
 
@@ -172,9 +171,13 @@ def cmd_corpus(args: argparse.Namespace) -> None:
     if args.corpus_cmd == "build":
         if args.clips < 1:
             raise EdgeVasaError(f"--clips must be at least 1, got {args.clips}")
+        if args.workers is not None and args.workers < 1:
+            raise EdgeVasaError(f"--workers must be at least 1, got {args.workers}")
         out = corpus.build_corpus(args.out, args.clips, seed=args.seed, workers=args.workers)
         print(f"corpus ready: {out}")
     else:
+        if args.check_clips < 1 or args.frames_per_clip < 1:
+            raise EdgeVasaError("--check-clips and --frames-per-clip must be at least 1")
         stats = corpus.corpus_stats(
             args.corpus, check_clips=args.check_clips, frames_per_clip=args.frames_per_clip
         )

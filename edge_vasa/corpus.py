@@ -36,6 +36,7 @@ import numpy as np
 from tqdm import tqdm
 
 from edge_vasa import __version__
+from edge_vasa.atomic import atomic_output, write_png
 from edge_vasa.audio import SAMPLE_RATE, resample, save_wav
 from edge_vasa.errors import EdgeVasaError
 from edge_vasa.face import detect_faces, detect_landmarks, load_image, prepare_face
@@ -199,15 +200,9 @@ def prepare_identities(out: Path, seed: int, sources: list[IdentitySource]) -> l
         rng = np.random.default_rng([seed, zlib.crc32(src.name.encode())])
         for v, name in enumerate(names):
             img, lm = (face.image, face.landmarks) if v == 0 else augment(face.image, face.landmarks, rng)
-            _atomic_png(ident_dir / f"{name}.png", img)
+            write_png(ident_dir / f"{name}.png", img)
             np.save(ident_dir / f"{name}.npy", lm)
     return table
-
-
-def _atomic_png(path: Path, img: np.ndarray) -> None:
-    tmp = path.with_suffix(".tmp.png")
-    cv2.imwrite(str(tmp), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)
@@ -340,7 +335,7 @@ def build_corpus(
         ) from None
     manifest_path = out / "corpus.json"
     if manifest_path.exists():
-        old = json.loads(manifest_path.read_text())
+        old = _read_manifest(manifest_path)
         if old.get("seed") != seed:
             raise EdgeVasaError(
                 f"{out} holds a corpus built with seed {old.get('seed')}; use --seed {old.get('seed')} "
@@ -362,7 +357,8 @@ def build_corpus(
         },
         "languages": {code: LANGUAGES[code].name for code in sorted(LANGUAGES)},
     }
-    _write_json(manifest_path, manifest)
+    with atomic_output(manifest_path) as tmp:
+        Path(tmp).write_text(json.dumps(manifest, ensure_ascii=False, indent=1))
     todo = [p for p in plans if not (out / "clips" / f"{p.index:05d}" / "meta.json").exists()]
     workers = workers or min(os.cpu_count() or 1, 8)
     env_threads = {
@@ -400,10 +396,13 @@ def _existing_count(out: Path) -> int:
     )
 
 
-def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=1))
-    os.replace(tmp, path)
+def _read_manifest(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise EdgeVasaError(
+            f"cannot read {path} ({type(e).__name__}); the corpus is damaged: rebuild it into a new --out"
+        ) from None
 
 
 REGIONS = {
@@ -439,7 +438,7 @@ def corpus_stats(root: str | Path, check_clips: int = 40, frames_per_clip: int =
         raise EdgeVasaError(
             f"{root} is not a corpus (no corpus.json); build one with `edge-vasa corpus build`"
         )
-    manifest = json.loads((root / "corpus.json").read_text())
+    manifest = _read_manifest(root / "corpus.json")
     metas = _clip_metas(root)
     if not metas:
         raise EdgeVasaError(

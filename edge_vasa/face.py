@@ -188,8 +188,8 @@ def prepare_face(
 
 
 def _warp(rgb: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
-    """Apply the 2x3 similarity ``m``; a strong downscale (big photo) goes through an area resize first, since
-    cubic warping alone aliases (jagged edges, moire) and throws the landmark fit off."""
+    """Apply the 2x3 similarity ``m``. A strong downscale (a big photo) goes through an area resize first:
+    cubic warping alone samples every n-th pixel and aliases fine detail into moire and jagged edges."""
     scale = float(np.hypot(m[0, 0], m[0, 1]))
     if scale < 0.5:
         h, w = rgb.shape[:2]

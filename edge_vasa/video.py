@@ -6,13 +6,13 @@ priming delay stays in the stream and the audio plays 64 ms late at 16 kHz (see 
 
 import itertools
 import os
-import uuid
 from collections.abc import Iterable
 from fractions import Fraction
 
 import av
 import numpy as np
 
+from edge_vasa.atomic import atomic_output
 from edge_vasa.audio import SAMPLE_RATE, load_audio
 from edge_vasa.errors import EdgeVasaError
 
@@ -39,19 +39,7 @@ def write_mp4(
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
     rate = Fraction(fps).limit_denominator(1001)
-    if os.path.isdir(path):
-        raise EdgeVasaError(f"{path} is a folder; give an output file name ending in .mp4")
-    folder, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:8]}.tmp")
-    # Claim the temp file first, so an unwritable folder fails before any frame is computed.
-    try:
-        open(tmp, "xb").close()
-    except OSError as e:
-        raise EdgeVasaError(
-            f"cannot write to {folder} ({e.strerror}); choose a writable output folder"
-        ) from None
-
-    try:
+    with atomic_output(path) as tmp:
         it = iter(frames)
         first = next(it, None)
         if first is None:
@@ -63,39 +51,41 @@ def write_mp4(
         # faststart: moov before mdat, so players can start before the whole file arrives;
         # use_metadata_tags: keep arbitrary tag keys (provenance), not only the standard mp4 ones.
         flags = {"movflags": "+faststart+use_metadata_tags"}
-        with av.open(tmp, "w", format="mp4", options=flags) as container:
-            container.metadata.update(metadata or {})
-            video = container.add_stream("libx264", rate=rate)
-            video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-            video.codec_context.options = {"crf": str(crf), "preset": "veryfast"}
-            if audio is not None:
-                sound = container.add_stream("aac", rate=sample_rate)
-                sound.layout = "mono"
-            audio_pos = 0
-
-            for i, frame in enumerate(itertools.chain([first], it)):
-                _check_frame(frame, (height, width))
-                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-                vf.pts, vf.time_base = i, 1 / rate
-                container.mux(video.encode(vf))
+        try:
+            with av.open(tmp, "w", format="mp4", options=flags) as container:
+                container.metadata.update(metadata or {})
+                video = container.add_stream("libx264", rate=rate)
+                video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+                video.codec_context.options = {"crf": str(crf), "preset": "veryfast"}
                 if audio is not None:
-                    # Keep the audio level with the video written so far, in whole AAC frames.
-                    until = min(int((i + 1) * sample_rate / rate), len(audio))
-                    while until - audio_pos >= AAC_FRAME:
-                        container.mux(sound.encode(_audio_frame(audio, audio_pos, AAC_FRAME, sample_rate)))
-                        audio_pos += AAC_FRAME
-            container.mux(video.encode(None))
-            if audio is not None:
-                for start in range(audio_pos, len(audio), AAC_FRAME):
-                    container.mux(sound.encode(_audio_frame(audio, start, AAC_FRAME, sample_rate)))
-                container.mux(sound.encode(None))
-        os.replace(tmp, path)
-    except av.error.FFmpegError as e:
-        # Only the writer's errors (disk full, I/O): anything the frames iterator raises passes through as is.
-        raise EdgeVasaError(f"cannot write video {path} ({e.strerror}); check the free disk space") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+                    sound = container.add_stream("aac", rate=sample_rate)
+                    sound.layout = "mono"
+                audio_pos = 0
+
+                for i, frame in enumerate(itertools.chain([first], it)):
+                    _check_frame(frame, (height, width))
+                    vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+                    vf.pts, vf.time_base = i, 1 / rate
+                    container.mux(video.encode(vf))
+                    if audio is not None:
+                        # Keep the audio level with the video written so far, in whole AAC frames.
+                        until = min(int((i + 1) * sample_rate / rate), len(audio))
+                        while until - audio_pos >= AAC_FRAME:
+                            container.mux(
+                                sound.encode(_audio_frame(audio, audio_pos, AAC_FRAME, sample_rate))
+                            )
+                            audio_pos += AAC_FRAME
+                container.mux(video.encode(None))
+                if audio is not None:
+                    for start in range(audio_pos, len(audio), AAC_FRAME):
+                        container.mux(sound.encode(_audio_frame(audio, start, AAC_FRAME, sample_rate)))
+                    container.mux(sound.encode(None))
+        except av.error.FFmpegError as e:
+            # Only the writer's errors (disk full, I/O): what the frames iterator raises passes through as is.
+            raise EdgeVasaError(
+                f"cannot write video {path} ({e.strerror}); check the free disk space"
+            ) from None
+
     return path
 
 

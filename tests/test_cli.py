@@ -167,10 +167,10 @@ def _bad_inputs(tmp_path: Path, kind: str) -> tuple[Path, list[str]]:
     if kind == "missing":
         return src / "nope.jpg", ["not found", "nope.jpg"]
     if kind == "directory":
-        return src, ["directory"]
+        return src, ["is a directory"]
     if kind == "empty":
-        (src / "empty.png").write_bytes(b"")
-        return src / "empty.png", ["empty"]
+        (src / "upload.png").write_bytes(b"")
+        return src / "upload.png", ["is empty", "upload.png"]
     if kind == "text":
         (src / "readme.jpg").write_text("hello\nworld\n")
         return src / "readme.jpg", ["readme.jpg", "not an image"]
@@ -213,11 +213,6 @@ def test_prep_into_missing_directory(capsys, tmp_path, grace_hopper_path):
     assert files_in(tmp_path) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.cmd_prep ignores cv2.imwrite's False return and lets OSError from write_text escape: "
-    "it reports success with files missing, or a traceback",
-)
 def test_prep_unwritable_output_is_an_error_not_success(capsys, tmp_path, grace_hopper_path, face_models):
     (tmp_path / "face.png").mkdir()  # a directory where the crop should go: cv2.imwrite cannot write it
     rc, out, err = run(capsys, "prep", str(grace_hopper_path), "--out", str(tmp_path / "face"))

@@ -194,17 +194,18 @@ def test_missing_file(tmp_path):
     assert_one_line(e, "not found", "nope.jpg", "check the path")
 
 
-def test_directory_instead_of_file(tmp_path):
+def test_folder_instead_of_file(tmp_path):
+    (tmp_path / "photos").mkdir()
     with pytest.raises(EdgeVasaError) as e:
-        load_image(tmp_path)
-    assert_one_line(e, "directory", str(tmp_path))
+        load_image(tmp_path / "photos")
+    assert_one_line(e, "is a directory", "photos", "photo file")
 
 
-def test_empty_file(tmp_path):
-    (tmp_path / "empty.jpg").write_bytes(b"")
+def test_zero_byte_file(tmp_path):
+    (tmp_path / "upload.jpg").write_bytes(b"")
     with pytest.raises(EdgeVasaError) as e:
-        load_image(tmp_path / "empty.jpg")
-    assert_one_line(e, "empty", "empty.jpg", "JPEG")
+        load_image(tmp_path / "upload.jpg")
+    assert_one_line(e, "is empty", "0 bytes", "upload.jpg", "JPEG")
 
 
 def test_text_file_renamed_jpg(tmp_path):

@@ -1,0 +1,80 @@
+"""Speed of the foundation stages on this machine: `python3 -m pytest benchmarks --benchmark-only`.
+
+Targets live here, not in unit tests: the corpus needs the renderer at >= 50 frames/s on all cores
+(about 25 per core on 2 cores), and features must run far faster than real time for the live loop.
+"""
+
+import platform
+import warnings
+
+import numpy as np
+import pytest
+import skimage.data
+
+from edge_vasa import motion as M
+from edge_vasa.audio import LogMelStream, log_mel
+from edge_vasa.face import prepare_face
+from edge_vasa.render import Renderer
+from edge_vasa.video import write_mp4
+
+
+def cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Renderer:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        face = prepare_face(skimage.data.astronaut())
+    return Renderer(face.image, face.landmarks)
+
+
+@pytest.fixture(scope="module")
+def talking_motion() -> np.ndarray:
+    t = np.arange(100) / 25
+    m = M.neutral(100)
+    m[:, M.INDEX["jaw_open"]] = 0.4 + 0.4 * np.sin(2 * np.pi * 3 * t)
+    m[:, M.INDEX["yaw"]] = 0.1 * np.sin(2 * np.pi * 0.3 * t)
+    m[::20, M.INDEX["blink_left"]] = m[::20, M.INDEX["blink_right"]] = 1.0
+    return m
+
+
+def test_render_frame(benchmark, renderer, talking_motion):
+    benchmark.extra_info["cpu"] = cpu_model()
+    frames = iter(np.tile(talking_motion, (100, 1)))
+    benchmark(lambda: renderer.render(next(frames)))
+
+
+def test_log_mel_10s(benchmark):
+    audio = np.random.default_rng(0).normal(0, 0.1, 160000).astype(np.float32)
+    benchmark(log_mel, audio)
+
+
+def test_log_mel_stream_10s_in_20ms_chunks(benchmark):
+    audio = np.random.default_rng(0).normal(0, 0.1, 160000).astype(np.float32)
+
+    def run():
+        s = LogMelStream()
+        for k in range(0, len(audio), 320):
+            s.push(audio[k : k + 320])
+        return s.flush()
+
+    benchmark(run)
+
+
+def test_fit_motion_per_frame(benchmark, renderer, talking_motion):
+    marks = M.motion_to_landmarks(talking_motion[:10], renderer.geometry)
+    benchmark(M.landmarks_to_motion, marks, renderer.geometry)
+
+
+def test_write_mp4_100_frames(benchmark, renderer, talking_motion, tmp_path):
+    frames = renderer.render_sequence(talking_motion)[0]
+    audio = np.zeros(64000, np.float32)
+    benchmark.pedantic(write_mp4, setup=lambda: ((tmp_path / "b.mp4", iter(frames), 25, audio), {}), rounds=3)

@@ -1,0 +1,50 @@
+"""Atomic output files: written under a temp name beside the target, renamed only when complete."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import cv2
+import numpy as np
+
+from edge_vasa.errors import EdgeVasaError
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[str]:
+    """Yield a temp path beside ``path``; rename it to ``path`` on success, remove it on any failure.
+
+    The temp file is claimed before the body runs, so an unwritable folder fails before any work is
+    done; it keeps the target's extension for writers that choose the format by name (OpenCV).
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise EdgeVasaError(f"{path} is a folder; give an output file name")
+    folder, name = os.path.split(os.path.abspath(path))
+    stem, ext = os.path.splitext(name)
+    tmp = os.path.join(folder, f".{stem}.{uuid.uuid4().hex[:8]}.tmp{ext}")
+    try:
+        open(tmp, "xb").close()
+    except OSError as e:
+        raise EdgeVasaError(
+            f"cannot write to {folder} ({e.strerror}); choose a writable output folder"
+        ) from None
+    try:
+        yield tmp  # errors raised by the caller's writing pass through unchanged
+        try:
+            os.replace(tmp, path)
+        except OSError as e:
+            raise EdgeVasaError(f"cannot write {path} ({e.strerror}); check the output folder") from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_png(path: str | os.PathLike, rgb: np.ndarray) -> None:
+    """Save an RGB uint8 image as PNG, atomically."""
+    with atomic_output(path) as tmp:
+        if not cv2.imwrite(tmp, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+            raise EdgeVasaError(f"cannot encode {path} as PNG; use a .png file name")
