@@ -82,8 +82,21 @@ class Language:
 
 # Multi-character IPA phones that the first character alone would get wrong (affricates, labialised stops).
 _IPA_CLUSTERS = {
-    "tʃ": "CH", "dʒ": "CH", "tɕ": "CH", "dʑ": "CH", "tʂ": "CH", "ʈʂ": "CH", "ɖʐ": "CH", "ʧ": "CH", "ʤ": "CH",
-    "ts": "SS", "dz": "SS", "tθ": "TH", "pf": "FF", "ɡʷ": "kk", "kʷ": "kk",
+    "tʃ": "CH",
+    "dʒ": "CH",
+    "tɕ": "CH",
+    "dʑ": "CH",
+    "tʂ": "CH",
+    "ʈʂ": "CH",
+    "ɖʐ": "CH",
+    "ʧ": "CH",
+    "ʤ": "CH",
+    "ts": "SS",
+    "dz": "SS",
+    "tθ": "TH",
+    "pf": "FF",
+    "ɡʷ": "kk",
+    "kʷ": "kk",
 }
 _IPA_CHARS = {
     "PP": "pbmɱɓʙɸβ",
@@ -106,21 +119,106 @@ _IPA_CHAR = {c: v for v, chars in _IPA_CHARS.items() for c in chars}
 # Festival phone sets. English kal_diphone uses the CMU/radio set; the Hindi NSK voice has its own ASCII set
 # in which "th"/"dh" are dental stops and "j" is an affricate, so the names cannot share one table with IPA.
 _CMU = {
-    "pau": "sil", "h#": "sil", "brth": "sil",
-    "p": "PP", "b": "PP", "m": "PP", "em": "PP", "f": "FF", "v": "FF", "th": "TH", "dh": "TH",
-    "t": "DD", "d": "DD", "dx": "DD", "k": "kk", "g": "kk", "ng": "kk", "nx": "nn", "hh": "kk", "hv": "kk",
-    "ch": "CH", "jh": "CH", "sh": "CH", "zh": "CH", "s": "SS", "z": "SS", "n": "nn", "en": "nn", "l": "nn",
-    "el": "nn", "r": "RR", "er": "RR", "axr": "RR", "aa": "aa", "ae": "aa", "ah": "aa", "aw": "aa",
-    "ay": "aa", "eh": "E", "ey": "E", "ax": "E", "ih": "I", "iy": "I", "y": "I", "ao": "O", "ow": "O",
-    "oy": "O", "uh": "U", "uw": "U", "w": "U",
+    "pau": "sil",
+    "h#": "sil",
+    "brth": "sil",
+    "p": "PP",
+    "b": "PP",
+    "m": "PP",
+    "em": "PP",
+    "f": "FF",
+    "v": "FF",
+    "th": "TH",
+    "dh": "TH",
+    "t": "DD",
+    "d": "DD",
+    "dx": "DD",
+    "k": "kk",
+    "g": "kk",
+    "ng": "kk",
+    "nx": "nn",
+    "hh": "kk",
+    "hv": "kk",
+    "ch": "CH",
+    "jh": "CH",
+    "sh": "CH",
+    "zh": "CH",
+    "s": "SS",
+    "z": "SS",
+    "n": "nn",
+    "en": "nn",
+    "l": "nn",
+    "el": "nn",
+    "r": "RR",
+    "er": "RR",
+    "axr": "RR",
+    "aa": "aa",
+    "ae": "aa",
+    "ah": "aa",
+    "aw": "aa",
+    "ay": "aa",
+    "eh": "E",
+    "ey": "E",
+    "ax": "E",
+    "ih": "I",
+    "iy": "I",
+    "y": "I",
+    "ao": "O",
+    "ow": "O",
+    "oy": "O",
+    "uh": "U",
+    "uw": "U",
+    "w": "U",
 }
 _HINDI = {
-    "pau": "sil", "a": "aa", "aa": "aa", "ih": "I", "iy": "I", "uh": "U", "uw": "U", "eh": "E", "ee": "E",
-    "ay": "E", "oh": "O", "oo": "O", "aw": "O", "@": "E", "f": "FF", "k": "kk", "g": "kk", "kh": "kk",
-    "gh": "kk", "x": "kk", "h": "kk", "ch": "CH", "j": "CH", "sh": "CH", "zh": "CH", "ksh": "kk",
-    "T": "DD", "D": "DD", "th": "DD", "dh": "DD", "td": "DD", "tth": "DD", "ddh": "DD", "N": "nn", "n": "nn",
-    "l": "nn", "L": "nn", "p": "PP", "b": "PP", "bh": "PP", "m": "PP", "y": "I", "r": "RR", "R": "RR",
-    "sri": "CH", "v": "FF", "w": "U", "s": "SS",
+    "pau": "sil",
+    "a": "aa",
+    "aa": "aa",
+    "ih": "I",
+    "iy": "I",
+    "uh": "U",
+    "uw": "U",
+    "eh": "E",
+    "ee": "E",
+    "ay": "E",
+    "oh": "O",
+    "oo": "O",
+    "aw": "O",
+    "@": "E",
+    "f": "FF",
+    "k": "kk",
+    "g": "kk",
+    "kh": "kk",
+    "gh": "kk",
+    "x": "kk",
+    "h": "kk",
+    "ch": "CH",
+    "j": "CH",
+    "sh": "CH",
+    "zh": "CH",
+    "ksh": "kk",
+    "T": "DD",
+    "D": "DD",
+    "th": "DD",
+    "dh": "DD",
+    "td": "DD",
+    "tth": "DD",
+    "ddh": "DD",
+    "N": "nn",
+    "n": "nn",
+    "l": "nn",
+    "L": "nn",
+    "p": "PP",
+    "b": "PP",
+    "bh": "PP",
+    "m": "PP",
+    "y": "I",
+    "r": "RR",
+    "R": "RR",
+    "sri": "CH",
+    "v": "FF",
+    "w": "U",
+    "s": "SS",
 }
 _PHONESETS = {"cmu": _CMU, "hindi": _HINDI}
 
@@ -175,156 +273,214 @@ def _festival_phoneset(language: str) -> str:
 LANGUAGES: dict[str, Language] = {
     lang.code: lang
     for lang in [
-        Language("en", "English", "en-us", festival_voice="kal_diphone", sentences=(
-            "The morning train was late again, so I walked to work along the river.",
-            "Could you please pass me the salt and the pepper?",
-            "My grandmother grew tomatoes, beans and sweet yellow peppers in her garden.",
-            "Thank you for calling; your order will arrive on Thursday afternoon.",
-            "Why do cats always sit exactly where you want to put your book?",
-            "We should leave early tomorrow, before the traffic gets heavy.",
-            "She opened the window and a cool breeze filled the quiet room.",
-            "Three thousand people watched the final match under the bright lights.",
-            "Honestly, I think the blue jacket looks much better than the green one.",
-            "Remember to charge your phone before the long flight to Singapore.",
-            "The children laughed when the puppy chased its own tail around the yard.",
-            "If it rains this weekend, we can visit the museum instead of the beach.",
-        )),
-        Language("id", "Indonesian", "id", sentences=(
-            "Selamat pagi, apa kabar hari ini?",
-            "Saya ingin memesan nasi goreng dan segelas teh manis.",
-            "Kemarin kami pergi ke pantai bersama keluarga besar.",
-            "Tolong matikan lampu sebelum kamu keluar dari kamar.",
-            "Harga sayur di pasar naik lagi minggu ini.",
-            "Adik saya sedang belajar bermain gitar setiap sore.",
-            "Kereta menuju Bandung berangkat pukul tujuh tepat.",
-            "Jangan lupa membawa payung, sepertinya akan hujan deras.",
-            "Buku itu sangat menarik, saya membacanya dalam dua hari.",
-            "Kucing tetangga sering tidur di atas mobil kami.",
-            "Bisakah kamu membantu saya mengangkat kotak yang berat ini?",
-            "Setelah makan siang, kita akan rapat di ruang utama.",
-        )),
+        Language(
+            "en",
+            "English",
+            "en-us",
+            festival_voice="kal_diphone",
+            sentences=(
+                "The morning train was late again, so I walked to work along the river.",
+                "Could you please pass me the salt and the pepper?",
+                "My grandmother grew tomatoes, beans and sweet yellow peppers in her garden.",
+                "Thank you for calling; your order will arrive on Thursday afternoon.",
+                "Why do cats always sit exactly where you want to put your book?",
+                "We should leave early tomorrow, before the traffic gets heavy.",
+                "She opened the window and a cool breeze filled the quiet room.",
+                "Three thousand people watched the final match under the bright lights.",
+                "Honestly, I think the blue jacket looks much better than the green one.",
+                "Remember to charge your phone before the long flight to Singapore.",
+                "The children laughed when the puppy chased its own tail around the yard.",
+                "If it rains this weekend, we can visit the museum instead of the beach.",
+            ),
+        ),
+        Language(
+            "id",
+            "Indonesian",
+            "id",
+            sentences=(
+                "Selamat pagi, apa kabar hari ini?",
+                "Saya ingin memesan nasi goreng dan segelas teh manis.",
+                "Kemarin kami pergi ke pantai bersama keluarga besar.",
+                "Tolong matikan lampu sebelum kamu keluar dari kamar.",
+                "Harga sayur di pasar naik lagi minggu ini.",
+                "Adik saya sedang belajar bermain gitar setiap sore.",
+                "Kereta menuju Bandung berangkat pukul tujuh tepat.",
+                "Jangan lupa membawa payung, sepertinya akan hujan deras.",
+                "Buku itu sangat menarik, saya membacanya dalam dua hari.",
+                "Kucing tetangga sering tidur di atas mobil kami.",
+                "Bisakah kamu membantu saya mengangkat kotak yang berat ini?",
+                "Setelah makan siang, kita akan rapat di ruang utama.",
+            ),
+        ),
         # Debian's plain "cmn" voice reads Han characters as English spellings; the pinyin one reads them.
-        Language("cmn", "Mandarin Chinese", "cmn-latn-pinyin", sing_unit="character", sentences=(
-            "你好，今天天气很好，我们去公园散步吧。",
-            "请问，去火车站怎么走？",
-            "我每天早上喝一杯热茶，然后开始工作。",
-            "这本书非常有意思，我已经看了两遍。",
-            "周末我们打算去山上看日出。",
-            "妈妈做的饺子是世界上最好吃的。",
-            "他的中文说得越来越流利了。",
-            "明天下午三点在图书馆门口见面。",
-            "外面下着大雨，记得带伞。",
-            "小猫在窗台上晒太阳，看起来很舒服。",
-            "我们的航班因为大雾推迟了两个小时。",
-            "谢谢你的帮助，有空请你吃饭。",
-        )),
-        Language("es", "Spanish", "es", sentences=(
-            "Buenos días, ¿a qué hora abre la farmacia?",
-            "Mi hermano vive en Sevilla y trabaja en un hospital.",
-            "Ayer cenamos pescado con limón y una ensalada fresca.",
-            "Por favor, cierra la puerta cuando salgas de la casa.",
-            "El autobús número doce pasa cada quince minutos.",
-            "Me encanta caminar por la playa al atardecer.",
-            "¿Has visto mis llaves? No las encuentro por ninguna parte.",
-            "Los niños juegan al fútbol en el parque todos los sábados.",
-            "Este invierno ha sido mucho más frío que el anterior.",
-            "Vamos a necesitar más sillas para la fiesta de mañana.",
-            "La abuela cuenta historias increíbles sobre su juventud.",
-            "Si tienes tiempo, podemos tomar un café después de clase.",
-        )),
-        Language("hi", "Hindi", "hi", festival_voice="hindi_NSK_diphone", sentences=(
-            "नमस्ते, आज आप कैसे हैं और घर पर सब ठीक है?",
-            "मुझे गरम चाय के साथ समोसे बहुत पसंद हैं।",
-            "कल हम सब दिल्ली घूमने जाएंगे।",
-            "कृपया दरवाज़ा बंद कर दीजिए, बाहर बहुत ठंड है।",
-            "मेरी बहन डॉक्टर बनना चाहती है।",
-            "बच्चे मैदान में क्रिकेट खेल रहे हैं।",
-            "इस किताब की कहानी बहुत दिलचस्प है।",
-            "बारिश के बाद आसमान में इंद्रधनुष दिखाई दिया।",
-            "स्टेशन यहाँ से कितनी दूर है, क्या मैं पैदल जा सकता हूँ?",
-            "माँ ने आज खाने में दाल, चावल और सब्ज़ी बनाई है।",
-            "हमें पानी बचाना चाहिए, यह बहुत कीमती है।",
-            "अगले हफ़्ते मेरे दोस्त की शादी है।",
-        )),
-        Language("fr", "French", "fr", sentences=(
-            "Bonjour, est-ce que vous savez où se trouve la gare ?",
-            "Nous avons mangé une délicieuse tarte aux pommes hier soir.",
-            "Il fait beau aujourd'hui, allons nous promener au bord du lac.",
-            "Mon frère joue du violon depuis qu'il a six ans, et il adore ça.",
-            "N'oublie pas d'acheter du pain et du fromage en rentrant.",
-            "Le musée est fermé le lundi, mais ouvert tous les autres jours.",
-            "Les enfants regardent un dessin animé dans le salon.",
-            "Pourriez-vous parler un peu plus lentement, s'il vous plaît ?",
-            "Cette rue est très calme pendant les vacances d'été.",
-            "Je voudrais réserver une table pour quatre personnes.",
-            "Le chat dort toujours sur le fauteuil rouge près de la fenêtre.",
-            "Quand il pleut, je préfère rester à la maison avec un bon livre.",
-        )),
-        Language("de", "German", "de", sentences=(
-            "Guten Morgen, wie geht es dir heute, hast du gut geschlafen?",
-            "Wir fahren am Wochenende mit dem Zug nach München.",
-            "Kannst du mir bitte das Salz und den Pfeffer geben?",
-            "Meine Schwester arbeitet seit drei Jahren in einer Bäckerei.",
-            "Im Herbst fallen die bunten Blätter von den Bäumen.",
-            "Der Hund bellt jedes Mal, wenn der Briefträger kommt.",
-            "Ich habe meinen Regenschirm schon wieder im Büro vergessen.",
-            "Zum Frühstück esse ich gern frische Brötchen mit Honig.",
-            "Die Kinder spielen draußen im Schnee, bis es dunkel wird.",
-            "Entschuldigung, wo ist hier die nächste Apotheke?",
-            "Unser Nachbar repariert sein altes Fahrrad in der Garage.",
-            "Nach dem Konzert sind wir noch lange spazieren gegangen.",
-        )),
-        Language("ru", "Russian", "ru", sentences=(
-            "Доброе утро, как ты спал и что тебе снилось?",
-            "Мы купили свежий хлеб и молоко в магазине.",
-            "Завтра обещают сильный снег и холодный северный ветер.",
-            "Моя сестра учится в университете в Москве.",
-            "Пожалуйста, закрой окно, в комнате холодно.",
-            "Летом мы часто ездим на дачу к бабушке.",
-            "Этот фильм оказался гораздо интереснее, чем я думал.",
-            "Скажите, пожалуйста, где здесь ближайшая остановка?",
-            "Дети весело играют во дворе после школы.",
-            "Я всегда пью горячий чай с лимоном и свежим мёдом.",
-            "Поезд отправляется ровно в восемь часов вечера.",
-            "Наш кот любит спать на тёплом подоконнике.",
-        )),
+        Language(
+            "cmn",
+            "Mandarin Chinese",
+            "cmn-latn-pinyin",
+            sing_unit="character",
+            sentences=(
+                "你好，今天天气很好，我们去公园散步吧。",
+                "请问，去火车站怎么走？",
+                "我每天早上喝一杯热茶，然后开始工作。",
+                "这本书非常有意思，我已经看了两遍。",
+                "周末我们打算去山上看日出。",
+                "妈妈做的饺子是世界上最好吃的。",
+                "他的中文说得越来越流利了。",
+                "明天下午三点在图书馆门口见面。",
+                "外面下着大雨，记得带伞。",
+                "小猫在窗台上晒太阳，看起来很舒服。",
+                "我们的航班因为大雾推迟了两个小时。",
+                "谢谢你的帮助，有空请你吃饭。",
+            ),
+        ),
+        Language(
+            "es",
+            "Spanish",
+            "es",
+            sentences=(
+                "Buenos días, ¿a qué hora abre la farmacia?",
+                "Mi hermano vive en Sevilla y trabaja en un hospital.",
+                "Ayer cenamos pescado con limón y una ensalada fresca.",
+                "Por favor, cierra la puerta cuando salgas de la casa.",
+                "El autobús número doce pasa cada quince minutos.",
+                "Me encanta caminar por la playa al atardecer.",
+                "¿Has visto mis llaves? No las encuentro por ninguna parte.",
+                "Los niños juegan al fútbol en el parque todos los sábados.",
+                "Este invierno ha sido mucho más frío que el anterior.",
+                "Vamos a necesitar más sillas para la fiesta de mañana.",
+                "La abuela cuenta historias increíbles sobre su juventud.",
+                "Si tienes tiempo, podemos tomar un café después de clase.",
+            ),
+        ),
+        Language(
+            "hi",
+            "Hindi",
+            "hi",
+            festival_voice="hindi_NSK_diphone",
+            sentences=(
+                "नमस्ते, आज आप कैसे हैं और घर पर सब ठीक है?",
+                "मुझे गरम चाय के साथ समोसे बहुत पसंद हैं।",
+                "कल हम सब दिल्ली घूमने जाएंगे।",
+                "कृपया दरवाज़ा बंद कर दीजिए, बाहर बहुत ठंड है।",
+                "मेरी बहन डॉक्टर बनना चाहती है।",
+                "बच्चे मैदान में क्रिकेट खेल रहे हैं।",
+                "इस किताब की कहानी बहुत दिलचस्प है।",
+                "बारिश के बाद आसमान में इंद्रधनुष दिखाई दिया।",
+                "स्टेशन यहाँ से कितनी दूर है, क्या मैं पैदल जा सकता हूँ?",
+                "माँ ने आज खाने में दाल, चावल और सब्ज़ी बनाई है।",
+                "हमें पानी बचाना चाहिए, यह बहुत कीमती है।",
+                "अगले हफ़्ते मेरे दोस्त की शादी है।",
+            ),
+        ),
+        Language(
+            "fr",
+            "French",
+            "fr",
+            sentences=(
+                "Bonjour, est-ce que vous savez où se trouve la gare ?",
+                "Nous avons mangé une délicieuse tarte aux pommes hier soir.",
+                "Il fait beau aujourd'hui, allons nous promener au bord du lac.",
+                "Mon frère joue du violon depuis qu'il a six ans, et il adore ça.",
+                "N'oublie pas d'acheter du pain et du fromage en rentrant.",
+                "Le musée est fermé le lundi, mais ouvert tous les autres jours.",
+                "Les enfants regardent un dessin animé dans le salon.",
+                "Pourriez-vous parler un peu plus lentement, s'il vous plaît ?",
+                "Cette rue est très calme pendant les vacances d'été.",
+                "Je voudrais réserver une table pour quatre personnes.",
+                "Le chat dort toujours sur le fauteuil rouge près de la fenêtre.",
+                "Quand il pleut, je préfère rester à la maison avec un bon livre.",
+            ),
+        ),
+        Language(
+            "de",
+            "German",
+            "de",
+            sentences=(
+                "Guten Morgen, wie geht es dir heute, hast du gut geschlafen?",
+                "Wir fahren am Wochenende mit dem Zug nach München.",
+                "Kannst du mir bitte das Salz und den Pfeffer geben?",
+                "Meine Schwester arbeitet seit drei Jahren in einer Bäckerei.",
+                "Im Herbst fallen die bunten Blätter von den Bäumen.",
+                "Der Hund bellt jedes Mal, wenn der Briefträger kommt.",
+                "Ich habe meinen Regenschirm schon wieder im Büro vergessen.",
+                "Zum Frühstück esse ich gern frische Brötchen mit Honig.",
+                "Die Kinder spielen draußen im Schnee, bis es dunkel wird.",
+                "Entschuldigung, wo ist hier die nächste Apotheke?",
+                "Unser Nachbar repariert sein altes Fahrrad in der Garage.",
+                "Nach dem Konzert sind wir noch lange spazieren gegangen.",
+            ),
+        ),
+        Language(
+            "ru",
+            "Russian",
+            "ru",
+            sentences=(
+                "Доброе утро, как ты спал и что тебе снилось?",
+                "Мы купили свежий хлеб и молоко в магазине.",
+                "Завтра обещают сильный снег и холодный северный ветер.",
+                "Моя сестра учится в университете в Москве.",
+                "Пожалуйста, закрой окно, в комнате холодно.",
+                "Летом мы часто ездим на дачу к бабушке.",
+                "Этот фильм оказался гораздо интереснее, чем я думал.",
+                "Скажите, пожалуйста, где здесь ближайшая остановка?",
+                "Дети весело играют во дворе после школы.",
+                "Я всегда пью горячий чай с лимоном и свежим мёдом.",
+                "Поезд отправляется ровно в восемь часов вечера.",
+                "Наш кот любит спать на тёплом подоконнике.",
+            ),
+        ),
         # espeak-ng 1.51 reads kana but not kanji, so the bank is kana with spaces between phrases (as in
         # children's books).
-        Language("ja", "Japanese", "ja", sing_unit="mora", sentences=(
-            "おはよう ございます。 きょうは いい てんき ですね。",
-            "すみません、 えきは どこですか？ みちに まよって しまいました。",
-            "わたしは まいあさ コーヒーを のみます。",
-            "しゅうまつに ともだちと えいがを みに いきました。",
-            "この みせの ラーメンは とても おいしいです。",
-            "あしたは あめが ふるかもしれません。",
-            "こどもたちが こうえんで あそんでいます。",
-            "でんしゃが おくれて、 かいしゃに ちこくしました。",
-            "なつやすみに うみへ いくのが たのしみです。",
-            "ねこが まどの そばで ひるねを しています。",
-            "すみません、 もう いちど ゆっくり いって ください。",
-            "ははの つくる カレーは せかいで いちばん おいしいです。",
-        )),
-        Language("vi", "Vietnamese", "vi", sentences=(
-            "Xin chào, hôm nay bạn có khỏe không?",
-            "Tôi muốn gọi một bát phở bò và một ly cà phê sữa đá.",
-            "Cuối tuần này chúng tôi sẽ về quê thăm ông bà.",
-            "Trời đang mưa to, bạn nhớ mang theo áo mưa nhé.",
-            "Em gái tôi đang học tiếng Anh ở trường đại học.",
-            "Chợ Bến Thành mở cửa từ sáng sớm đến tối muộn.",
-            "Cảm ơn bạn rất nhiều vì đã giúp đỡ tôi.",
-            "Con mèo nhà tôi thích ngủ trên ghế sofa.",
-            "Chuyến xe buýt cuối cùng đi lúc mười giờ tối.",
-            "Mùa thu ở Hà Nội rất đẹp và mát mẻ.",
-            "Bạn có thể nói chậm hơn một chút được không?",
-            "Sau bữa trưa, chúng ta sẽ họp ở phòng lớn.",
-        )),
+        Language(
+            "ja",
+            "Japanese",
+            "ja",
+            sing_unit="mora",
+            sentences=(
+                "おはよう ございます。 きょうは いい てんき ですね。",
+                "すみません、 えきは どこですか？ みちに まよって しまいました。",
+                "わたしは まいあさ コーヒーを のみます。",
+                "しゅうまつに ともだちと えいがを みに いきました。",
+                "この みせの ラーメンは とても おいしいです。",
+                "あしたは あめが ふるかもしれません。",
+                "こどもたちが こうえんで あそんでいます。",
+                "でんしゃが おくれて、 かいしゃに ちこくしました。",
+                "なつやすみに うみへ いくのが たのしみです。",
+                "ねこが まどの そばで ひるねを しています。",
+                "すみません、 もう いちど ゆっくり いって ください。",
+                "ははの つくる カレーは せかいで いちばん おいしいです。",
+            ),
+        ),
+        Language(
+            "vi",
+            "Vietnamese",
+            "vi",
+            sentences=(
+                "Xin chào, hôm nay bạn có khỏe không?",
+                "Tôi muốn gọi một bát phở bò và một ly cà phê sữa đá.",
+                "Cuối tuần này chúng tôi sẽ về quê thăm ông bà.",
+                "Trời đang mưa to, bạn nhớ mang theo áo mưa nhé.",
+                "Em gái tôi đang học tiếng Anh ở trường đại học.",
+                "Chợ Bến Thành mở cửa từ sáng sớm đến tối muộn.",
+                "Cảm ơn bạn rất nhiều vì đã giúp đỡ tôi.",
+                "Con mèo nhà tôi thích ngủ trên ghế sofa.",
+                "Chuyến xe buýt cuối cùng đi lúc mười giờ tối.",
+                "Mùa thu ở Hà Nội rất đẹp và mát mẻ.",
+                "Bạn có thể nói chậm hơn một chút được không?",
+                "Sau bữa trưa, chúng ta sẽ họp ở phòng lớn.",
+            ),
+        ),
     ]
 }
 
 
 def _espeak_variants() -> tuple[str, ...]:
-    for pattern in ("/usr/lib/*/espeak-ng-data/voices/!v", "/usr/lib/espeak-ng-data/voices/!v",
-                    "/usr/share/espeak-ng-data/voices/!v", "/usr/local/share/espeak-ng-data/voices/!v"):
+    for pattern in (
+        "/usr/lib/*/espeak-ng-data/voices/!v",
+        "/usr/lib/espeak-ng-data/voices/!v",
+        "/usr/share/espeak-ng-data/voices/!v",
+        "/usr/local/share/espeak-ng-data/voices/!v",
+    ):
         for folder in glob.glob(pattern):
             # Variant names go into "voice+variant", so names with spaces cannot be selected.
             return tuple(sorted(n for n in os.listdir(folder) if " " not in n))
@@ -352,13 +508,21 @@ _libc = ctypes.CDLL(None)
 
 
 class _Event(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint), ("text_position", ctypes.c_int),
-                ("length", ctypes.c_int), ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
-                ("user_data", ctypes.c_void_p), ("id", ctypes.c_char * 8)]
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", ctypes.c_char * 8),
+    ]
 
 
-_SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
-                                  ctypes.POINTER(_Event))
+_SynthCallback = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event)
+)
 
 
 @dataclass
@@ -428,8 +592,9 @@ def _espeak_session():
         except OSError:
             raise EdgeVasaError(_ESPEAK_INSTALL) from None
         try:
-            sample_rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None,
-                                                _INIT_PHONEME_EVENTS | _INIT_PHONEME_IPA | _INIT_DONT_EXIT)
+            sample_rate = lib.espeak_Initialize(
+                _AUDIO_OUTPUT_SYNCHRONOUS, 0, None, _INIT_PHONEME_EVENTS | _INIT_PHONEME_IPA | _INIT_DONT_EXIT
+            )
             if sample_rate <= 0:
                 raise EdgeVasaError(f"espeak-ng failed to start (voice data missing?); {_ESPEAK_INSTALL}")
             handle = _Espeak(lib, sample_rate)
@@ -486,9 +651,16 @@ def _check_text(text: str) -> str:
     return text
 
 
-def synthesize(text: str, language: str, *, engine: str = "espeak", variant: str | None = None,
-               rate_wpm: int | None = None, pitch: int | None = None,
-               pitch_range: int | None = None) -> Utterance:
+def synthesize(
+    text: str,
+    language: str,
+    *,
+    engine: str = "espeak",
+    variant: str | None = None,
+    rate_wpm: int | None = None,
+    pitch: int | None = None,
+    pitch_range: int | None = None,
+) -> Utterance:
     """Speak ``text`` in ``language`` (a key of LANGUAGES) and return the audio with per-phone times.
 
     espeak: ``variant`` is one of ESPEAK_VARIANTS, ``rate_wpm`` 80-450 (default 175), ``pitch`` and
@@ -498,8 +670,9 @@ def synthesize(text: str, language: str, *, engine: str = "espeak", variant: str
     lang = _language(language)
     if engine == "festival":
         if variant is not None or pitch is not None or pitch_range is not None:
-            raise EdgeVasaError("festival voices take only rate_wpm; drop variant/pitch/pitch_range "
-                                "or use engine='espeak'")
+            raise EdgeVasaError(
+                "festival voices take only rate_wpm; drop variant/pitch/pitch_range or use engine='espeak'"
+            )
         return _festival(text, lang, rate_wpm)
     if engine != "espeak":
         raise EdgeVasaError(f"unknown speech engine {engine!r}; use 'espeak' or 'festival'")
@@ -510,9 +683,16 @@ def synthesize(text: str, language: str, *, engine: str = "espeak", variant: str
     with _espeak_session() as es:
         audio, events = es.run(text, voice, rate, pitch, pitch_range)
         sample_rate = es.sample_rate
-    return Utterance(audio=audio.astype(np.float32) / 32768.0, sample_rate=sample_rate,
-                     phones=_phones_from_events(events, len(audio), sample_rate), text=text,
-                     language=lang.code, engine="espeak", voice=voice, sung=False)
+    return Utterance(
+        audio=audio.astype(np.float32) / 32768.0,
+        sample_rate=sample_rate,
+        phones=_phones_from_events(events, len(audio), sample_rate),
+        text=text,
+        language=lang.code,
+        engine="espeak",
+        voice=voice,
+        sung=False,
+    )
 
 
 # Kana that extend the mora before them (small glides/vowels, the geminate tsu, the long-vowel bar).
@@ -537,8 +717,9 @@ def _sing_units(lyrics: str, lang: Language) -> list[str]:
     return units
 
 
-def sing(lyrics: str, language: str, *, melody: list[int] | None = None, seed: int = 0,
-         variant: str | None = None) -> Utterance:
+def sing(
+    lyrics: str, language: str, *, melody: list[int] | None = None, seed: int = 0, variant: str | None = None
+) -> Utterance:
     """Sung / strongly pitched speech: each word (or Han syllable) on one note of ``melody``.
 
     ``melody`` holds espeak pitch values 0-100 (for the default male voices about 54-157 Hz, roughly
@@ -578,8 +759,16 @@ def sing(lyrics: str, language: str, *, melody: list[int] | None = None, seed: i
             audio_parts.append(audio)
             offset += len(audio)
     audio = np.concatenate(audio_parts)
-    return Utterance(audio=audio.astype(np.float32) / 32768.0, sample_rate=sample_rate, phones=phones,
-                     text=lyrics, language=lang.code, engine="espeak", voice=voice, sung=True)
+    return Utterance(
+        audio=audio.astype(np.float32) / 32768.0,
+        sample_rate=sample_rate,
+        phones=phones,
+        text=lyrics,
+        language=lang.code,
+        engine="espeak",
+        voice=voice,
+        sung=True,
+    )
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -595,8 +784,9 @@ def _scheme_string(text: str) -> str:
 def _festival(text: str, lang: Language, rate_wpm: int | None) -> Utterance:
     if lang.festival_voice is None:
         with_voice = [c for c, lg in LANGUAGES.items() if lg.festival_voice]
-        raise EdgeVasaError(f"festival has no voice for {lang.name}; use engine='espeak' "
-                            f"or one of: {', '.join(with_voice)}")
+        raise EdgeVasaError(
+            f"festival has no voice for {lang.name}; use engine='espeak' or one of: {', '.join(with_voice)}"
+        )
     package = _FESTIVAL_PACKAGES.get(lang.festival_voice, "festival")
     if shutil.which("festival") is None:
         raise EdgeVasaError(f"festival is not installed; run apt-get install festival {package}")
@@ -604,18 +794,22 @@ def _festival(text: str, lang: Language, rate_wpm: int | None) -> Utterance:
     with tempfile.TemporaryDirectory(prefix="edge_vasa_festival_") as tmp:
         wav, script = os.path.join(tmp, "out.wav"), os.path.join(tmp, "say.scm")
         with open(script, "w", encoding="utf-8") as f:
-            f.write(f"(voice_{lang.festival_voice})\n"
-                    f"(Parameter.set 'Duration_Stretch {stretch:.4f})\n"
-                    f"(set! utt1 (utt.synth (Utterance Text {_scheme_string(text)})))\n"
-                    f"(utt.save.wave utt1 {_scheme_string(wav)} 'riff)\n"
-                    "(mapcar (lambda (s) (format t \"%s %.4f %.4f\\n\" (item.name s)"
-                    " (item.feat s \"segment_start\") (item.feat s \"end\")))"
-                    " (utt.relation.items utt1 'Segment))\n")
+            f.write(
+                f"(voice_{lang.festival_voice})\n"
+                f"(Parameter.set 'Duration_Stretch {stretch:.4f})\n"
+                f"(set! utt1 (utt.synth (Utterance Text {_scheme_string(text)})))\n"
+                f"(utt.save.wave utt1 {_scheme_string(wav)} 'riff)\n"
+                '(mapcar (lambda (s) (format t "%s %.4f %.4f\\n" (item.name s)'
+                ' (item.feat s "segment_start") (item.feat s "end")))'
+                " (utt.relation.items utt1 'Segment))\n"
+            )
         run = subprocess.run(["festival", "-b", script], capture_output=True, text=True, cwd=tmp, timeout=120)
         if run.returncode != 0 or not os.path.exists(wav):
             detail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise EdgeVasaError(f"festival failed with voice {lang.festival_voice} ({detail[0]}); "
-                                f"run apt-get install festival {package}")
+            raise EdgeVasaError(
+                f"festival failed with voice {lang.festival_voice} ({detail[0]}); "
+                f"run apt-get install festival {package}"
+            )
         audio, sample_rate = sf.read(wav, dtype="float32")
     if audio.ndim > 1:
         audio = audio.mean(axis=1)
@@ -634,16 +828,31 @@ def _festival(text: str, lang: Language, rate_wpm: int | None) -> Utterance:
             phones[-1].end = duration
         else:
             phones.append(Phone(SILENCE, phones[-1].end, duration))
-    return Utterance(audio=audio.astype(np.float32), sample_rate=int(sample_rate), phones=phones, text=text,
-                     language=lang.code, engine="festival", voice=lang.festival_voice, sung=False)
+    return Utterance(
+        audio=audio.astype(np.float32),
+        sample_rate=int(sample_rate),
+        phones=phones,
+        text=text,
+        language=lang.code,
+        engine="festival",
+        voice=lang.festival_voice,
+        sung=False,
+    )
 
 
 # ----------------------------------------------------------------------------------------------------
 # Pitch analysis (to check that sung output really spans a wider F0 range than speech)
 
 
-def f0_track(audio: np.ndarray, sample_rate: int, *, fmin: float = 50.0, fmax: float = 400.0,
-             frame: float = 0.04, hop: float = 0.01) -> np.ndarray:
+def f0_track(
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    fmin: float = 50.0,
+    fmax: float = 400.0,
+    frame: float = 0.04,
+    hop: float = 0.01,
+) -> np.ndarray:
     """F0 in Hz of the voiced frames only, by normalised autocorrelation (simple, no octave correction)."""
     n, h = int(frame * sample_rate), int(hop * sample_rate)
     lo, hi = int(sample_rate / fmax), int(sample_rate / fmin)
@@ -657,7 +866,7 @@ def f0_track(audio: np.ndarray, sample_rate: int, *, fmin: float = 50.0, fmax: f
     f0 = []
     for fr in frames[loud]:
         spec = np.fft.rfft(fr, 2 * n)
-        ac = np.fft.irfft(spec * np.conj(spec))[: n]
+        ac = np.fft.irfft(spec * np.conj(spec))[:n]
         ac /= ac[0] + 1e-12
         lag = lo + int(np.argmax(ac[lo:hi]))
         if ac[lag] > 0.5:  # clearly periodic: a voiced frame

@@ -17,8 +17,9 @@ from edge_vasa.speech import LANGUAGES, SILENCE, VISEMES, sing, synthesize, vise
 
 HAVE_ESPEAK = bool(ctypes.util.find_library("espeak-ng")) and bool(speech.ESPEAK_VARIANTS)
 HAVE_FESTIVAL = shutil.which("festival") is not None
-needs_espeak = pytest.mark.skipif(not HAVE_ESPEAK,
-                                  reason="espeak-ng not installed (apt-get install espeak-ng)")
+needs_espeak = pytest.mark.skipif(
+    not HAVE_ESPEAK, reason="espeak-ng not installed (apt-get install espeak-ng)"
+)
 needs_festival = pytest.mark.skipif(
     not (HAVE_FESTIVAL and os.path.isdir("/usr/share/festival/voices/english/kal_diphone")),
     reason="festival not installed (apt-get install festival festvox-kallpc16k)",
@@ -27,7 +28,7 @@ VOWELS = {"aa", "E", "I", "O", "U"}
 
 
 def rms(utt, start, end):
-    x = utt.audio[int(start * utt.sample_rate): int(end * utt.sample_rate)]
+    x = utt.audio[int(start * utt.sample_rate) : int(end * utt.sample_rate)]
     return float(np.sqrt(np.mean(np.square(x)))) if len(x) else 0.0
 
 
@@ -139,7 +140,8 @@ def test_parameters_and_variants():
     assert f1.voice == "en-us+f1" and not np.array_equal(f1.audio[:1000], base.audio[:1000])
     high = synthesize(text, "en", pitch=90)
     assert np.median(speech.f0_track(high.audio, high.sample_rate)) > 1.2 * np.median(
-        speech.f0_track(base.audio, base.sample_rate))
+        speech.f0_track(base.audio, base.sample_rate)
+    )
 
 
 @needs_espeak
@@ -174,10 +176,41 @@ def test_multiprocessing_workers(method):
 def test_visemes():
     assert VISEMES == ("sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "I", "O", "U")
     cases = {
-        "": "sil", "ˈaɪ": "aa", "əʊ": "E", "oʊ": "O", "tʃ": "CH", "dʒ": "CH", "p": "PP", "m": "PP",
-        "f": "FF", "θ": "TH", "ð": "TH", "t̪": "DD", "ŋ": "kk", "h": "kk", "ʃ": "CH", "ts": "SS", "s.": "CH",
-        "ts.h": "CH", "th": "DD", "l": "nn", "ɹ": "RR", "ɾ": "RR", "æ": "aa", "ʌ": "aa", "ɜː": "E", "ɪ": "I",
-        "j": "I", "ɔː": "O", "ʊ": "U", "w": "U", "ɯᵝ": "U", "i5": "I", "a214": "aa", "ẽ": "E", "o̞": "O",
+        "": "sil",
+        "ˈaɪ": "aa",
+        "əʊ": "E",
+        "oʊ": "O",
+        "tʃ": "CH",
+        "dʒ": "CH",
+        "p": "PP",
+        "m": "PP",
+        "f": "FF",
+        "θ": "TH",
+        "ð": "TH",
+        "t̪": "DD",
+        "ŋ": "kk",
+        "h": "kk",
+        "ʃ": "CH",
+        "ts": "SS",
+        "s.": "CH",
+        "ts.h": "CH",
+        "th": "DD",
+        "l": "nn",
+        "ɹ": "RR",
+        "ɾ": "RR",
+        "æ": "aa",
+        "ʌ": "aa",
+        "ɜː": "E",
+        "ɪ": "I",
+        "j": "I",
+        "ɔː": "O",
+        "ʊ": "U",
+        "w": "U",
+        "ɯᵝ": "U",
+        "i5": "I",
+        "a214": "aa",
+        "ẽ": "E",
+        "o̞": "O",
     }
     for symbol, viseme in cases.items():
         assert viseme_of(symbol) == viseme, symbol
