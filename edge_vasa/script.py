@@ -36,8 +36,8 @@ def _expr(**kw: float) -> np.ndarray:
 # Mouth shape of each viseme class (expression coefficients) and how strongly it dominates neighbours.
 VISEME_TARGETS: dict[str, tuple[np.ndarray, float]] = {
     "sil": (_expr(), 0.6),
-    "PP": (_expr(jaw_open=-0.05, lip_press=0.7), 3.0),
-    "FF": (_expr(jaw_open=0.05, lower_lip_depress=-0.45, upper_lip_raise=0.2), 2.0),
+    "PP": (_expr(jaw_open=-0.05, lip_press=0.7), 6.0),
+    "FF": (_expr(jaw_open=0.05, lower_lip_depress=-0.45, upper_lip_raise=0.2), 3.0),
     "TH": (_expr(jaw_open=0.18, lip_spread=0.1), 0.8),
     "DD": (_expr(jaw_open=0.2, lip_spread=0.15), 0.6),
     "kk": (_expr(jaw_open=0.28), 0.5),
@@ -45,10 +45,10 @@ VISEME_TARGETS: dict[str, tuple[np.ndarray, float]] = {
     "SS": (_expr(jaw_open=0.08, lip_spread=0.35), 0.9),
     "nn": (_expr(jaw_open=0.16, lip_spread=0.1), 0.5),
     "RR": (_expr(jaw_open=0.15, lip_round=0.35), 0.8),
-    "aa": (_expr(jaw_open=0.75, lip_spread=0.1), 1.0),
-    "E": (_expr(jaw_open=0.45, lip_spread=0.35), 1.0),
+    "aa": (_expr(jaw_open=0.85, lip_spread=0.1), 1.0),
+    "E": (_expr(jaw_open=0.55, lip_spread=0.35), 1.0),
     "I": (_expr(jaw_open=0.22, lip_spread=0.6), 1.0),
-    "O": (_expr(jaw_open=0.5, lip_round=0.7), 1.0),
+    "O": (_expr(jaw_open=0.6, lip_round=0.7), 1.0),
     "U": (_expr(jaw_open=0.2, lip_round=0.9), 1.2),
 }
 assert set(VISEME_TARGETS) == set(VISEMES)
@@ -90,9 +90,9 @@ def mouth_track(utt: Utterance, n_frames: int, articulation: float = 1.0) -> np.
     for viseme, start, end in utt.visemes():
         target, dominance = VISEME_TARGETS[viseme]
         centre, half = (start + end) / 2, max((end - start) / 2, 0.02)
-        # influence is flat inside the phone and decays exponentially outside (time constant ~ 60 ms)
+        # influence is flat inside the phone and decays exponentially outside (time constant 45 ms)
         dist = np.maximum(np.abs(t - centre) - half, 0)
-        w = dominance * np.exp(-dist / 0.06)
+        w = dominance * np.exp(-dist / 0.045)
         num += w[:, None] * target
         den += w
     mouth = num / den[:, None]
