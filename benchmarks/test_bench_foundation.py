@@ -78,3 +78,10 @@ def test_write_mp4_100_frames(benchmark, renderer, talking_motion, tmp_path):
     frames = renderer.render_sequence(talking_motion)[0]
     audio = np.zeros(64000, np.float32)
     benchmark.pedantic(write_mp4, setup=lambda: ((tmp_path / "b.mp4", iter(frames), 25, audio), {}), rounds=3)
+
+
+def test_decode_100_frames(benchmark, renderer, talking_motion, tmp_path):
+    from edge_vasa.video import read_video
+
+    path = write_mp4(tmp_path / "d.mp4", iter(renderer.render_sequence(talking_motion)[0]), 25)
+    benchmark(read_video, path)

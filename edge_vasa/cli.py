@@ -82,6 +82,18 @@ def _add_corpus(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--json", help="also write the statistics to this JSON file")
 
 
+def _add_features(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "features",
+        help="audio file -> log-mel features (80 bins at 100 Hz) as .npy, optionally a spectrogram PNG",
+        description="Decode any audio file (WAV/FLAC/MP3/OGG/M4A, any rate and channel count) to 16 kHz mono "
+        "and compute the log-mel features the audio encoder consumes.",
+    )
+    p.add_argument("audio", help="audio file")
+    p.add_argument("--out", required=True, help="output .npy file: (frames, 80) float32")
+    p.add_argument("--plot", help="also save a spectrogram picture to this PNG file")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edge-vasa",
@@ -92,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub)
     _add_prep(sub)
     _add_corpus(sub)
+    _add_features(sub)
     sub.add_parser("languages", help="list the speech languages and voices")
     return parser
 
@@ -188,6 +201,40 @@ def cmd_corpus(args: argparse.Namespace) -> None:
             Path(args.json).write_text(json.dumps(stats, indent=1, ensure_ascii=False))
 
 
+def cmd_features(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from edge_vasa.atomic import atomic_output
+    from edge_vasa.audio import HOP, SAMPLE_RATE, load_audio, log_mel
+
+    _check_output(args.out)
+    if args.plot:
+        _check_output(args.plot)
+    audio = load_audio(args.audio)
+    mel = log_mel(audio)
+    with atomic_output(args.out) as tmp, open(tmp, "wb") as f:
+        np.save(f, mel)
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(10, 3.2), dpi=100)
+        seconds = len(mel) * HOP / SAMPLE_RATE
+        im = ax.imshow(
+            mel.T, origin="lower", aspect="auto", extent=(0, seconds, 0, mel.shape[1]), cmap="magma"
+        )
+        ax.set(xlabel="time (s)", ylabel="mel bin", title=f"log-mel features of {Path(args.audio).name}")
+        fig.colorbar(im, ax=ax, label="ln(power)")
+        fig.tight_layout()
+        with atomic_output(args.plot) as tmp:
+            fig.savefig(tmp, format="png")
+        plt.close(fig)
+    seconds = len(audio) / SAMPLE_RATE
+    print(f"wrote {args.out}: {mel.shape[0]} frames x {mel.shape[1]} mel bins ({seconds:.2f} s)")
+
+
 def cmd_languages(args: argparse.Namespace) -> None:
     from edge_vasa.speech import LANGUAGES
 
@@ -196,7 +243,13 @@ def cmd_languages(args: argparse.Namespace) -> None:
         print(f"{code:5s} {lang.name:12s} {engines}")
 
 
-COMMANDS = {"demo": cmd_demo, "prep": cmd_prep, "corpus": cmd_corpus, "languages": cmd_languages}
+COMMANDS = {
+    "demo": cmd_demo,
+    "prep": cmd_prep,
+    "corpus": cmd_corpus,
+    "features": cmd_features,
+    "languages": cmd_languages,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

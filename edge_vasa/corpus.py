@@ -12,9 +12,10 @@ Layout of a corpus directory::
     clips/<00042>/meta.json     identity, language, text, voice, emotion, style, phones, split
 
 Frames are rendered once and stored as MP4 rather than on the fly: a training loader then only decodes
-(about 3 ms a frame) instead of warping and painting (about 25 ms), and the stored videos are exactly what
-the ``--videos`` path of the trainer consumes, so both paths share one reader. Every clip depends only on
-(seed, clip index), so builds are deterministic and resumable: a finished clip directory is never redone.
+H.264 (several times cheaper than warping and painting a frame; see benchmarks/), the clips look like
+what a real camera delivers (compression included), and real talking-head videos can be stored the same
+way. Every clip depends only on (seed, clip index), so builds are deterministic and resumable: a finished
+clip directory is never redone.
 """
 
 from __future__ import annotations
@@ -56,9 +57,8 @@ class IdentitySource:
     """A real face photo shipped by an installed package; ``near`` = (x, y, width) of the face in a group."""
 
     name: str
-    loader: (
-        str  # "skimage.data:NAME", "matplotlib.sample:FILE" or "faces:FILE" (see scripts/install_faces.sh)
-    )
+    # "skimage.data:NAME", "matplotlib.sample:FILE" or "faces:FILE" (see scripts/install_faces.sh)
+    loader: str
     near: tuple[int, int, int] | None = None
     split: str = "train"
 

@@ -17,12 +17,13 @@ from PIL import Image
 from edge_vasa.cli import build_parser, main
 
 OPTIONS = {
-    (): ["--help", "--version", "demo", "prep", "corpus", "languages"],
+    (): ["--help", "--version", "demo", "prep", "corpus", "features", "languages"],
     ("demo",): ["--out", "--photo", "--face-index", "--text", "--language", "--emotion", "--sing", "--seed"],
     ("prep",): ["photo", "--out", "--face-index"],
     ("corpus",): ["build", "stats"],
     ("corpus", "build"): ["--out", "--clips", "--seed", "--workers"],
     ("corpus", "stats"): ["corpus", "--check-clips", "--frames-per-clip", "--json"],
+    ("features",): ["audio", "--out", "--plot"],
     ("languages",): ["--help"],
 }
 
@@ -287,3 +288,52 @@ def test_subprocess_several_faces_warning_is_one_line(tmp_path, two_faces_path):
     assert p.stderr.startswith("warning: ") and p.stderr.count("\n") == 1, p.stderr
     assert "--face-index" in p.stderr
     assert files_in(tmp_path) == ["face.json", "face.png", "face_preview.png"]
+
+
+# ---------------------------------------------------------------------------------------------- features
+
+
+def _tone_wav(path, seconds=1.0, rate=48000, channels=2):
+    import soundfile as sf
+
+    t = np.arange(int(seconds * rate)) / rate
+    x = 0.3 * np.sin(2 * np.pi * 440 * t)
+    sf.write(path, np.stack([x] * channels, 1), rate)
+    return path
+
+
+def _write(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
+def test_features_writes_npy_and_plot(capsys, tmp_path):
+    wav = _tone_wav(tmp_path / "tone.wav")
+    rc, out, err = run(
+        capsys, "features", str(wav), "--out", str(tmp_path / "f.npy"), "--plot", str(tmp_path / "f.png")
+    )
+    assert rc == 0, err
+    mel = np.load(tmp_path / "f.npy")
+    assert mel.shape == (100, 80) and mel.dtype == np.float32
+    with Image.open(tmp_path / "f.png") as png:
+        assert png.size[0] > 500
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.npy", "f.png", "tone.wav"], "no temp files left"
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda d: d / "missing.wav", ("not found",)),
+        (lambda d: _write(d / "empty.wav", b""), ("empty",)),
+        (lambda d: _write(d / "text.wav", b"hello, not audio\n" * 50), ("audio",)),
+    ],
+    ids=["missing", "empty", "not-audio"],
+)
+def test_features_bad_audio_is_one_line_and_writes_nothing(capsys, tmp_path, make, words):
+    bad = make(tmp_path)
+    rc, out, err = run(
+        capsys, "features", str(bad), "--out", str(tmp_path / "f.npy"), "--plot", str(tmp_path / "f.png")
+    )
+    assert_one_error_line(rc, err, *words)
+    assert not (tmp_path / "f.npy").exists() and not (tmp_path / "f.png").exists()
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
