@@ -33,7 +33,7 @@ GRID = 80  # thin-plate spline resolution before upsampling to the crop
 TPS_REGULARIZATION = 1e-4  # keeps the solve stable when control points coincide (closed lips)
 UPPER_INNER = [60, 61, 62, 63, 64]
 LOWER_INNER = [64, 65, 66, 67, 60]
-TOOTH_GAPS = (-0.62, -0.42, -0.2, 0.0, 0.2, 0.42, 0.62)  # gap positions, fraction of the mouth half-width
+TOOTH_GAPS = (-0.6, -0.4, -0.18, 0.0, 0.18, 0.4, 0.6)  # gap positions, fraction of the mouth half-width
 
 
 def _head_ring() -> np.ndarray:
@@ -138,12 +138,13 @@ class Renderer:
         lid = (mean_around(lm[EYE_R], -0.16) + mean_around(lm[EYE_L], -0.16)) / 2
         lip = mean_around(lm[[50, 51, 52]], -0.02)
         luma = float(np.dot(lid, [0.299, 0.587, 0.114]))
+        cavity = np.array([48.0, 18.0, 22.0]) * (0.6 + 0.4 * luma / 255)
         return {
             "lid": lid,
             "lash": lid * 0.35,
-            "cavity": np.array([48.0, 18.0, 22.0]) * (0.6 + 0.4 * luma / 255),
-            "teeth": np.array([222.0, 214.0, 196.0]),
-            "tongue": 0.5 * lip + 0.5 * np.array([190.0, 95.0, 100.0]),
+            "cavity": cavity,
+            "teeth": np.array([214.0, 205.0, 186.0]),
+            "tongue": 0.3 * lip + 0.3 * np.array([170.0, 80.0, 85.0]) + 0.4 * cavity,
         }
 
     def render(self, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -206,8 +207,8 @@ class Renderer:
         width = float(np.linalg.norm(across)) + 1e-6
         down = np.array([-across[1], across[0]]) / width
         # tongue: an ellipse resting low in the mouth
-        centre = (upper[2] + lower[2]) / 2 + down * 0.3 * gap
-        axes = (int(0.3 * width * (1 << shift)), int(0.3 * gap * (1 << shift)))
+        centre = (upper[2] + lower[2]) / 2 + down * 0.38 * gap
+        axes = (int(0.28 * width * (1 << shift)), int(0.26 * gap * (1 << shift)))
         angle = float(np.degrees(np.arctan2(across[1], across[0])))
         cv2.ellipse(
             layer,
@@ -221,25 +222,36 @@ class Renderer:
             cv2.LINE_AA,
             shift,
         )
-        teeth_h = min(0.1 * iod, 0.4 * gap)
-        lower_teeth_h = min(0.05 * iod, 0.2 * gap)
-        for curve, direction, height in ((upper, down, teeth_h), (lower[::-1], -down, lower_teeth_h)):
-            band = np.concatenate([curve, (curve + direction * height)[::-1]])
-            cv2.fillPoly(layer, [poly(band)], pal["teeth"].tolist(), cv2.LINE_AA, shift)
+        # teeth: bands hanging from the upper lip and rising from the lower one, over the middle of the
+        # mouth only, shorter toward the corners (the dental arch turns away from the camera)
+        spans = (np.linspace(0.12, 0.88, 15), np.linspace(0.26, 0.74, 11))  # lower teeth hide at the sides
+        bands = (
+            (upper, down, min(0.11 * iod, 0.42 * gap), spans[0]),
+            (lower[::-1], -down, min(0.04 * iod, 0.15 * gap), spans[1]),
+        )
+        for curve, direction, height, along in bands:
+            arch = 1 - 0.55 * ((along - 0.5) / (along[-1] - 0.5)) ** 2
+            edge = np.array([_along(curve, t) for t in along])
+            tips = edge + direction * height * arch[:, None]
+            cv2.fillPoly(
+                layer, [poly(np.concatenate([edge, tips[::-1]]))], pal["teeth"].tolist(), cv2.LINE_AA, shift
+            )
             for f in TOOTH_GAPS:
-                top = _along(curve, (f + 1) / 2)
+                k = int(np.argmin(np.abs(along - (f + 1) / 2)))
                 cv2.line(
                     layer,
-                    tuple(poly(top[None])[0]),
-                    tuple(poly((top + direction * height)[None])[0]),
-                    (pal["teeth"] * 0.72).tolist(),
+                    tuple(poly(edge[k : k + 1])[0]),
+                    tuple(poly(tips[k : k + 1])[0]),
+                    (pal["teeth"] * 0.8).tolist(),
                     1,
                     cv2.LINE_AA,
                     shift,
                 )
-        # teeth darken toward the corners, where less light gets in
+        # everything darkens toward the corners, where less light gets in; a slight blur takes the
+        # drawn edges down to the softness of the photo
         u = ((np.arange(w) + x0 - (corner_l[0] + corner_r[0]) / 2) / (width / 2)).clip(-1, 1)
-        layer *= (1 - 0.45 * u**2)[None, :, None]
+        layer *= (1 - 0.6 * u**2)[None, :, None]
+        layer = cv2.GaussianBlur(layer, (3, 3), 0.8)
         mask = np.zeros((h, w), np.uint8)
         cv2.fillPoly(mask, [poly(inner)], 255, cv2.LINE_AA, shift)
         alpha = (mask.astype(np.float32) / 255)[..., None]
