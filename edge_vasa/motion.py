@@ -99,33 +99,18 @@ LID_PAIRS_R = ((37, 41), (38, 40))
 LID_PAIRS_L = ((43, 47), (44, 46))
 
 # Depth of each landmark in IOD units (z toward the camera, eye plane = 0): a generic adult face.
+# fmt: off
 DEPTH = np.array(
-    [
-        -0.75,
-        -0.6,
-        -0.45,
-        -0.3,
-        -0.15,
-        -0.02,
-        0.08,
-        0.15,
-        0.18,
-        0.15,
-        0.08,
-        -0.02,
-        -0.15,
-        -0.3,
-        -0.45,
-        -0.6,
-        -0.75,
-    ]
-    + [-0.15, 0.0, 0.08, 0.12, 0.13, 0.13, 0.12, 0.08, 0.0, -0.15]
-    + [0.12, 0.22, 0.33, 0.45, 0.2, 0.27, 0.3, 0.27, 0.2]
-    + [-0.1, 0.0, 0.0, -0.02, -0.01, -0.01, -0.02, 0.0, 0.0, -0.1, -0.01, -0.01]
-    + [0.05, 0.15, 0.2, 0.22, 0.2, 0.15, 0.05, 0.14, 0.18, 0.2, 0.18, 0.14]
-    + [0.05, 0.16, 0.18, 0.16, 0.05, 0.15, 0.17, 0.15],
+    [-0.75, -0.6, -0.45, -0.3, -0.15, -0.02, 0.08, 0.15, 0.18]  # jaw, ear to chin
+    + [0.15, 0.08, -0.02, -0.15, -0.3, -0.45, -0.6, -0.75]  # jaw, chin to ear
+    + [-0.15, 0.0, 0.08, 0.12, 0.13, 0.13, 0.12, 0.08, 0.0, -0.15]  # brows
+    + [0.12, 0.22, 0.33, 0.45, 0.2, 0.27, 0.3, 0.27, 0.2]  # nose bridge, nostrils
+    + [-0.1, 0.0, 0.0, -0.02, -0.01, -0.01, -0.02, 0.0, 0.0, -0.1, -0.01, -0.01]  # eyes
+    + [0.05, 0.15, 0.2, 0.22, 0.2, 0.15, 0.05, 0.14, 0.18, 0.2, 0.18, 0.14]  # outer lips
+    + [0.05, 0.16, 0.18, 0.16, 0.05, 0.15, 0.17, 0.15],  # inner lips
     dtype=np.float64,
 )
+# fmt: on
 # The head turns about a pivot behind and below the eyes (roughly the top of the neck).
 PIVOT = np.array([0.0, 0.55, -1.1])
 
@@ -313,14 +298,9 @@ class FaceGeometry:
 
 def rotation_matrix(yaw: np.ndarray, pitch: np.ndarray, roll: np.ndarray) -> np.ndarray:
     """(T,) angles -> (T, 3, 3) rotations, R = Rz(roll) @ Ry(yaw) @ Rx(pitch), in y-down image axes."""
-    cy, sy, cp, sp, cr, sr = (
-        np.cos(yaw),
-        np.sin(yaw),
-        np.cos(pitch),
-        np.sin(pitch),
-        np.cos(roll),
-        np.sin(roll),
-    )
+    cy, sy = np.cos(yaw), np.sin(yaw)
+    cp, sp = np.cos(pitch), np.sin(pitch)
+    cr, sr = np.cos(roll), np.sin(roll)
     one, zero = np.ones_like(yaw), np.zeros_like(yaw)
     rx = np.stack([one, zero, zero, zero, cp, sp, zero, -sp, cp], -1).reshape(-1, 3, 3)
     ry = np.stack([cy, zero, sy, zero, one, zero, -sy, zero, cy], -1).reshape(-1, 3, 3)
