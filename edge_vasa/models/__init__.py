@@ -1,0 +1,1 @@
+"""PyTorch reference networks, one file each. Importing this package needs the ``train`` extra (torch)."""

@@ -1,0 +1,308 @@
+"""Training of the reference motion generator (audio encoder + diffusion transformer) on a corpus.
+
+    edge-vasa train motion --corpus DIR --out runs/motion --steps 2500
+
+Every clip of the corpus's training split is loaded once (motion at 25 Hz, log-mel at 100 Hz); a batch
+is random windows of ``past + window`` frames with the clip's controls. The checkpoint (safetensors:
+weights, optimizer state, step) is written every ``save_every`` steps and at the end, so an interrupted
+run resumes where it stopped; the loss history is plotted to loss.png next to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from edge_vasa.atomic import atomic_output
+from edge_vasa.audio import load_audio, log_mel
+from edge_vasa.errors import EdgeVasaError
+from edge_vasa.models.audio_encoder import MEL_FRAMES_PER_VIDEO_FRAME, AudioEncoder, AudioEncoderConfig
+from edge_vasa.models.motion_dit import EMOTIONS, MotionDiT, MotionGeneratorConfig, alpha_bar
+from edge_vasa.motion import INDEX, NEUTRAL, SLICES
+
+SILENT_MEL = float(np.log(1e-6))  # log-mel value of digital silence (audio.LOG_FLOOR)
+HEAD_STD_REFERENCE = 0.04  # rad: head-motion amplitude 1.0 means this yaw/pitch standard deviation
+
+
+@dataclass
+class MotionTrainConfig:
+    steps: int = 2500
+    batch: int = 32
+    lr: float = 3e-4
+    seed: int = 0
+    audio_dropout: float = 0.1  # classifier-free guidance: train without audio this often
+    control_dropout: float = 0.1
+    neutral_past: float = 0.15  # this often the past context is the neutral face (as at the start of a clip)
+    velocity_weight: float = 0.5  # extra loss on frame-to-frame differences, against jitter
+    save_every: int = 250
+
+
+@dataclass
+class Clip:
+    motion: np.ndarray  # (T, D) float32
+    mel: np.ndarray  # (4 T, 80) float32
+    emotion: int
+    head_amplitude: float
+
+
+def clip_controls(motion: np.ndarray) -> np.ndarray:
+    """(T, D) motion -> the (4,) control vector it exhibits: mean gaze, mean head distance, head amplitude."""
+    head = motion[:, [INDEX["yaw"], INDEX["pitch"]]].std(0).mean() / HEAD_STD_REFERENCE
+    return np.array(
+        [*motion[:, SLICES["gaze"]].mean(0), motion[:, INDEX["scale"]].mean() - 1.0, head], dtype=np.float32
+    )
+
+
+def mel_for_frames(audio: np.ndarray, n_frames: int) -> np.ndarray:
+    """Log-mel of 16 kHz audio cut or padded with silence to exactly 4 mel frames per video frame."""
+    mel = log_mel(audio)
+    want = n_frames * MEL_FRAMES_PER_VIDEO_FRAME
+    if len(mel) < want:
+        mel = np.concatenate([mel, np.full((want - len(mel), mel.shape[1]), SILENT_MEL, np.float32)])
+    return mel[:want]
+
+
+def load_corpus_clips(corpus: Path, split: str = "train") -> list[Clip]:
+    clips = []
+    metas = sorted(corpus.glob("clips/*/meta.json"))
+    if not metas:
+        raise EdgeVasaError(f"no finished clips in {corpus}; build a corpus with `edge-vasa corpus build`")
+    for meta_path in tqdm(metas, desc="loading corpus", unit="clip", leave=False):
+        meta = json.loads(meta_path.read_text())
+        if meta["split"] != split:
+            continue
+        motion = np.load(meta_path.parent / "motion.npy").astype(np.float32)
+        mel = mel_for_frames(load_audio(meta_path.parent / "audio.wav"), len(motion))
+        head = float(clip_controls(motion)[3])
+        clips.append(Clip(motion, mel, EMOTIONS.index(meta["emotion"]), head))
+    return clips
+
+
+class WindowSampler:
+    """Random training windows: (past, window) motion, their audio, emotion and controls."""
+
+    def __init__(self, clips: list[Clip], past: int, window: int, seed: int):
+        self.clips, self.past, self.window = clips, past, window
+        lengths = np.array([len(c.motion) for c in clips], dtype=np.float64)
+        self.weights = lengths / lengths.sum()
+        self.rng = np.random.default_rng(seed)
+
+    def _one(self, clip: Clip, neutral_past: bool) -> tuple[np.ndarray, ...]:
+        p, w, k = self.past, self.window, MEL_FRAMES_PER_VIDEO_FRAME
+        t = len(clip.motion)
+        start = int(self.rng.integers(0, max(t - w, 0) + 1))
+        idx = np.arange(start - p, start + w)
+        # before the clip: its first frame (the script starts from rest); after it: its last frame
+        motion = clip.motion[np.clip(idx, 0, t - 1)]
+        if neutral_past:
+            motion[:p] = NEUTRAL
+        mel = np.full(((p + w) * k, clip.mel.shape[1]), SILENT_MEL, np.float32)
+        inside = (idx >= 0) & (idx < t)
+        frames = np.flatnonzero(inside)
+        mel.reshape(p + w, k, -1)[frames] = clip.mel.reshape(t, k, -1)[idx[frames]]
+        controls = clip_controls(motion[p:])
+        controls[3] = clip.head_amplitude  # amplitude is a property of the whole clip, not of 2 s
+        return motion, mel, controls
+
+    def batch(self, size: int, neutral_past: float) -> dict[str, torch.Tensor]:
+        picks = self.rng.choice(len(self.clips), size=size, p=self.weights)
+        items = [self._one(self.clips[i], self.rng.random() < neutral_past) for i in picks]
+        motion, mel, controls = (torch.from_numpy(np.stack(x)) for x in zip(*items))
+        emotion = torch.tensor([self.clips[i].emotion for i in picks])
+        return {"motion": motion, "mel": mel, "controls": controls, "emotion": emotion}
+
+
+def motion_loss(
+    encoder: AudioEncoder, model: MotionDiT, batch: dict, cfg: MotionTrainConfig, gen: torch.Generator
+) -> torch.Tensor:
+    p = model.cfg.past
+    x = model.normalize(batch["motion"])
+    past, target = x[:, :p], x[:, p:]
+    b = len(x)
+    t = torch.rand(b, generator=gen)
+    a = alpha_bar(t)[:, None, None]
+    noisy = a.sqrt() * target + (1 - a).sqrt() * torch.randn(target.shape, generator=gen)
+    use_audio = torch.rand(b, generator=gen) >= cfg.audio_dropout
+    use_controls = torch.rand(b, generator=gen) >= cfg.control_dropout
+    pred = model(
+        noisy, past, encoder(batch["mel"]), t, batch["emotion"], batch["controls"], use_audio, use_controls
+    )
+    loss = torch.mean((pred - target) ** 2)
+
+    # frame-to-frame differences, including the step from the last past frame into the window
+    def diffs(m: torch.Tensor) -> torch.Tensor:
+        return torch.diff(torch.cat([past[:, -1:], m], 1), dim=1)
+
+    return loss + cfg.velocity_weight * torch.mean((diffs(pred) - diffs(target)) ** 2)
+
+
+def _state(encoder: AudioEncoder, model: MotionDiT) -> dict[str, torch.Tensor]:
+    state = {f"audio_encoder.{k}": v for k, v in encoder.state_dict().items()}
+    state.update({f"motion_dit.{k}": v for k, v in model.state_dict().items()})
+    return {k: v.contiguous() for k, v in state.items()}
+
+
+def _optimizer_state(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    out = {}
+    for i, s in opt.state_dict()["state"].items():
+        for name, value in s.items():
+            out[f"optimizer.{i}.{name}"] = torch.as_tensor(value).contiguous()
+    return out
+
+
+def _load_optimizer_state(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
+    sd = opt.state_dict()
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optimizer."):
+            _, i, name = key.split(".", 2)
+            state.setdefault(int(i), {})[name] = value
+    sd["state"] = state
+    opt.load_state_dict(sd)
+
+
+def save_checkpoint(path: Path, encoder, model, opt, meta: dict) -> None:
+    tensors = {**_state(encoder, model), **(_optimizer_state(opt) if opt is not None else {})}
+    with atomic_output(path) as tmp:
+        save_file(tensors, tmp, metadata={"meta": json.dumps(meta)})
+
+
+def build_motion_models(meta: dict | None = None) -> tuple[AudioEncoder, MotionDiT]:
+    meta = meta or {}
+    encoder = AudioEncoder(AudioEncoderConfig(**meta.get("audio_encoder", {})))
+    model = MotionDiT(MotionGeneratorConfig(**meta.get("motion_dit", {})))
+    return encoder, model
+
+
+def load_motion_models(path: str | Path) -> tuple[AudioEncoder, MotionDiT, dict]:
+    """Weights + config from a safetensors checkpoint (``weights_only`` by construction: no pickle)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise EdgeVasaError(f"motion model not found: {path}; train one with `edge-vasa train motion`")
+    manifest = path.with_suffix(".json")
+    if manifest.is_file():  # shipped weights carry a manifest: refuse a file that does not match it
+        want = json.loads(manifest.read_text()).get("sha256")
+        if want and hashlib.sha256(path.read_bytes()).hexdigest() != want:
+            raise EdgeVasaError(
+                f"{path} does not match its manifest (sha256); reinstall edge-vasa or re-export"
+            )
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = json.loads(f.metadata()["meta"])
+        tensors = load_file(str(path))
+        encoder, model = build_motion_models(meta)
+        encoder.load_state_dict({k[14:]: v for k, v in tensors.items() if k.startswith("audio_encoder.")})
+        model.load_state_dict({k[11:]: v for k, v in tensors.items() if k.startswith("motion_dit.")})
+    except (OSError, KeyError, ValueError, RuntimeError) as e:
+        raise EdgeVasaError(
+            f"cannot load motion model {path} ({type(e).__name__}): damaged or wrong version"
+        ) from None
+    return encoder.eval(), model.eval(), meta
+
+
+def plot_losses(history: list[tuple[int, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps, losses = np.array(history).T
+    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
+    ax.plot(steps, losses, lw=0.6, alpha=0.4, label="batch loss")
+    k = max(1, len(losses) // 50)
+    smooth = np.convolve(losses, np.ones(k) / k, mode="valid")
+    ax.plot(steps[k - 1 :], smooth, lw=1.5, label=f"mean of {k}")
+    ax.set(
+        xlabel="step", ylabel="loss (standardised motion)", yscale="log", title="motion generator training"
+    )
+    ax.legend()
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def train_motion(corpus: str | Path, out: str | Path, cfg: MotionTrainConfig | None = None) -> Path:
+    """Train (or resume) the motion generator; returns the checkpoint path (out/motion.safetensors)."""
+    cfg = cfg or MotionTrainConfig()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt, history_path = out / "motion.safetensors", out / "history.json"
+    torch.manual_seed(cfg.seed)
+    clips = load_corpus_clips(Path(corpus))
+    if not clips:
+        raise EdgeVasaError(f"{corpus} has no training clips")
+    encoder, model = build_motion_models()
+    opt = torch.optim.AdamW([*encoder.parameters(), *model.parameters()], lr=cfg.lr, weight_decay=0.01)
+    step, history = 0, []
+    if ckpt.exists():
+        tensors = load_file(str(ckpt))
+        encoder.load_state_dict({k[14:]: v for k, v in tensors.items() if k.startswith("audio_encoder.")})
+        model.load_state_dict({k[11:]: v for k, v in tensors.items() if k.startswith("motion_dit.")})
+        _load_optimizer_state(opt, tensors)
+        history = json.loads(history_path.read_text()) if history_path.exists() else []
+        step = history[-1][0] if history else 0
+    else:
+        all_motion = np.concatenate([c.motion for c in clips])
+        model.motion_mean.copy_(torch.from_numpy(all_motion.mean(0)))
+        model.motion_std.copy_(torch.from_numpy(np.maximum(all_motion.std(0), 1e-3)))
+    sampler = WindowSampler(clips, model.cfg.past, model.cfg.window, seed=cfg.seed + step)
+    gen = torch.Generator().manual_seed(cfg.seed + step)
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 200))
+    meta = {
+        "audio_encoder": asdict(encoder.cfg),
+        "motion_dit": asdict(model.cfg),
+        "train": asdict(cfg),
+        "corpus": str(corpus),
+        "clips": len(clips),
+    }
+    encoder.train()
+    model.train()
+    started = time.time()
+    with tqdm(total=cfg.steps, initial=step, desc="train motion", unit="step") as bar:
+        while step < cfg.steps:
+            loss = motion_loss(encoder, model, sampler.batch(cfg.batch, cfg.neutral_past), cfg, gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([*encoder.parameters(), *model.parameters()], 1.0)
+            opt.step()
+            schedule.step()
+            step += 1
+            history.append((step, float(loss)))
+            bar.set_postfix(loss=f"{float(loss):.4f}")
+            bar.update()
+            if step % cfg.save_every == 0 or step == cfg.steps:
+                meta["step"], meta["seconds"] = step, round(time.time() - started, 1)
+                save_checkpoint(ckpt, encoder, model, opt, meta)
+                with atomic_output(history_path) as tmp:
+                    Path(tmp).write_text(json.dumps(history))
+                plot_losses(history, out / "loss.png")
+    return ckpt
+
+
+def export_weights(checkpoint: str | Path, dest: str | Path) -> Path:
+    """The shipped weights: the checkpoint without optimizer state, plus a manifest (config, sha256)."""
+    encoder, model, meta = load_motion_models(checkpoint)
+    dest = Path(dest)
+    meta = {k: v for k, v in meta.items() if k != "corpus"}
+    save_checkpoint(dest, encoder, model, None, meta)
+    manifest = {
+        "file": dest.name,
+        "sha256": hashlib.sha256(dest.read_bytes()).hexdigest(),
+        "bytes": dest.stat().st_size,
+        "parameters": sum(p.numel() for p in [*encoder.parameters(), *model.parameters()]),
+        **meta,
+    }
+    with atomic_output(dest.with_suffix(".json")) as tmp:
+        Path(tmp).write_text(json.dumps(manifest, indent=1))
+    return dest
