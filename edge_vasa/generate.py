@@ -133,7 +133,12 @@ class MotionGenerator:
                 use_controls,
             )
             uncond, audio_only, full = pred
-            x0 = uncond + opts.cfg_audio * (audio_only - uncond) + opts.cfg_control * (full - audio_only)
+            # guidance sharpens the face (lips from audio, expression from emotion); head, gaze and blinks
+            # are left to the plain conditional prediction: extrapolating them would push rare, random
+            # events such as blinks toward "never"
+            x0 = full.clone()
+            guided = uncond + opts.cfg_audio * (audio_only - uncond) + opts.cfg_control * (full - audio_only)
+            x0[:, SLICES["expression"]] = guided[:, SLICES["expression"]]
             a_now, a_next = alpha_bar(t_now), alpha_bar(t_next)
             eps = (x - a_now.sqrt() * x0) / (1 - a_now).sqrt()
             x = a_next.sqrt() * x0 + (1 - a_next).sqrt() * eps

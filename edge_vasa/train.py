@@ -278,8 +278,8 @@ def train_motion(corpus: str | Path, out: str | Path, cfg: MotionTrainConfig | N
             opt.step()
             schedule.step()
             step += 1
-            history.append((step, float(loss)))
-            bar.set_postfix(loss=f"{float(loss):.4f}")
+            history.append((step, loss.item()))
+            bar.set_postfix(loss=f"{history[-1][1]:.4f}")
             bar.update()
             if step % cfg.save_every == 0 or step == cfg.steps:
                 meta["step"], meta["seconds"] = step, round(time.time() - started, 1)

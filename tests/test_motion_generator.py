@@ -1,0 +1,131 @@
+"""Motion generator: network shapes, training/resume, window-by-window sampling, controls, silence."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edge_vasa.audio import SAMPLE_RATE, load_audio  # noqa: E402
+from edge_vasa.corpus import IDENTITY_SOURCES, build_corpus  # noqa: E402
+from edge_vasa.generate import WEIGHTS, GenerateOptions, MotionGenerator, resample_motion  # noqa: E402
+from edge_vasa.models.audio_encoder import AudioEncoder, AudioEncoderConfig  # noqa: E402
+from edge_vasa.models.motion_dit import MotionDiT, MotionGeneratorConfig  # noqa: E402
+from edge_vasa.motion import INDEX, MOTION_DIM, SLICES  # noqa: E402
+from edge_vasa.speech import synthesize  # noqa: E402
+from edge_vasa.train import MotionTrainConfig, export_weights, load_motion_models, train_motion  # noqa: E402
+
+FAST = GenerateOptions(steps=8)
+
+
+@pytest.fixture(scope="module")
+def generator() -> MotionGenerator:
+    return MotionGenerator.load(WEIGHTS)
+
+
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    utt = synthesize("The quick brown fox jumps over the lazy dog, and then it runs far away again.", "en")
+    from edge_vasa.audio import resample
+
+    return resample(utt.audio, utt.sample_rate)
+
+
+def test_network_shapes():
+    enc, dit = AudioEncoder(AudioEncoderConfig()), MotionDiT(MotionGeneratorConfig())
+    feats = enc(torch.randn(2, 4 * 60, 80))
+    assert feats.shape == (2, 60, enc.cfg.dim), "4 mel frames per video frame"
+    b = 2
+    out = dit(
+        torch.randn(b, 50, MOTION_DIM),
+        torch.randn(b, 10, MOTION_DIM),
+        feats,
+        torch.rand(b),
+        torch.tensor([0, 3]),
+        torch.randn(b, 4),
+        torch.tensor([True, False]),
+        torch.tensor([True, True]),
+    )
+    assert out.shape == (b, 50, MOTION_DIM)
+
+
+def test_shipped_weights_have_a_matching_manifest():
+    manifest = json.loads(WEIGHTS.with_suffix(".json").read_text())
+    import hashlib
+
+    assert hashlib.sha256(WEIGHTS.read_bytes()).hexdigest() == manifest["sha256"]
+    assert WEIGHTS.stat().st_size < 60e6
+
+
+def test_same_seed_same_motion_and_length(generator, speech):
+    a = generator(speech, FAST)
+    assert a.shape == (int(np.ceil(len(speech) / SAMPLE_RATE * 25)), MOTION_DIM)
+    assert np.array_equal(a, generator(speech, FAST))
+    assert not np.array_equal(a, generator(speech, GenerateOptions(steps=8, seed=1)))
+
+
+def test_no_jump_at_window_borders(generator, speech):
+    long = np.concatenate([speech, speech])  # several 2 s windows
+    m = generator(long, FAST)
+    w = generator.model.cfg.window
+    channels = [INDEX["yaw"], INDEX["pitch"], INDEX["jaw_open"], INDEX["smile"]]
+    step = np.abs(np.diff(m[:, channels], axis=0))
+    borders = np.arange(w - 1, len(step), w)
+    inside = np.delete(step, borders, axis=0)
+    assert np.all(step[borders].max(0) <= 3 * np.percentile(inside, 95, axis=0) + 1e-3)
+
+
+def test_silence_closes_the_mouth_but_keeps_the_face_alive(generator):
+    runs = [
+        generator(np.zeros(8 * SAMPLE_RATE, np.float32), GenerateOptions(steps=8, seed=s)) for s in range(3)
+    ]
+    for m in runs:
+        jaw = m[:, INDEX["jaw_open"]]
+        assert jaw.max() < 0.15 and jaw.std() < 0.04, "closed, still mouth"
+        assert m[:, INDEX["yaw"]].std() > 0.002, "small head motion goes on"
+    assert max(m[:, INDEX["blink_left"]].max() for m in runs) > 0.5, "blinks go on"
+
+
+def test_speech_moves_the_mouth_more_than_silence(generator, speech):
+    talking = generator(speech, FAST)[:, INDEX["jaw_open"]]
+    assert talking.std() > 0.08 and talking.max() > 0.3
+
+
+def test_controls_have_effect(generator, speech):
+    happy = generator(speech, GenerateOptions(steps=8, emotion="happy"))
+    sad = generator(speech, GenerateOptions(steps=8, emotion="sad"))
+    assert happy[:, INDEX["smile"]].mean() > sad[:, INDEX["smile"]].mean() + 0.2
+    still = generator(speech, GenerateOptions(steps=8, motion_scale=0.0))
+    assert np.all(still[:, SLICES["pose"]][:, :3].std(0) < np.radians(0.2))
+    assert still[:, INDEX["blink_left"]].max() > 0.5, "eyes stay alive with a still head"
+
+
+def test_resample_motion_keeps_duration():
+    m = np.random.default_rng(0).normal(size=(50, MOTION_DIM)).astype(np.float32)
+    assert len(resample_motion(m, 40)) == 80 and len(resample_motion(m, 30)) == 60
+    np.testing.assert_allclose(resample_motion(m, 40)[::8], m[::5], atol=1e-6)
+
+
+def test_training_resumes_and_exports(tmp_path):
+    sources = [s for s in IDENTITY_SOURCES if s.name == "grace_hopper"]
+    corpus = build_corpus(tmp_path / "corpus", 2, seed=3, workers=1, sources=sources)
+    run = tmp_path / "run"
+    train_motion(corpus, run, MotionTrainConfig(steps=2, batch=4, save_every=2))
+    train_motion(corpus, run, MotionTrainConfig(steps=4, batch=4, save_every=2))
+    history = json.loads((run / "history.json").read_text())
+    assert [s for s, _ in history] == [1, 2, 3, 4]
+    assert (run / "loss.png").stat().st_size > 1000
+    weights = export_weights(run / "motion.safetensors", tmp_path / "w.safetensors")
+    _, model, meta = load_motion_models(weights)
+    assert meta["step"] == 4 and "optimizer" not in " ".join(k for k in model.state_dict())
+
+
+def test_real_recorded_speech_loads_and_generates(generator):
+    import pathlib
+
+    wav = pathlib.Path("/usr/share/sounds/alsa/Front_Center.wav")
+    if not wav.exists():
+        pytest.skip("alsa-utils speech samples not installed")
+    m = generator(load_audio(wav), FAST)
+    assert np.all(np.isfinite(m)) and len(m) > 25
