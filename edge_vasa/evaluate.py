@@ -132,6 +132,7 @@ def evaluate_frames(
     fps: float,
     photo: np.ndarray | None = None,
     reference: np.ndarray | None = None,
+    generated_motion: np.ndarray | None = None,
 ) -> dict:
     """All metrics for one video: (T, H, W, 3) uint8 frames, 16 kHz audio, optional photo and reference."""
     track = track_landmarks(frames)
@@ -165,6 +166,12 @@ def evaluate_frames(
             for k in ("smile", "mouth_frown", "brow_raise", "brow_frown")
         },
     }
+    if generated_motion is not None:
+        # the generator's own blink channel: dlib's eye landmarks do not follow the renderer's painted lids
+        closed = generated_motion[:, INDEX["blink_left"]] > 0.5
+        result["blinks_per_minute_motion"] = round(
+            int(np.sum(closed[1:] & ~closed[:-1]) + closed[0]) / minutes, 1
+        )
     if photo is not None:
         result["identity_distance"] = round(identity_distance(photo, frames, lm, ok), 4)
     if reference is not None:
@@ -269,9 +276,12 @@ def evaluate_corpus(
         audio = load_audio(clip / "audio.wav")
         avatar = Avatar(prepare_face(photo), generator)
         clip_opts = GenerateOptions(**{**opts.__dict__, "emotion": meta["emotion"]})
-        frames = np.stack(list(avatar.render(audio, clip_opts)))
+        motion = avatar.motion(audio, clip_opts)
+        frames = np.stack([avatar.renderer.render(m)[0] for m in motion])
         reference, _, _ = read_video(clip / "video.mp4")
-        row = evaluate_frames(frames, audio, clip_opts.fps, photo=photo, reference=reference)
+        row = evaluate_frames(
+            frames, audio, clip_opts.fps, photo=photo, reference=reference, generated_motion=motion
+        )
         source = meta["identity"].rsplit("_", 1)[0]
         row.update(
             clip=meta["clip"],
@@ -310,8 +320,9 @@ def evaluate_pair(
     opts = opts or GenerateOptions()
     photo, audio = load_image(image), load_audio(audio_path)
     avatar = Avatar(prepare_face(photo, name=str(image)), MotionGenerator.load(weights or WEIGHTS))
-    frames = np.stack(list(avatar.render(audio, opts)))
-    result = evaluate_frames(frames, audio, opts.fps, photo=photo)
+    motion = avatar.motion(audio, opts)
+    frames = np.stack([avatar.renderer.render(m)[0] for m in motion])
+    result = evaluate_frames(frames, audio, opts.fps, photo=photo, generated_motion=motion)
     track = track_landmarks(frames)
     plot_sync(
         mouth_opening(np.nan_to_num(track.landmarks)),
@@ -330,6 +341,7 @@ def _aggregate(rows: list[dict]) -> dict:
         "lip_sync_correlation",
         "lip_sync_lag_frames",
         "blinks_per_minute",
+        "blinks_per_minute_motion",
         "identity_distance",
         "psnr_db",
         "ssim",
@@ -340,5 +352,6 @@ def _aggregate(rows: list[dict]) -> dict:
     agg["head_pose_std_deg"] = [
         round(float(v), 3) for v in np.mean([r["head_pose_std_deg"] for r in rows], 0)
     ]
+    agg["lag_within_1_frame"] = round(float(np.mean([abs(r["lip_sync_lag_frames"]) <= 1 for r in rows])), 2)
     agg["clips"] = len(rows)
     return agg
