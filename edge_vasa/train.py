@@ -150,6 +150,12 @@ def _state(encoder: AudioEncoder, model: MotionDiT) -> dict[str, torch.Tensor]:
     return {k: v.contiguous() for k, v in state.items()}
 
 
+def _load_state(encoder: AudioEncoder, model: MotionDiT, tensors: dict[str, torch.Tensor]) -> None:
+    """The inverse of _state: weights from a flat checkpoint dict into both networks."""
+    for prefix, module in (("audio_encoder.", encoder), ("motion_dit.", model)):
+        module.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+
+
 def _optimizer_state(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
     out = {}
     for i, s in opt.state_dict()["state"].items():
@@ -201,8 +207,7 @@ def load_motion_models(path: str | Path) -> tuple[AudioEncoder, MotionDiT, dict]
             meta = json.loads(f.metadata()["meta"])
         tensors = load_file(str(path))
         encoder, model = build_motion_models(meta)
-        encoder.load_state_dict({k[14:]: v for k, v in tensors.items() if k.startswith("audio_encoder.")})
-        model.load_state_dict({k[11:]: v for k, v in tensors.items() if k.startswith("motion_dit.")})
+        _load_state(encoder, model, tensors)
     except (OSError, KeyError, ValueError, RuntimeError) as e:
         raise EdgeVasaError(
             f"cannot load motion model {path} ({type(e).__name__}): damaged or wrong version"
@@ -247,8 +252,7 @@ def train_motion(corpus: str | Path, out: str | Path, cfg: MotionTrainConfig | N
     step, history = 0, []
     if ckpt.exists():
         tensors = load_file(str(ckpt))
-        encoder.load_state_dict({k[14:]: v for k, v in tensors.items() if k.startswith("audio_encoder.")})
-        model.load_state_dict({k[11:]: v for k, v in tensors.items() if k.startswith("motion_dit.")})
+        _load_state(encoder, model, tensors)
         _load_optimizer_state(opt, tensors)
         history = json.loads(history_path.read_text()) if history_path.exists() else []
         step = history[-1][0] if history else 0
