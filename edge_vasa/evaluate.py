@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_vasa.audio import HOP, SAMPLE_RATE
+from edge_vasa.errors import EdgeVasaError
 from edge_vasa.face import detect_faces, detect_landmarks, landmark_model_path
 from edge_vasa.motion import EYE_L, EYE_R, INDEX, FaceGeometry, landmarks_to_motion
 
@@ -138,6 +139,10 @@ def evaluate_frames(
     track = track_landmarks(frames)
     lm = track.landmarks
     ok = track.found & np.isfinite(lm).all(axis=(1, 2))
+    if ok.sum() < 5:
+        raise EdgeVasaError(
+            f"a face was found in only {int(ok.sum())} of {len(frames)} frames; cannot score it"
+        )
     activity = speech_activity(audio, len(frames), fps)
     opening = mouth_opening(np.nan_to_num(lm))
     r, lag = best_lag_correlation(opening[ok], activity[ok])
@@ -254,7 +259,6 @@ def evaluate_corpus(
 
     from edge_vasa.audio import load_audio
     from edge_vasa.corpus import read_manifest
-    from edge_vasa.errors import EdgeVasaError
     from edge_vasa.face import load_image, prepare_face
     from edge_vasa.generate import WEIGHTS, Avatar, GenerateOptions, MotionGenerator
     from edge_vasa.video import read_video
