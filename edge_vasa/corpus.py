@@ -40,8 +40,8 @@ from edge_vasa import __version__
 from edge_vasa.atomic import atomic_output, write_png
 from edge_vasa.audio import SAMPLE_RATE, resample, save_wav
 from edge_vasa.errors import EdgeVasaError
-from edge_vasa.face import detect_faces, detect_landmarks, load_image, prepare_face
-from edge_vasa.render import Renderer, tps_backward_map
+from edge_vasa.face import detect_faces, detect_landmarks, load_image, matching_box, prepare_face
+from edge_vasa.render import Renderer, border_points, tps_backward_map
 from edge_vasa.script import EMOTIONS, FPS, draw_style, motion_script
 from edge_vasa.speech import LANGUAGES, Utterance, sing, synthesize
 from edge_vasa.video import write_mp4
@@ -149,15 +149,7 @@ def augment(
     target[0:17, 0] = centre[0] + (lm[0:17, 0] - centre[0]) * rng.uniform(0.94, 1.06)
     target[36:48, 0] = centre[0] + (lm[36:48, 0] - centre[0]) * rng.uniform(0.96, 1.04)
     target[30:36, 1] += rng.uniform(-0.03, 0.03) * size * 0.2
-    edge = np.linspace(0, size - 1, 5)
-    border = np.concatenate(
-        [
-            np.stack([edge, np.zeros(5)], 1),
-            np.stack([edge, np.full(5, size - 1.0)], 1),
-            np.stack([np.zeros(5), edge], 1),
-            np.stack([np.full(5, size - 1.0), edge], 1),
-        ]
-    )
+    border = border_points(size, 5)
     map_x, map_y = tps_backward_map(np.concatenate([target, border]), np.concatenate([lm, border]), size)
     img = cv2.remap(img, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
     # reframing: small zoom, rotation and shift of the whole crop
@@ -429,14 +421,9 @@ def _clip_metas(root: Path) -> list[dict]:
     return metas
 
 
-def _blinks(blink: np.ndarray) -> int:
-    closed = blink > 0.5
-    return int(np.sum(closed[1:] & ~closed[:-1]) + closed[0])
-
-
 def corpus_stats(root: str | Path, check_clips: int = 40, frames_per_clip: int = 6) -> dict:
     """Corpus summary plus a renderer check: dlib landmarks re-detected on decoded frames vs intended ones."""
-    from edge_vasa.motion import INDEX
+    from edge_vasa.motion import INDEX, count_closures
     from edge_vasa.video import read_video
 
     root = Path(root)
@@ -453,7 +440,7 @@ def corpus_stats(root: str | Path, check_clips: int = 40, frames_per_clip: int =
         seconds[meta["language"]] = seconds.get(meta["language"], 0.0) + meta["seconds"]
         emotions[meta["emotion"]] = emotions.get(meta["emotion"], 0) + 1
         motion = np.load(Path(meta["dir"]) / "motion.npy")
-        blinks += _blinks(motion[:, INDEX["blink_left"]])
+        blinks += count_closures(motion[:, INDEX["blink_left"]] > 0.5)
         yaw_std.append(motion[:, INDEX["yaw"]].std())
         pitch_std.append(motion[:, INDEX["pitch"]].std())
     total_min = sum(seconds.values()) / 60
@@ -504,11 +491,8 @@ def corpus_stats(root: str | Path, check_clips: int = 40, frames_per_clip: int =
 def _redetect(frame: np.ndarray, intended: np.ndarray) -> np.ndarray | None:
     """dlib landmarks of the detected face that overlaps the intended landmarks, or None."""
     lo, hi = intended.min(0), intended.max(0)
-    for box in detect_faces(frame):
-        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        if lo[0] <= cx <= hi[0] and lo[1] <= cy <= hi[1]:
-            return detect_landmarks(frame, box)
-    return None
+    box = matching_box(detect_faces(frame), (lo[0], lo[1], hi[0], hi[1]))
+    return None if box is None else detect_landmarks(frame, box)
 
 
 def format_stats(s: dict) -> str:

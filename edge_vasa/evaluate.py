@@ -24,7 +24,7 @@ import numpy as np
 from edge_vasa.audio import HOP, SAMPLE_RATE
 from edge_vasa.errors import EdgeVasaError
 from edge_vasa.face import detect_faces, detect_landmarks, landmark_model_path
-from edge_vasa.motion import EYE_L, EYE_R, INDEX, FaceGeometry, landmarks_to_motion
+from edge_vasa.motion import EYE_L, EYE_R, INDEX, FaceGeometry, count_closures, landmarks_to_motion
 
 MAX_LAG = 5
 VOICED_MEL_BANDS = 30  # of the 80 Slaney mel bands, the first 30 lie below about 1.2 kHz
@@ -84,8 +84,7 @@ def eye_aspect_ratio(landmarks: np.ndarray) -> np.ndarray:
 
 def count_blinks(ear: np.ndarray) -> int:
     """Dips of the eye aspect ratio below 60 % of its median (a closed eye), counted once each."""
-    closed = ear < 0.6 * np.median(ear)
-    return int(np.sum(closed[1:] & ~closed[:-1]) + closed[0])
+    return count_closures(ear < 0.6 * np.median(ear))
 
 
 @lru_cache(maxsize=1)
@@ -134,9 +133,10 @@ def evaluate_frames(
     photo: np.ndarray | None = None,
     reference: np.ndarray | None = None,
     generated_motion: np.ndarray | None = None,
+    track: Track | None = None,
 ) -> dict:
     """All metrics for one video: (T, H, W, 3) uint8 frames, 16 kHz audio, optional photo and reference."""
-    track = track_landmarks(frames)
+    track = track or track_landmarks(frames)
     lm = track.landmarks
     ok = track.found & np.isfinite(lm).all(axis=(1, 2))
     if ok.sum() < 5:
@@ -173,9 +173,8 @@ def evaluate_frames(
     }
     if generated_motion is not None:
         # the generator's own blink channel: dlib's eye landmarks do not follow the renderer's painted lids
-        closed = generated_motion[:, INDEX["blink_left"]] > 0.5
         result["blinks_per_minute_motion"] = round(
-            int(np.sum(closed[1:] & ~closed[:-1]) + closed[0]) / minutes, 1
+            count_closures(generated_motion[:, INDEX["blink_left"]] > 0.5) / minutes, 1
         )
     if photo is not None:
         result["identity_distance"] = round(identity_distance(photo, frames, lm, ok), 4)
@@ -283,8 +282,15 @@ def evaluate_corpus(
         motion = avatar.motion(audio, clip_opts)
         frames = np.stack([avatar.renderer.render(m)[0] for m in motion])
         reference, _, _ = read_video(clip / "video.mp4")
+        track = track_landmarks(frames)
         row = evaluate_frames(
-            frames, audio, clip_opts.fps, photo=photo, reference=reference, generated_motion=motion
+            frames,
+            audio,
+            clip_opts.fps,
+            photo=photo,
+            reference=reference,
+            generated_motion=motion,
+            track=track,
         )
         source = meta["identity"].rsplit("_", 1)[0]
         row.update(
@@ -296,7 +302,6 @@ def evaluate_corpus(
         )
         rows.append(row)
         if len(rows) == 1:
-            track = track_landmarks(frames)
             plot_sync(
                 mouth_opening(np.nan_to_num(track.landmarks)),
                 speech_activity(audio, len(frames)),
@@ -326,8 +331,8 @@ def evaluate_pair(
     avatar = Avatar(prepare_face(photo, name=str(image)), MotionGenerator.load(weights or WEIGHTS))
     motion = avatar.motion(audio, opts)
     frames = np.stack([avatar.renderer.render(m)[0] for m in motion])
-    result = evaluate_frames(frames, audio, opts.fps, photo=photo, generated_motion=motion)
     track = track_landmarks(frames)
+    result = evaluate_frames(frames, audio, opts.fps, photo=photo, generated_motion=motion, track=track)
     plot_sync(
         mouth_opening(np.nan_to_num(track.landmarks)),
         speech_activity(audio, len(frames), opts.fps),

@@ -200,7 +200,7 @@ def prepare_face(
     # Landmarks are re-fitted on the crop itself, from a box the detector finds there, so they agree with
     # what detection + landmarks give on rendered frames (the predictor's output depends on the box).
     expected = _transform_box(box, m)
-    crop_landmarks = detect_landmarks(crop, _matching_box(detect_faces(crop), expected) or expected)
+    crop_landmarks = detect_landmarks(crop, matching_box(detect_faces(crop), expected) or expected)
     return PreparedFace(crop, crop_landmarks, box, len(boxes), image_hash(rgb))
 
 
@@ -226,7 +226,9 @@ def _transform_box(box: tuple[int, int, int, int], m: np.ndarray) -> tuple[int, 
     return round(cx - half), round(cy - half), round(cx + half), round(cy + half)
 
 
-def _matching_box(boxes: list[tuple[int, int, int, int]], expected: tuple[int, int, int, int]):
+def matching_box(
+    boxes: list[tuple[int, int, int, int]], expected: tuple[float, float, float, float]
+) -> tuple[int, int, int, int] | None:
     """The detected box whose centre lies inside ``expected``, or None."""
     for b in boxes:
         cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2

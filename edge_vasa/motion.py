@@ -83,6 +83,12 @@ def clip(motion: np.ndarray) -> np.ndarray:
     return np.clip(motion, RANGES[:, 0], RANGES[:, 1]).astype(np.float32)
 
 
+def count_closures(closed: np.ndarray) -> int:
+    """Separate runs of True in a per-frame closed-eye mask: the number of blinks."""
+    closed = np.asarray(closed, dtype=bool)
+    return int(np.sum(closed[1:] & ~closed[:-1]) + closed[0]) if len(closed) else 0
+
+
 def describe(motion: np.ndarray) -> dict[str, float]:
     """Name -> value for one frame, for printing and debugging."""
     return {name: float(v) for name, v in zip(MOTION_NAMES, motion)}

@@ -85,6 +85,14 @@ def tps_backward_map(dst: np.ndarray, src: np.ndarray, size: int, grid: int = GR
     return full[0], full[1]
 
 
+def border_points(size: int, per_side: int) -> np.ndarray:
+    """Evenly spaced points on the edge of a size x size image (corners once): pinned TPS controls."""
+    edge = np.linspace(0, size - 1, per_side)
+    lo, hi = np.zeros(per_side), np.full(per_side, size - 1.0)
+    sides = [np.stack(xy, 1) for xy in ((edge, lo), (edge, hi), (lo, edge), (hi, edge))]
+    return np.unique(np.concatenate(sides), axis=0)
+
+
 @lru_cache(maxsize=4)
 def _upsampler(size: int, grid: int) -> np.ndarray:
     """(size, grid) linear interpolation from nodes at linspace(0, size - 1, grid) to every pixel."""
@@ -107,17 +115,7 @@ class Renderer:
         self.neutral_landmarks = np.asarray(landmarks, dtype=np.float64)
         g = self.geometry
         self._neck = NECK @ g.rotation_scale.T + g.origin
-        edge = np.linspace(0, self.size - 1, 9)
-        lo, hi = np.zeros(9), np.full(9, self.size - 1.0)
-        border = np.concatenate(
-            [
-                np.stack([edge, lo], 1),
-                np.stack([edge, hi], 1),
-                np.stack([lo, edge], 1),
-                np.stack([hi, edge], 1),
-            ]
-        )
-        self._border = np.unique(border, axis=0)
+        self._border = border_points(self.size, 9)
         self._src_ring = g.project(HEAD_RING, NEUTRAL[None])[0]
         self._eye_centers = np.array(
             [self.neutral_landmarks[EYE_R].mean(0), self.neutral_landmarks[EYE_L].mean(0)]

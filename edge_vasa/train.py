@@ -22,13 +22,13 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from edge_vasa.atomic import atomic_output
-from edge_vasa.audio import load_audio, log_mel
+from edge_vasa.audio import LOG_FLOOR, load_audio, log_mel
 from edge_vasa.errors import EdgeVasaError
 from edge_vasa.models.audio_encoder import MEL_FRAMES_PER_VIDEO_FRAME, AudioEncoder, AudioEncoderConfig
 from edge_vasa.models.motion_dit import EMOTIONS, MotionDiT, MotionGeneratorConfig, alpha_bar
 from edge_vasa.motion import INDEX, NEUTRAL, SLICES
 
-SILENT_MEL = float(np.log(1e-6))  # log-mel value of digital silence (audio.LOG_FLOOR)
+SILENT_MEL = float(np.log(LOG_FLOOR))  # log-mel value of digital silence
 HEAD_STD_REFERENCE = 0.04  # rad: head-motion amplitude 1.0 means this yaw/pitch standard deviation
 
 
