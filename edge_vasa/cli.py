@@ -99,8 +99,8 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         "generate",
         help="photo + speech audio -> talking-face MP4 (learned motion generator)",
         description="Photo + any speech recording -> motion from the trained diffusion-transformer motion "
-        "generator (window by window, bounded memory) -> frames -> MP4 with the original audio. Frames come "
-        "from the analytic renderer until the learned decoder is trained.",
+        "generator (window by window, bounded memory) -> frames from the learned warping decoder -> MP4 "
+        "with the original audio.",
     )
     p.add_argument(
         "--image", help="face photo (JPEG/PNG/WebP/BMP); default: Grace Hopper, shipped by matplotlib"
@@ -145,23 +145,46 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--steps", type=int, default=20, help="diffusion sampling steps (default: %(default)s)")
     p.add_argument("--weights", help="motion generator weights (.safetensors); default: the shipped teacher")
+    p.add_argument(
+        "--renderer",
+        choices=("decoder", "analytic"),
+        default="decoder",
+        help="decoder: the learned warping decoder (default); analytic: the corpus renderer it learned from",
+    )
+    p.add_argument("--decoder-weights", help="decoder weights (.safetensors); default: the shipped teacher")
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train the reference models on a corpus (resumable)")
-    tsub = p.add_subparsers(dest="train_cmd", required=True, metavar="{motion}")
-    m = tsub.add_parser(
+    p = sub.add_parser("train", help="train the reference models on a corpus or real videos (resumable)")
+    tsub = p.add_subparsers(dest="train_cmd", required=True, metavar="{motion,decoder}")
+    motion = tsub.add_parser(
         "motion",
         help="train the audio encoder + diffusion-transformer motion generator",
-        description="Trains on the train split of a corpus; rerun with the same --out to resume. Writes "
-        "OUT/motion.safetensors (checkpoint), OUT/history.json and OUT/loss.png.",
+        description="Trains on the train split of a corpus (or of real talking-head videos); rerun with the "
+        "same --out to resume. Writes OUT/motion.safetensors (checkpoint), OUT/history.json, OUT/loss.png.",
     )
-    m.add_argument("--corpus", required=True, help="corpus directory (from `edge-vasa corpus build`)")
-    m.add_argument("--out", required=True, help="run directory for checkpoint, history and loss plot")
-    m.add_argument("--steps", type=int, default=3000, help="total optimizer steps (default: %(default)s)")
-    m.add_argument("--batch", type=int, default=32, help="windows per batch (default: %(default)s)")
-    m.add_argument("--seed", type=int, default=0, help="seed for initialisation and sampling of windows")
-    m.add_argument("--export", help="also write the weights without optimizer state to this file")
+    decoder = tsub.add_parser(
+        "decoder",
+        help="train the appearance encoder + warping decoder",
+        description="Trains on frames of the train split of a corpus (or of real talking-head videos); "
+        "rerun with the same --out to resume. Writes OUT/decoder.safetensors (checkpoint), "
+        "OUT/history.json, OUT/loss.png and the held-out PSNR in OUT/eval.json.",
+    )
+    for m, steps, batch in ((motion, 3000, 32), (decoder, 1500, 8)):
+        source = m.add_mutually_exclusive_group(required=True)
+        source.add_argument("--corpus", help="corpus directory (from `edge-vasa corpus build`)")
+        source.add_argument(
+            "--videos",
+            help="folder of real talking-head videos (MP4/MOV/MKV/AVI/WebM): faces are tracked, landmarks "
+            "fitted to the motion space and cached as a corpus in OUT/footage",
+        )
+        m.add_argument("--out", required=True, help="run directory for checkpoint, history and loss plot")
+        m.add_argument(
+            "--steps", type=int, default=steps, help="total optimizer steps (default: %(default)s)"
+        )
+        m.add_argument("--batch", type=int, default=batch, help="samples per batch (default: %(default)s)")
+        m.add_argument("--seed", type=int, default=0, help="seed for initialisation and sampling")
+        m.add_argument("--export", help="also write the weights without optimizer state to this file")
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
@@ -170,15 +193,30 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         help="score generated videos: lip sync, blinks, head motion, jitter, identity, PSNR/SSIM",
         description="With --corpus: generate every held-out clip of the corpus from its photo and audio and "
         "score it, also against the corpus render. With --image and --audio: score one generated video. "
-        "Writes OUT/eval.json and a lip-sync plot.",
+        "Writes OUT/eval.json and a lip-sync plot. With --controls and --image: check that emotion and gaze "
+        "change what they claim on the output frames (emotions told apart from fitted expression "
+        "coefficients, iris shift per gaze direction); writes OUT/controls.json and two plots.",
     )
     p.add_argument("--corpus", help="corpus directory: evaluate its held-out (eval split) clips")
     p.add_argument("--max-clips", type=int, default=10, help="at most this many corpus clips")
     p.add_argument("--image", help="face photo for a single (photo, audio) evaluation")
     p.add_argument("--audio", help="speech file for a single (photo, audio) evaluation")
     p.add_argument("--out", required=True, help="output directory for eval.json and plots")
+    p.add_argument(
+        "--controls",
+        action="store_true",
+        help="control check on --image (--audio optional, default: the bundled speech): every emotion "
+        "and gaze left/right/up/down, over --seeds seeds",
+    )
+    p.add_argument("--seeds", type=int, default=4, help="seeds per emotion and gaze with --controls (>= 2)")
     p.add_argument("--steps", type=int, default=20, help="diffusion sampling steps")
     p.add_argument("--weights", help="motion generator weights (.safetensors); default: the shipped teacher")
+    p.add_argument(
+        "--renderer",
+        choices=("decoder", "analytic"),
+        default="decoder",
+        help="what draws the frames: the learned decoder (default) or the analytic corpus renderer",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -326,6 +364,7 @@ def cmd_features(args: argparse.Namespace) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
+    from edge_vasa.decoder import DECODER_WEIGHTS
     from edge_vasa.generate import BUNDLED_SPEECH, WEIGHTS, GenerateOptions, generate_video
 
     opts = GenerateOptions(
@@ -343,21 +382,42 @@ def cmd_generate(args: argparse.Namespace) -> None:
     _check_output(args.out)
     image, audio = args.image or _bundled_photo(), args.audio or BUNDLED_SPEECH
     out = generate_video(
-        image, audio, args.out, opts, face_index=args.face_index, weights=args.weights or WEIGHTS
+        image,
+        audio,
+        args.out,
+        opts,
+        face_index=args.face_index,
+        weights=args.weights or WEIGHTS,
+        renderer=args.renderer,
+        decoder_weights=args.decoder_weights or DECODER_WEIGHTS,
     )
     print(f"wrote {out} ({opts.fps} fps, {opts.emotion}, seed {opts.seed})")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     from edge_vasa.corpus import read_manifest
-    from edge_vasa.train import MotionTrainConfig, export_weights, train_motion
 
     if args.steps < 1 or args.batch < 1:
         raise EdgeVasaError("--steps and --batch must be at least 1")
-    read_manifest(Path(args.corpus))
-    ckpt = train_motion(
-        args.corpus, args.out, MotionTrainConfig(steps=args.steps, batch=args.batch, seed=args.seed)
-    )
+    if args.videos:
+        from edge_vasa.footage import ingest_videos
+
+        corpus = ingest_videos(args.videos, Path(args.out) / "footage")
+    else:
+        corpus = Path(args.corpus)
+        read_manifest(corpus)
+    if args.train_cmd == "motion":
+        from edge_vasa.train import MotionTrainConfig, export_weights, train_motion
+
+        ckpt = train_motion(
+            corpus, args.out, MotionTrainConfig(steps=args.steps, batch=args.batch, seed=args.seed)
+        )
+    else:
+        from edge_vasa.train_decoder import DecoderTrainConfig, export_decoder_weights, train_decoder
+
+        cfg = DecoderTrainConfig(steps=args.steps, batch=args.batch, seed=args.seed)
+        ckpt = train_decoder(corpus, args.out, cfg)
+        export_weights = export_decoder_weights
     print(f"checkpoint: {ckpt}; loss curve: {Path(args.out) / 'loss.png'}")
     if args.export:
         print(f"weights: {export_weights(ckpt, args.export)}")
@@ -371,18 +431,30 @@ def cmd_eval(args: argparse.Namespace) -> None:
     opts = GenerateOptions(steps=args.steps)
     opts.check()
     weights = args.weights or WEIGHTS
+    if args.controls:
+        from edge_vasa.evaluate import evaluate_controls, format_controls
+
+        if not args.image:
+            raise EdgeVasaError("--controls needs --image (a face photo); --audio is optional")
+        result = evaluate_controls(
+            args.image, args.out, args.audio, opts, args.seeds, weights, renderer=args.renderer
+        )
+        print(format_controls(result))
+        print(f"wrote {Path(args.out) / 'controls.json'}, controls_confusion.png, controls_expression.png")
+        return
     if args.corpus:
         from edge_vasa.corpus import read_manifest
         from edge_vasa.evaluate import evaluate_corpus
 
         read_manifest(Path(args.corpus))
-        result = evaluate_corpus(args.corpus, args.out, args.max_clips, opts, weights)
+        result = evaluate_corpus(args.corpus, args.out, args.max_clips, opts, weights, args.renderer)
         for group, agg in result["summary"].items():
             print(f"held-out {group}: " + json.dumps(agg))
     elif args.image and args.audio:
         from edge_vasa.evaluate import evaluate_pair
 
-        print(json.dumps(evaluate_pair(args.image, args.audio, args.out, opts, weights), indent=1))
+        result = evaluate_pair(args.image, args.audio, args.out, opts, weights, args.renderer)
+        print(json.dumps(result, indent=1))
     else:
         raise EdgeVasaError("give --corpus DIR, or --image and --audio")
     print(f"wrote {Path(args.out) / 'eval.json'}")

@@ -196,7 +196,7 @@ def prepare_face(
         )
     landmarks = detect_landmarks(rgb, box)
     m = alignment_transform(landmarks, size)
-    crop = _warp(rgb, m, size)
+    crop = warp_crop(rgb, m, size)
     # Landmarks are re-fitted on the crop itself, from a box the detector finds there, so they agree with
     # what detection + landmarks give on rendered frames (the predictor's output depends on the box).
     expected = _transform_box(box, m)
@@ -204,7 +204,7 @@ def prepare_face(
     return PreparedFace(crop, crop_landmarks, box, len(boxes), image_hash(rgb))
 
 
-def _warp(rgb: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
+def warp_crop(rgb: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
     """Apply the 2x3 similarity ``m``. A strong downscale (a big photo) goes through an area resize first:
     cubic warping alone samples every n-th pixel and aliases fine detail into moire and jagged edges."""
     scale = float(np.hypot(m[0, 0], m[0, 1]))

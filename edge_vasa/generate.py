@@ -9,9 +9,9 @@ each 2 s window is denoised from noise while conditioned on the last 10 frames a
 long audio has no seam at window borders and memory stays bounded. Classifier-free guidance mixes three
 predictions per step (no conditioning, audio only, audio + controls) with separate scales.
 
-The frames are rendered by the analytic corpus renderer for now: the learned warping decoder is not
-trained yet, so ``generate`` shows the learned motion on the photo through the renderer that made the
-training data.
+Frames come from the learned decoder (appearance encoder, once per photo, + warping decoder, per frame;
+see decoder.py). ``renderer="analytic"`` draws them with the corpus renderer instead, the decoder's
+training target, which is useful to tell motion problems from decoder problems.
 """
 
 from __future__ import annotations
@@ -25,17 +25,23 @@ import torch
 from tqdm import tqdm
 
 from edge_vasa.audio import SAMPLE_RATE, load_audio
+from edge_vasa.decoder import DECODER_WEIGHTS, NeuralRenderer, load_decoder_models
 from edge_vasa.errors import EdgeVasaError
 from edge_vasa.face import PreparedFace, prepare_face
 from edge_vasa.models.audio_encoder import MEL_FRAMES_PER_VIDEO_FRAME, AudioEncoder
 from edge_vasa.models.motion_dit import EMOTIONS, MotionDiT, alpha_bar
 from edge_vasa.motion import INDEX, NEUTRAL, RANGES, SLICES, clip
 from edge_vasa.render import Renderer
+from edge_vasa.script import blink_shape
 from edge_vasa.train import SILENT_MEL, load_motion_models, mel_for_frames
 from edge_vasa.video import write_mp4
 
 MOTION_FPS = 25
 OUTPUT_FPS = (25, 30, 40)
+RENDERERS = ("decoder", "analytic")
+FIRST_BLINK_BY = 2.0  # s: even a 2-3 s clip blinks (people blink as they start to speak)
+MAX_BLINK_GAP = 6.0  # s: a longer stare looks lifeless
+RENDER_BATCH = 8  # frames per decoder call: amortises per-call overhead, bounded memory
 WEIGHTS = Path(__file__).parent / "weights" / "motion_teacher.safetensors"
 BUNDLED_SPEECH = (
     Path(__file__).parent / "assets" / "hello_en.wav"
@@ -113,7 +119,8 @@ class MotionGenerator:
             out.append(window)
             past = window[-p:]
         motion = self.model.denormalize(torch.cat(out))[:n].numpy()
-        return _scale_head_motion(clip(motion), opts.motion_scale)
+        motion = ensure_blinks(clip(motion), np.random.default_rng(opts.seed))
+        return _scale_head_motion(motion, opts.motion_scale)
 
     def _sample(self, past, audio, emotion, controls, use_audio, use_controls, opts, gen) -> torch.Tensor:
         """DDIM (deterministic) sampling of one window with three-way classifier-free guidance."""
@@ -145,6 +152,23 @@ class MotionGenerator:
         return x
 
 
+def ensure_blinks(motion: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Keep the generator's blinks; where it leaves the eyes open past FIRST_BLINK_BY s from the start, or
+    MAX_BLINK_GAP s after the last blink, add one (the corpus script's blink shape, both eyes)."""
+    out = motion.copy()
+    eyes = [INDEX["blink_left"], INDEX["blink_right"]]
+    deadline = FIRST_BLINK_BY
+    for i in range(len(out)):
+        now = i / MOTION_FPS
+        if out[i, eyes].max() > 0.5:
+            deadline = now + MAX_BLINK_GAP
+        elif now >= deadline:
+            shape = blink_shape(len(out), now, rng.uniform(0.10, 0.20)).astype(np.float32)
+            out[:, eyes] = np.maximum(out[:, eyes], shape[:, None])
+            deadline = now + MAX_BLINK_GAP
+    return out
+
+
 def _scale_head_motion(motion: np.ndarray, scale: float) -> np.ndarray:
     """Below 1, shrink head rotation and translation toward rest (0 = a still head); the generator
     already took the scale as a control, this makes 'still' exact."""
@@ -169,14 +193,34 @@ def resample_motion(motion: np.ndarray, fps: int) -> np.ndarray:
 class Avatar:
     """One identity, prepared once, rendered under motion generated from any speech."""
 
-    def __init__(self, face: PreparedFace, generator: MotionGenerator | None = None):
+    def __init__(
+        self,
+        face: PreparedFace,
+        generator: MotionGenerator | None = None,
+        renderer: str = "decoder",
+        decoder_weights: str | Path = DECODER_WEIGHTS,
+    ):
+        if renderer not in RENDERERS:
+            raise EdgeVasaError(f"unknown renderer {renderer!r}; use one of {', '.join(RENDERERS)}")
         self.face = face
-        self.renderer = Renderer(face.image, face.landmarks)
         self.generator = generator or MotionGenerator.load()
+        if renderer == "decoder":
+            encoder, decoder, _ = load_decoder_models(decoder_weights)
+            self.renderer = NeuralRenderer(face.image, face.landmarks, (encoder, decoder))
+        else:
+            self.renderer = Renderer(face.image, face.landmarks)
 
     @classmethod
-    def from_image(cls, path: str | Path, face_index: int = 0, weights: str | Path = WEIGHTS) -> Avatar:
-        return cls(prepare_face(path, face_index=face_index), MotionGenerator.load(weights))
+    def from_image(
+        cls,
+        path: str | Path,
+        face_index: int = 0,
+        weights: str | Path = WEIGHTS,
+        renderer: str = "decoder",
+        decoder_weights: str | Path = DECODER_WEIGHTS,
+    ) -> Avatar:
+        face = prepare_face(path, face_index=face_index)
+        return cls(face, MotionGenerator.load(weights), renderer, decoder_weights)
 
     def motion(
         self, audio: np.ndarray, opts: GenerateOptions | None = None, progress: bool = False
@@ -185,13 +229,19 @@ class Avatar:
         opts = opts or GenerateOptions()
         return resample_motion(self.generator(audio, opts, progress=progress), opts.fps)
 
+    def frames(self, motion: np.ndarray, progress: bool = False) -> Iterator[np.ndarray]:
+        """(N, MOTION_DIM) motion -> iterator of (512, 512, 3) uint8 frames, rendered a batch at a time."""
+        with tqdm(total=len(motion), desc="render", unit="frame", disable=not progress) as bar:
+            for start in range(0, len(motion), RENDER_BATCH):
+                batch, _ = self.renderer.render_sequence(motion[start : start + RENDER_BATCH])
+                yield from batch
+                bar.update(len(batch))
+
     def render(
         self, audio: np.ndarray, opts: GenerateOptions | None = None, progress: bool = False
-    ) -> Iterator:
+    ) -> Iterator[np.ndarray]:
         """16 kHz mono audio -> iterator of (512, 512, 3) uint8 frames at ``opts.fps``."""
-        motion = self.motion(audio, opts, progress)
-        for m in tqdm(motion, desc="render", unit="frame", disable=not progress):
-            yield self.renderer.render(m)[0]
+        return self.frames(self.motion(audio, opts, progress), progress)
 
 
 def generate_video(
@@ -202,12 +252,14 @@ def generate_video(
     face_index: int = 0,
     weights: str | Path = WEIGHTS,
     progress: bool = True,
+    renderer: str = "decoder",
+    decoder_weights: str | Path = DECODER_WEIGHTS,
 ) -> Path:
     """Photo + speech file -> MP4 with the original audio muxed (written atomically)."""
     opts = opts or GenerateOptions()
     opts.check()
     audio = load_audio(audio_path)
-    avatar = Avatar.from_image(image, face_index=face_index, weights=weights)
+    avatar = Avatar.from_image(image, face_index, weights, renderer, decoder_weights)
     frames = avatar.render(audio, opts, progress=progress)
     write_mp4(out, frames, opts.fps, audio=audio, metadata={"comment": "synthetic: edge-vasa generate"})
     return Path(out)

@@ -145,11 +145,15 @@ class Renderer:
             "tongue": 0.3 * lip + 0.3 * np.array([170.0, 80.0, 85.0]) + 0.4 * cavity,
         }
 
-    def render(self, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One (MOTION_DIM,) frame of motion -> ((S, S, 3) uint8 RGB frame, (68, 2) intended landmarks)."""
+    def controls(self, motion: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Warp control points for one frame of motion: (dst, src, landmarks, open_landmarks).
+
+        ``dst`` (N, 2) are output-frame positions, ``src`` (N, 2) where they come from in the photo (N is
+        the same for every identity). The warp keeps the eyes open (``open_landmarks``); blinks are painted
+        as a lid sliding over the opening, down to the real ``landmarks``.
+        """
         motion = np.asarray(motion, dtype=np.float64)
         g = self.geometry
-        # the warp keeps the eyes open; blinks are painted as a lid sliding over the opening
         opened = motion.copy()
         opened[[INDEX["blink_left"], INDEX["blink_right"]]] = 0
         landmarks, open_landmarks = motion_to_landmarks(np.stack([motion, opened]), g)
@@ -159,6 +163,11 @@ class Renderer:
         src = np.concatenate(
             [self.neutral_landmarks, self._src_ring, self._eye_centers, self._neck, self._border]
         )
+        return dst, src, landmarks, open_landmarks
+
+    def render(self, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One (MOTION_DIM,) frame of motion -> ((S, S, 3) uint8 RGB frame, (68, 2) intended landmarks)."""
+        dst, src, landmarks, open_landmarks = self.controls(motion)
         map_x, map_y = tps_backward_map(dst, src, self.size)
         frame = cv2.remap(self.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
         self._paint_mouth(frame, landmarks)

@@ -103,6 +103,17 @@ def mouth_track(utt: Utterance, n_frames: int, articulation: float = 1.0) -> np.
     return gaussian_filter1d(mouth, sigma=0.5, axis=0)
 
 
+def blink_shape(n_frames: int, start: float, length: float) -> np.ndarray:
+    """(n_frames,) eyelid closure 0..1 of one blink starting at ``start`` s and lasting ``length`` s."""
+    close = length * 0.4  # closing is faster than opening
+    times = (np.arange(n_frames) + 0.5) / FPS - start
+    closing = np.clip(times / close, 0, 1)
+    opening = np.clip(1 - (times - close) / (length - close), 0, 1)
+    shape = np.where(times < close, closing, opening) * ((times >= 0) & (times <= length))
+    # a frame that straddles the blink still sees most of it (the 25 Hz samples would miss short ones)
+    return np.maximum(shape, 0.9 * (np.abs(times - close) < 0.5 / FPS))
+
+
 def blink_track(rng: np.random.Generator, n_frames: int, rate_per_min: float) -> np.ndarray:
     """(n_frames,) eyelid closure 0..1 (both eyes together; the script adds a tiny asymmetry)."""
     out = np.zeros(n_frames)
@@ -111,14 +122,7 @@ def blink_track(rng: np.random.Generator, n_frames: int, rate_per_min: float) ->
     duration_s = n_frames / FPS
     while t < duration_s:
         length = rng.uniform(0.10, 0.20)
-        close = length * 0.4  # closing is faster than opening
-        times = (np.arange(n_frames) + 0.5) / FPS - t
-        closing = np.clip(times / close, 0, 1)
-        opening = np.clip(1 - (times - close) / (length - close), 0, 1)
-        shape = np.where(times < close, closing, opening) * ((times >= 0) & (times <= length))
-        # a frame that straddles the blink still sees most of it (the 25 Hz samples would miss short ones)
-        shape = np.maximum(shape, 0.9 * (np.abs(times - close) < 0.5 / FPS))
-        out = np.maximum(out, shape)
+        out = np.maximum(out, blink_shape(n_frames, t, length))
         t += length + rng.gamma(4.0, mean_gap / 4.0)
     return out
 

@@ -10,7 +10,6 @@ run resumes where it stopped; the loss history is plotted to loss.png next to it
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -18,11 +17,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from tqdm import tqdm
 
 from edge_vasa.atomic import atomic_output
 from edge_vasa.audio import LOG_FLOOR, load_audio, log_mel
+from edge_vasa.checkpoint import (
+    export_modules,
+    load_modules,
+    load_optimizer_state,
+    plot_losses,
+    read_checkpoint,
+    save_checkpoint,
+)
 from edge_vasa.errors import EdgeVasaError
 from edge_vasa.models.audio_encoder import MEL_FRAMES_PER_VIDEO_FRAME, AudioEncoder, AudioEncoderConfig
 from edge_vasa.models.motion_dit import EMOTIONS, MotionDiT, MotionGeneratorConfig, alpha_bar
@@ -144,43 +151,6 @@ def motion_loss(
     return loss + cfg.velocity_weight * torch.mean((diffs(pred) - diffs(target)) ** 2)
 
 
-def _state(encoder: AudioEncoder, model: MotionDiT) -> dict[str, torch.Tensor]:
-    state = {f"audio_encoder.{k}": v for k, v in encoder.state_dict().items()}
-    state.update({f"motion_dit.{k}": v for k, v in model.state_dict().items()})
-    return {k: v.contiguous() for k, v in state.items()}
-
-
-def _load_state(encoder: AudioEncoder, model: MotionDiT, tensors: dict[str, torch.Tensor]) -> None:
-    """The inverse of _state: weights from a flat checkpoint dict into both networks."""
-    for prefix, module in (("audio_encoder.", encoder), ("motion_dit.", model)):
-        module.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
-
-
-def _optimizer_state(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    out = {}
-    for i, s in opt.state_dict()["state"].items():
-        for name, value in s.items():
-            out[f"optimizer.{i}.{name}"] = torch.as_tensor(value).contiguous()
-    return out
-
-
-def _load_optimizer_state(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
-    sd = opt.state_dict()
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith("optimizer."):
-            _, i, name = key.split(".", 2)
-            state.setdefault(int(i), {})[name] = value
-    sd["state"] = state
-    opt.load_state_dict(sd)
-
-
-def save_checkpoint(path: Path, encoder, model, opt, meta: dict) -> None:
-    tensors = {**_state(encoder, model), **(_optimizer_state(opt) if opt is not None else {})}
-    with atomic_output(path) as tmp:
-        save_file(tensors, tmp, metadata={"meta": json.dumps(meta)})
-
-
 def build_motion_models(meta: dict | None = None) -> tuple[AudioEncoder, MotionDiT]:
     meta = meta or {}
     encoder = AudioEncoder(AudioEncoderConfig(**meta.get("audio_encoder", {})))
@@ -190,51 +160,10 @@ def build_motion_models(meta: dict | None = None) -> tuple[AudioEncoder, MotionD
 
 def load_motion_models(path: str | Path) -> tuple[AudioEncoder, MotionDiT, dict]:
     """Weights + config from a safetensors checkpoint (``weights_only`` by construction: no pickle)."""
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise EdgeVasaError(f"motion model not found: {path}; train one with `edge-vasa train motion`")
-    manifest = path.with_suffix(".json")
-    if manifest.is_file():  # shipped weights carry a manifest: refuse a file that does not match it
-        want = json.loads(manifest.read_text()).get("sha256")
-        if want and hashlib.sha256(path.read_bytes()).hexdigest() != want:
-            raise EdgeVasaError(
-                f"{path} does not match its manifest (sha256); reinstall edge-vasa or re-export"
-            )
-    try:
-        with safe_open(str(path), "pt") as f:
-            meta = json.loads(f.metadata()["meta"])
-        tensors = load_file(str(path))
-        encoder, model = build_motion_models(meta)
-        _load_state(encoder, model, tensors)
-    except (OSError, KeyError, ValueError, RuntimeError) as e:
-        raise EdgeVasaError(
-            f"cannot load motion model {path} ({type(e).__name__}): damaged or wrong version"
-        ) from None
+    tensors, meta = read_checkpoint(path, "motion model", "edge-vasa train motion")
+    encoder, model = build_motion_models(meta)
+    load_modules(path, {"audio_encoder": encoder, "motion_dit": model}, tensors)
     return encoder.eval(), model.eval(), meta
-
-
-def plot_losses(history: list[tuple[int, float]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps, losses = np.array(history).T
-    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
-    ax.plot(steps, losses, lw=0.6, alpha=0.4, label="batch loss")
-    k = max(1, len(losses) // 50)
-    smooth = np.convolve(losses, np.ones(k) / k, mode="valid")
-    ax.plot(steps[k - 1 :], smooth, lw=1.5, label=f"mean of {k}")
-    ax.set(
-        xlabel="step", ylabel="loss (standardised motion)", yscale="log", title="motion generator training"
-    )
-    ax.legend()
-    fig.tight_layout()
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
 
 
 def train_motion(corpus: str | Path, out: str | Path, cfg: MotionTrainConfig | None = None) -> Path:
@@ -248,12 +177,13 @@ def train_motion(corpus: str | Path, out: str | Path, cfg: MotionTrainConfig | N
     if not clips:
         raise EdgeVasaError(f"{corpus} has no training clips")
     encoder, model = build_motion_models()
+    modules = {"audio_encoder": encoder, "motion_dit": model}
     opt = torch.optim.AdamW([*encoder.parameters(), *model.parameters()], lr=cfg.lr, weight_decay=0.01)
     step, history = 0, []
     if ckpt.exists():
         tensors = load_file(str(ckpt))
-        _load_state(encoder, model, tensors)
-        _load_optimizer_state(opt, tensors)
+        load_modules(ckpt, modules, tensors)
+        load_optimizer_state(opt, tensors)
         history = json.loads(history_path.read_text()) if history_path.exists() else []
         step = history[-1][0] if history else 0
     else:
@@ -287,26 +217,14 @@ def train_motion(corpus: str | Path, out: str | Path, cfg: MotionTrainConfig | N
             bar.update()
             if step % cfg.save_every == 0 or step == cfg.steps:
                 meta["step"], meta["seconds"] = step, round(time.time() - started, 1)
-                save_checkpoint(ckpt, encoder, model, opt, meta)
+                save_checkpoint(ckpt, modules, opt, meta)
                 with atomic_output(history_path) as tmp:
                     Path(tmp).write_text(json.dumps(history))
-                plot_losses(history, out / "loss.png")
+                plot_losses(history, out / "loss.png", "motion generator training", "loss (standardised)")
     return ckpt
 
 
 def export_weights(checkpoint: str | Path, dest: str | Path) -> Path:
-    """The shipped weights: the checkpoint without optimizer state, plus a manifest (config, sha256)."""
+    """The shipped motion weights: the checkpoint without optimizer state, plus a manifest."""
     encoder, model, meta = load_motion_models(checkpoint)
-    dest = Path(dest)
-    meta = {k: v for k, v in meta.items() if k != "corpus"}
-    save_checkpoint(dest, encoder, model, None, meta)
-    manifest = {
-        "file": dest.name,
-        "sha256": hashlib.sha256(dest.read_bytes()).hexdigest(),
-        "bytes": dest.stat().st_size,
-        "parameters": sum(p.numel() for p in [*encoder.parameters(), *model.parameters()]),
-        **meta,
-    }
-    with atomic_output(dest.with_suffix(".json")) as tmp:
-        Path(tmp).write_text(json.dumps(manifest, indent=1))
-    return dest
+    return export_modules({"audio_encoder": encoder, "motion_dit": model}, meta, dest)

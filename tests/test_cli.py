@@ -50,10 +50,24 @@ OPTIONS = {
         "--cfg-control",
         "--steps",
         "--weights",
+        "--renderer",
+        "--decoder-weights",
     ],
-    ("train",): ["motion"],
-    ("eval",): ["--corpus", "--max-clips", "--image", "--audio", "--out", "--steps", "--weights"],
-    ("train", "motion"): ["--corpus", "--out", "--steps", "--batch", "--seed", "--export"],
+    ("train",): ["motion", "decoder"],
+    ("eval",): [
+        "--corpus",
+        "--max-clips",
+        "--image",
+        "--audio",
+        "--out",
+        "--controls",
+        "--seeds",
+        "--steps",
+        "--weights",
+        "--renderer",
+    ],
+    ("train", "motion"): ["--corpus", "--videos", "--out", "--steps", "--batch", "--seed", "--export"],
+    ("train", "decoder"): ["--corpus", "--videos", "--out", "--steps", "--batch", "--seed", "--export"],
     ("languages",): ["--help"],
 }
 
@@ -390,7 +404,8 @@ def test_generate_bad_options_are_one_line_and_write_nothing(capsys, tmp_path, e
     assert not list(tmp_path.iterdir())
 
 
-def test_train_needs_a_corpus(capsys, tmp_path):
+@pytest.mark.parametrize("model", ["motion", "decoder"])
+def test_train_needs_a_corpus(capsys, tmp_path, model):
     pytest.importorskip("torch")
-    rc, out, err = run(capsys, "train", "motion", "--corpus", str(tmp_path), "--out", str(tmp_path / "run"))
+    rc, out, err = run(capsys, "train", model, "--corpus", str(tmp_path), "--out", str(tmp_path / "run"))
     assert_one_error_line(rc, err, "corpus")

@@ -7,11 +7,16 @@ import pytest
 import skimage.data
 
 from edge_vasa.audio import SAMPLE_RATE, resample
+from edge_vasa.errors import EdgeVasaError
 from edge_vasa.evaluate import (
     best_lag_correlation,
     count_blinks,
+    evaluate_controls,
     evaluate_frames,
+    format_controls,
+    iris_offset,
     mouth_opening,
+    separability,
     speech_activity,
 )
 from edge_vasa.face import prepare_face
@@ -66,3 +71,117 @@ def test_evaluate_frames_on_a_rendered_clip(clip):
     assert m["psnr_db"] > 60 and m["ssim"] > 0.99, "identical to its reference"
     blinks = int(np.sum(np.diff((motion[:, INDEX["blink_left"]] > 0.5).astype(int)) == 1))
     assert abs(m["blinks_per_minute"] * len(frames) / 25 / 60 - blinks) <= 1
+
+
+# ------------------------------------------------------------------------------------------- controls
+
+
+def _emotion_like_features(rng, shift: float, classes: int = 5, seeds: int = 6, dims: int = 20):
+    """Clip features of ``classes`` emotions x ``seeds``: class means ``shift`` noise-sigmas apart."""
+    means = rng.normal(0, 1, (classes, dims)) * shift
+    x = np.concatenate([m + rng.normal(0, 1, (seeds, dims)) for m in means])
+    labels = np.repeat([f"e{c}" for c in range(classes)], seeds)
+    return x, labels, np.tile(np.arange(seeds), classes)
+
+
+def test_separability_tells_separable_from_inseparable():
+    rng = np.random.default_rng(0)
+    r = separability(*_emotion_like_features(rng, shift=3.0))
+    assert r["accuracy"] >= 0.95 and r["chance"] == 0.2
+    confusion = np.array(r["confusion"])
+    assert confusion.shape == (5, 5) and confusion.sum() == 30 and np.all(confusion.sum(1) == 6)
+    # no emotion signal at all: accuracy at chance, over many seeds so the estimate is tight
+    r = separability(*_emotion_like_features(rng, shift=0.0, seeds=40))
+    assert r["accuracy"] < 0.32, r["accuracy"]
+
+
+def test_separability_keeps_the_given_class_order_and_needs_two_seeds():
+    x = np.array([[0.0], [10.0], [0.1], [10.1]])
+    r = separability(x, ["a", "b", "a", "b"], [0, 0, 1, 1], classes=["b", "a"])
+    assert r["classes"] == ["b", "a"] and r["confusion"] == [[2, 0], [0, 2]]
+    with pytest.raises(EdgeVasaError, match="2 groups"):
+        separability(x, ["a", "b", "a", "b"], [0, 0, 0, 0])
+
+
+def _eye_image(offset: tuple[float, float], width: float = 80.0) -> tuple[np.ndarray, np.ndarray]:
+    """Bright eye opening (dlib's 6-point polygon) with a dark iris disc at ``offset`` eye widths from
+    the corners' midpoint."""
+    import cv2
+
+    gray = np.full((120, 200), 210, np.float32)
+    cx, cy, half = 100.0, 60.0, width / 2
+    eye = np.array(
+        [(cx - half, cy), (cx - 0.6 * half, cy - 12), (cx + 0.6 * half, cy - 12), (cx + half, cy)]
+        + [(cx + 0.6 * half, cy + 12), (cx - 0.6 * half, cy + 12)]
+    )
+    centre = (round(cx + offset[0] * width), round(cy + offset[1] * width))
+    cv2.circle(gray, centre, 14, 40, -1)
+    return gray, eye
+
+
+@pytest.mark.parametrize("offset", [(0.15, 0.0), (-0.15, 0.0), (0.0, 0.08), (0.0, -0.08), (0.0, 0.0)])
+def test_iris_offset_finds_a_dark_disc(offset):
+    gray, eye = _eye_image(offset)
+    found = iris_offset(gray, eye)
+    for axis in (0, 1):
+        if offset[axis] == 0:
+            assert abs(found[axis]) < 0.01
+        else:
+            # the lids cut a disc off vertically, so it is found closer to the middle, never beyond
+            assert np.sign(found[axis]) == np.sign(offset[axis])
+            assert 0.4 * abs(offset[axis]) <= abs(found[axis]) <= abs(offset[axis]) + 0.01
+
+
+def test_iris_offset_follows_the_eye_axis_on_a_tilted_eye():
+    import cv2
+
+    gray, eye = _eye_image((0.15, 0.0))
+    turn = cv2.getRotationMatrix2D((100, 60), -20, 1.0)  # 20 degrees clockwise in image coordinates
+    tilted = cv2.warpAffine(gray, turn, (200, 120), borderValue=210)
+    found = iris_offset(tilted, eye @ turn[:, :2].T + turn[:, 2])
+    assert found[0] == pytest.approx(0.15, abs=0.02) and abs(found[1]) < 0.02
+
+
+def test_iris_offset_is_nan_for_a_degenerate_eye():
+    gray, eye = _eye_image((0.0, 0.0))
+    assert np.isnan(iris_offset(gray, np.repeat(eye[:1], 6, axis=0))).all()
+
+
+@pytest.mark.slow
+def test_evaluate_controls_end_to_end(tmp_path):
+    """2 emotions x 2 seeds and one gaze direction, few steps, 1 s of speech: the report is complete and
+    the clearest control effects show on the output (too few seeds for a meaningful accuracy)."""
+    import json
+
+    from edge_vasa.audio import load_audio
+    from edge_vasa.generate import BUNDLED_SPEECH, GenerateOptions
+
+    audio = load_audio(BUNDLED_SPEECH)[:SAMPLE_RATE]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the astronaut photo has a second, weak 'face' on a patch
+        r = evaluate_controls(
+            skimage.data.astronaut(),
+            tmp_path,
+            audio,
+            GenerateOptions(steps=4),
+            seeds=2,
+            emotions=["neutral", "surprised"],
+            gaze_directions=["right"],
+            frame_step=5,
+            progress=False,
+            renderer="analytic",  # no decoder weights ship yet; the analytic one is fast and exact
+        )
+    assert r["image"] == "image" and r["audio"] == "array" and r["renderer"] == "analytic"
+    emo = r["emotion"]
+    assert emo["classes"] == ["neutral", "surprised"] and np.sum(emo["confusion"]) == 4
+    for key in ("mean_coefficients_generated", "mean_coefficients"):  # asked for, then seen on the output
+        brows = {e: emo[key][e]["brow_raise"] for e in emo["classes"]}
+        assert brows["surprised"] > brows["neutral"] + 0.2, (key, brows)
+    right = r["gaze"]["directions"]["right"]
+    assert right["generated_gaze"][0] > 0.3 and right["still_face_shift"][0] > 0
+    assert len(right["iris_shift_per_seed"]) == 2
+    assert json.loads((tmp_path / "controls.json").read_text())["seeds"] == 2
+    for name in ("controls_confusion.png", "controls_expression.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
+    table = format_controls(r)
+    assert "accuracy" in table and "right" in table

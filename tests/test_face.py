@@ -300,16 +300,16 @@ def test_huge_photo(tmp_path, grace_hopper, reference_landmarks):
 
 def test_strong_downscale_is_antialiased():
     """A big photo's crop is a 1/10 downscale: plain cubic warping would alias fine detail into noise."""
-    from edge_vasa.face import _warp
+    from edge_vasa.face import warp_crop
 
     checker = ((np.indices((3000, 3000)).sum(0) % 2) * 255).astype(np.uint8)
     rgb = np.repeat(checker[..., None], 3, axis=2)
     m = np.array([[0.1, 0.0, 0.0], [0.0, 0.1, 0.0]])  # what alignment_transform gives for a ~1000 px face
-    crop = _warp(rgb, m, 256)
+    crop = warp_crop(rgb, m, 256)
     assert crop.shape == (256, 256, 3) and crop.dtype == np.uint8
     assert abs(crop.mean() - 127.5) < 3 and crop.std() < 5  # an even grey, as the eye would see it
     rot = cv2.getRotationMatrix2D((0, 0), 15, 0.1)  # and with a rotation
-    crop = _warp(rgb, rot + [[0, 0, 100], [0, 0, 20]], 256)
+    crop = warp_crop(rgb, rot + [[0, 0, 100], [0, 0, 20]], 256)
     assert crop[60:200, 60:200].std() < 5
 
 

@@ -9,10 +9,17 @@ torch = pytest.importorskip("torch")
 
 from edge_vasa.audio import SAMPLE_RATE, load_audio  # noqa: E402
 from edge_vasa.corpus import IDENTITY_SOURCES, build_corpus  # noqa: E402
-from edge_vasa.generate import WEIGHTS, GenerateOptions, MotionGenerator, resample_motion  # noqa: E402
+from edge_vasa.generate import (  # noqa: E402
+    MAX_BLINK_GAP,
+    WEIGHTS,
+    GenerateOptions,
+    MotionGenerator,
+    ensure_blinks,
+    resample_motion,
+)
 from edge_vasa.models.audio_encoder import AudioEncoder, AudioEncoderConfig  # noqa: E402
 from edge_vasa.models.motion_dit import MotionDiT, MotionGeneratorConfig  # noqa: E402
-from edge_vasa.motion import INDEX, MOTION_DIM, SLICES  # noqa: E402
+from edge_vasa.motion import INDEX, MOTION_DIM, NEUTRAL, SLICES, count_closures  # noqa: E402
 from edge_vasa.speech import synthesize  # noqa: E402
 from edge_vasa.train import MotionTrainConfig, export_weights, load_motion_models, train_motion  # noqa: E402
 
@@ -85,6 +92,25 @@ def test_silence_closes_the_mouth_but_keeps_the_face_alive(generator):
         assert jaw.max() < 0.15 and jaw.std() < 0.04, "closed, still mouth"
         assert m[:, INDEX["yaw"]].std() > 0.002, "small head motion goes on"
     assert max(m[:, INDEX["blink_left"]].max() for m in runs) > 0.5, "blinks go on"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_short_clips_blink(generator, seed):
+    """Even 2.5 s of silence (the hardest case: nothing cues a blink) shows a blink, in both eyes."""
+    m = generator(np.zeros(int(2.5 * SAMPLE_RATE), np.float32), GenerateOptions(steps=8, seed=seed))
+    for eye in ("blink_left", "blink_right"):
+        assert count_closures(m[:, INDEX[eye]] > 0.5) >= 1
+
+
+def test_ensure_blinks_keeps_the_generators_own_blinks():
+    m = np.tile(NEUTRAL, (25 * 8, 1))
+    m[20:24, [INDEX["blink_left"], INDEX["blink_right"]]] = 1.0  # a blink at 0.8 s
+    out = ensure_blinks(m, np.random.default_rng(0))
+    closed = np.flatnonzero(out[:, INDEX["blink_left"]] > 0.5)
+    np.testing.assert_array_equal(out[:25], m[:25])
+    # the next added blink comes MAX_BLINK_GAP after the generator's, not earlier
+    later = closed[closed > 24]
+    assert len(later) and later[0] / 25 >= 23 / 25 + MAX_BLINK_GAP - 0.05
 
 
 def test_speech_moves_the_mouth_more_than_silence(generator, speech):

@@ -1,0 +1,125 @@
+"""Checkpoints and shipped weights: named networks + optimizer state in one safetensors file.
+
+A checkpoint holds every network of a model family under its name (``audio_encoder.conv.weight``), the
+optimizer state (``optimizer.<param>.<name>``) so training resumes exactly, and the config as JSON
+metadata. Shipped weights are the same file without the optimizer, plus a manifest beside it (config,
+sha256, size) that loading checks. safetensors only: nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from edge_vasa.atomic import atomic_output
+from edge_vasa.errors import EdgeVasaError
+
+
+def module_state(modules: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
+    return {f"{name}.{k}": v.contiguous() for name, m in modules.items() for k, v in m.state_dict().items()}
+
+
+def load_modules(path: str | Path, modules: dict[str, nn.Module], tensors: dict[str, torch.Tensor]) -> None:
+    """The inverse of module_state: weights from a flat checkpoint dict into each named network."""
+    try:
+        for name, module in modules.items():
+            prefix = name + "."
+            module.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+    except RuntimeError:
+        raise EdgeVasaError(
+            f"{path} does not fit this version's networks (wrong or damaged weights)"
+        ) from None
+
+
+def optimizer_state(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    out = {}
+    for i, s in opt.state_dict()["state"].items():
+        for name, value in s.items():
+            out[f"optimizer.{i}.{name}"] = torch.as_tensor(value).contiguous()
+    return out
+
+
+def load_optimizer_state(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
+    sd = opt.state_dict()
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optimizer."):
+            _, i, name = key.split(".", 2)
+            state.setdefault(int(i), {})[name] = value
+    sd["state"] = state
+    opt.load_state_dict(sd)
+
+
+def save_checkpoint(
+    path: Path, modules: dict[str, nn.Module], opt: torch.optim.Optimizer | None, meta: dict
+) -> None:
+    tensors = {**module_state(modules), **(optimizer_state(opt) if opt is not None else {})}
+    with atomic_output(path) as tmp:
+        save_file(tensors, tmp, metadata={"meta": json.dumps(meta)})
+
+
+def read_checkpoint(path: str | Path, what: str, train_command: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """(tensors, meta) of a checkpoint or shipped weights, checked against a manifest beside it if any."""
+    path = Path(path)
+    if not path.is_file():
+        raise EdgeVasaError(f"{what} not found: {path}; train one with `{train_command}`")
+    manifest = path.with_suffix(".json")
+    if manifest.is_file():  # shipped weights carry a manifest: refuse a file that does not match it
+        want = json.loads(manifest.read_text()).get("sha256")
+        if want and hashlib.sha256(path.read_bytes()).hexdigest() != want:
+            raise EdgeVasaError(
+                f"{path} does not match its manifest (sha256); reinstall edge-vasa or re-export"
+            )
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = json.loads(f.metadata()["meta"])
+        return load_file(str(path)), meta
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError, SafetensorError) as e:
+        raise EdgeVasaError(
+            f"cannot load {what} {path} ({type(e).__name__}): damaged or wrong version"
+        ) from None
+
+
+def export_modules(modules: dict[str, nn.Module], meta: dict, dest: str | Path) -> Path:
+    """Shipped weights: the networks without optimizer state, plus a manifest (config, sha256, size)."""
+    dest = Path(dest)
+    meta = {k: v for k, v in meta.items() if k not in ("corpus", "videos")}
+    save_checkpoint(dest, modules, None, meta)
+    manifest = {
+        "file": dest.name,
+        "sha256": hashlib.sha256(dest.read_bytes()).hexdigest(),
+        "bytes": dest.stat().st_size,
+        "parameters": sum(p.numel() for m in modules.values() for p in m.parameters()),
+        **meta,
+    }
+    with atomic_output(dest.with_suffix(".json")) as tmp:
+        Path(tmp).write_text(json.dumps(manifest, indent=1))
+    return dest
+
+
+def plot_losses(history: list[tuple[int, float]], path: Path, title: str, ylabel: str) -> None:
+    """Batch loss and its running mean over training steps, log scale, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps, losses = np.array(history).T
+    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
+    ax.plot(steps, losses, lw=0.6, alpha=0.4, label="batch loss")
+    k = max(1, len(losses) // 50)
+    smooth = np.convolve(losses, np.ones(k) / k, mode="valid")
+    ax.plot(steps[k - 1 :], smooth, lw=1.5, label=f"mean of {k}")
+    ax.set(xlabel="step", ylabel=ylabel, yscale="log", title=title)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

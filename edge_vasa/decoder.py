@@ -1,0 +1,83 @@
+"""The learned frame renderer: appearance encoder + warping decoder around one identity.
+
+``NeuralRenderer`` has the same interface as the analytic ``render.Renderer`` (``render(motion)`` ->
+frame, landmarks), so generation can use either. The identity is encoded once; every frame then costs
+one decoder pass. ``decoder_inputs`` turns motion into the decoder's keypoint inputs and is shared by
+training and inference, so both see exactly the same thing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edge_vasa.checkpoint import load_modules, read_checkpoint
+from edge_vasa.models.appearance_encoder import AppearanceEncoder, AppearanceEncoderConfig
+from edge_vasa.models.warp_decoder import WarpDecoder, WarpDecoderConfig, pixels_to_grid
+from edge_vasa.motion import motion_to_landmarks
+from edge_vasa.render import Renderer
+
+DECODER_WEIGHTS = Path(__file__).parent / "weights" / "decoder_teacher.safetensors"
+
+
+def decoder_inputs(renderer: Renderer, motion: np.ndarray) -> tuple[np.ndarray, ...]:
+    """One frame of motion -> (src (N, 2), dst (N, 2), landmarks (68, 2)) float32 grid coordinates."""
+    dst, src, landmarks, _ = renderer.controls(motion)
+    return tuple(pixels_to_grid(x, renderer.size).astype(np.float32) for x in (src, dst, landmarks))
+
+
+def build_decoder_models(meta: dict | None = None) -> tuple[AppearanceEncoder, WarpDecoder]:
+    meta = meta or {}
+    encoder = AppearanceEncoder(AppearanceEncoderConfig(**meta.get("appearance_encoder", {})))
+    decoder = WarpDecoder(WarpDecoderConfig(**meta.get("warp_decoder", {})))
+    return encoder, decoder
+
+
+def load_decoder_models(path: str | Path = DECODER_WEIGHTS) -> tuple[AppearanceEncoder, WarpDecoder, dict]:
+    tensors, meta = read_checkpoint(path, "decoder", "edge-vasa train decoder")
+    encoder, decoder = build_decoder_models(meta)
+    load_modules(path, {"appearance_encoder": encoder, "warp_decoder": decoder}, tensors)
+    return encoder.eval(), decoder.eval(), meta
+
+
+def image_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (1, 3, H, W) float in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255
+
+
+class NeuralRenderer:
+    """Renders one identity (aligned crop + its 68 neutral landmarks) under any motion with the decoder."""
+
+    def __init__(
+        self,
+        image: np.ndarray,
+        landmarks: np.ndarray,
+        models: tuple[AppearanceEncoder, WarpDecoder] | None = None,
+    ):
+        self.keypoints = Renderer(image, landmarks)  # control points of this identity (no drawing)
+        self.size = self.keypoints.size
+        self.encoder, self.decoder = models or load_decoder_models()[:2]
+        self.image = image_tensor(image)
+        with torch.inference_mode():
+            self.features = self.encoder(self.image)  # once per identity
+
+    def render_sequence(self, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(T, MOTION_DIM) -> ((T, S, S, 3) uint8 frames, (T, 68, 2) intended landmarks in pixels)."""
+        motion = np.asarray(motion, np.float32)
+        src, dst, landmarks = (np.stack(x) for x in zip(*(decoder_inputs(self.keypoints, m) for m in motion)))
+        t = len(motion)
+        with torch.inference_mode():
+            out = self.decoder(
+                self.features.expand(t, -1, -1, -1),
+                self.image.expand(t, -1, -1, -1),
+                *(torch.from_numpy(x) for x in (src, dst, landmarks, motion)),
+            )
+        frames = (out.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        return frames, motion_to_landmarks(motion, self.keypoints.geometry)
+
+    def render(self, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One (MOTION_DIM,) frame of motion -> ((S, S, 3) uint8 RGB frame, (68, 2) intended landmarks)."""
+        frames, landmarks = self.render_sequence(np.asarray(motion)[None])
+        return frames[0], landmarks[0]
