@@ -26,8 +26,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="render the bundled photo speaking a sentence (analytic renderer) to an MP4",
         description="Photo + text -> speech (espeak-ng / festival) -> motion script -> analytic renderer "
-        "-> MP4. "
-        "Until the learned models land this is the corpus renderer, not the VASA-style generator.",
+        "-> MP4: the corpus's ground truth (scripted motion), not the learned generator (see `generate`).",
     )
     p.add_argument("--out", default="demo.mp4", help="output MP4 path (default: %(default)s)")
     p.add_argument(
@@ -95,6 +94,10 @@ def _add_features(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
+    from edge_vasa.motion import EMOTIONS
+    from edge_vasa.options import OUTPUT_FPS, GenerateOptions
+
+    defaults = GenerateOptions()
     p = sub.add_parser(
         "generate",
         help="photo + speech audio -> talking-face MP4 (learned motion generator)",
@@ -114,36 +117,46 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--face-index", type=int, default=0, help="which face when the photo has several, 0 = largest"
     )
-    p.add_argument("--emotion", default="neutral", help="neutral, happy, sad, angry or surprised")
+    p.add_argument("--emotion", default=defaults.emotion, help=", ".join(EMOTIONS))
     p.add_argument(
         "--gaze",
         type=float,
         nargs=2,
-        default=(0.0, 0.0),
+        default=defaults.gaze,
         metavar=("X", "Y"),
         help="gaze direction, -1..1 each (+X toward image right, +Y down)",
     )
     p.add_argument(
-        "--distance", type=float, default=1.0, help="head distance as a scale, 0.75..1.3 (>1 closer)"
+        "--distance",
+        type=float,
+        default=defaults.distance,
+        help="head distance as a scale, 0.75..1.3 (>1 closer)",
     )
     p.add_argument(
         "--motion-scale",
         type=float,
-        default=1.0,
+        default=defaults.motion_scale,
         help="head-motion amplitude, 0..2 (0 = still head; eyes and blinks stay alive)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed: the same seed gives the same video")
-    p.add_argument("--fps", type=int, default=25, help="output frame rate: 25, 30 or 40")
+    p.add_argument("--seed", type=int, default=defaults.seed, help="seed: the same seed gives the same video")
     p.add_argument(
-        "--cfg-audio", type=float, default=2.0, help="guidance scale for audio (default: %(default)s)"
+        "--fps", type=int, default=defaults.fps, help=f"output frame rate: {', '.join(map(str, OUTPUT_FPS))}"
+    )
+    p.add_argument(
+        "--cfg-audio",
+        type=float,
+        default=defaults.cfg_audio,
+        help="guidance scale for audio (default: %(default)s)",
     )
     p.add_argument(
         "--cfg-control",
         type=float,
-        default=1.5,
+        default=defaults.cfg_control,
         help="guidance scale for emotion/gaze/distance/motion controls (default: %(default)s)",
     )
-    p.add_argument("--steps", type=int, default=20, help="diffusion sampling steps (default: %(default)s)")
+    p.add_argument(
+        "--steps", type=int, default=defaults.steps, help="diffusion sampling steps (default: %(default)s)"
+    )
     p.add_argument("--weights", help="motion generator weights (.safetensors); default: the shipped teacher")
     p.add_argument(
         "--renderer",
@@ -243,8 +256,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
     from edge_vasa.audio import resample
     from edge_vasa.face import prepare_face
+    from edge_vasa.motion import EMOTIONS
     from edge_vasa.render import Renderer
-    from edge_vasa.script import EMOTIONS, FPS, ScriptStyle, motion_script
+    from edge_vasa.script import FPS, ScriptStyle, motion_script
     from edge_vasa.speech import sing, synthesize
     from edge_vasa.video import write_mp4
 

@@ -41,8 +41,9 @@ from edge_vasa.atomic import atomic_output, write_png
 from edge_vasa.audio import SAMPLE_RATE, resample, save_wav
 from edge_vasa.errors import EdgeVasaError
 from edge_vasa.face import detect_faces, detect_landmarks, load_image, matching_box, prepare_face
+from edge_vasa.motion import EMOTIONS
 from edge_vasa.render import Renderer, border_points, tps_backward_map
-from edge_vasa.script import EMOTIONS, FPS, draw_style, motion_script
+from edge_vasa.script import FPS, draw_style, motion_script
 from edge_vasa.speech import LANGUAGES, Utterance, sing, synthesize
 from edge_vasa.video import write_mp4
 

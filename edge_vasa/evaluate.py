@@ -548,7 +548,7 @@ def evaluate_controls(
     from edge_vasa.audio import load_audio
     from edge_vasa.face import load_image, prepare_face
     from edge_vasa.generate import BUNDLED_SPEECH, WEIGHTS, Avatar, GenerateOptions, MotionGenerator
-    from edge_vasa.models.motion_dit import EMOTIONS
+    from edge_vasa.motion import EMOTIONS
 
     emotions = list(emotions or EMOTIONS)
     unknown = [d for d in gaze_directions if d not in GAZE_DIRECTIONS]

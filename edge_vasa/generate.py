@@ -17,7 +17,6 @@ training target, which is useful to tell motion problems from decoder problems.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,15 +28,15 @@ from edge_vasa.decoder import DECODER_WEIGHTS, NeuralRenderer, load_decoder_mode
 from edge_vasa.errors import EdgeVasaError
 from edge_vasa.face import PreparedFace, prepare_face
 from edge_vasa.models.audio_encoder import MEL_FRAMES_PER_VIDEO_FRAME, AudioEncoder
-from edge_vasa.models.motion_dit import EMOTIONS, MotionDiT, alpha_bar
-from edge_vasa.motion import INDEX, NEUTRAL, RANGES, SLICES, clip
+from edge_vasa.models.motion_dit import MotionDiT, alpha_bar
+from edge_vasa.motion import EMOTIONS, INDEX, NEUTRAL, SLICES, clip
+from edge_vasa.options import GenerateOptions
 from edge_vasa.render import Renderer
 from edge_vasa.script import blink_shape
 from edge_vasa.train import SILENT_MEL, load_motion_models, mel_for_frames
 from edge_vasa.video import write_mp4
 
 MOTION_FPS = 25
-OUTPUT_FPS = (25, 30, 40)
 RENDERERS = ("decoder", "analytic")
 FIRST_BLINK_BY = 2.0  # s: even a 2-3 s clip blinks (people blink as they start to speak)
 MAX_BLINK_GAP = 6.0  # s: a longer stare looks lifeless
@@ -46,38 +45,6 @@ WEIGHTS = Path(__file__).parent / "weights" / "motion_teacher.safetensors"
 BUNDLED_SPEECH = (
     Path(__file__).parent / "assets" / "hello_en.wav"
 )  # festival kal_diphone, made by the project
-
-
-@dataclass
-class GenerateOptions:
-    emotion: str = "neutral"
-    gaze: tuple[float, float] = (0.0, 0.0)  # -1..1: + looks toward image right / down
-    distance: float = 1.0  # head scale: > 1 closer to the camera
-    motion_scale: float = 1.0  # head-motion amplitude; 0 = still head (eyes and blinks stay alive)
-    seed: int = 0
-    steps: int = 20  # diffusion sampling steps
-    cfg_audio: float = 2.0
-    cfg_control: float = 1.5
-    fps: int = 25
-
-    def check(self) -> None:
-        """One-line errors for out-of-range options, naming the valid range."""
-        lo, hi = RANGES[INDEX["scale"]]
-        problems = [
-            (self.emotion not in EMOTIONS, f"emotion must be one of {', '.join(EMOTIONS)}"),
-            (not all(-1 <= g <= 1 for g in self.gaze), "gaze values must be within -1..1"),
-            (not lo <= self.distance <= hi, f"distance must be within {lo:.2f}..{hi:.2f}"),
-            (not 0 <= self.motion_scale <= 2, "motion scale must be within 0..2"),
-            (not 1 <= self.steps <= 200, "steps must be within 1..200"),
-            (
-                not (0 <= self.cfg_audio <= 10 and 0 <= self.cfg_control <= 10),
-                "guidance scales must be 0..10",
-            ),
-            (self.fps not in OUTPUT_FPS, f"fps must be one of {', '.join(map(str, OUTPUT_FPS))}"),
-        ]
-        for bad, message in problems:
-            if bad:
-                raise EdgeVasaError(message)
 
 
 class MotionGenerator:

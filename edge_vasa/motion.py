@@ -45,6 +45,8 @@ EXPRESSION_NAMES = (
     "brow_frown",
 )
 MOTION_NAMES = POSE_NAMES + GAZE_NAMES + BLINK_NAMES + EXPRESSION_NAMES
+# the emotion labels shared by the corpus script, the motion generator's control and evaluation
+EMOTIONS = ("neutral", "happy", "sad", "angry", "surprised")
 MOTION_DIM = len(MOTION_NAMES)
 INDEX = {name: i for i, name in enumerate(MOTION_NAMES)}
 SLICES = {

@@ -19,11 +19,10 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from edge_vasa.audio import SAMPLE_RATE, frame_rms, pitch_track, resample
-from edge_vasa.motion import EXPRESSION_NAMES, INDEX, SLICES, clip, neutral
+from edge_vasa.motion import EMOTIONS, EXPRESSION_NAMES, INDEX, SLICES, clip, neutral
 from edge_vasa.speech import VISEMES, Utterance
 
 FPS = 25
-EMOTIONS = ("neutral", "happy", "sad", "angry", "surprised")
 
 
 def _expr(**kw: float) -> np.ndarray:

@@ -32,8 +32,8 @@ from edge_vasa.checkpoint import (
 )
 from edge_vasa.errors import EdgeVasaError
 from edge_vasa.models.audio_encoder import MEL_FRAMES_PER_VIDEO_FRAME, AudioEncoder, AudioEncoderConfig
-from edge_vasa.models.motion_dit import EMOTIONS, MotionDiT, MotionGeneratorConfig, alpha_bar
-from edge_vasa.motion import INDEX, NEUTRAL, SLICES
+from edge_vasa.models.motion_dit import MotionDiT, MotionGeneratorConfig, alpha_bar
+from edge_vasa.motion import EMOTIONS, INDEX, NEUTRAL, SLICES
 
 SILENT_MEL = float(np.log(LOG_FLOOR))  # log-mel value of digital silence
 HEAD_STD_REFERENCE = 0.04  # rad: head-motion amplitude 1.0 means this yaw/pitch standard deviation

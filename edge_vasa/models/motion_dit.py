@@ -17,9 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edge_vasa.motion import MOTION_DIM
+from edge_vasa.motion import EMOTIONS, MOTION_DIM
 
-EMOTIONS = ("neutral", "happy", "sad", "angry", "surprised")
 N_CONTROLS = 4  # gaze_x, gaze_y, head distance (scale), head-motion amplitude
 
 
