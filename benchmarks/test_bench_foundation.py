@@ -4,50 +4,21 @@ Targets live here, not in unit tests: the corpus needs the renderer at >= 50 fra
 (about 25 per core on 2 cores), and features must run far faster than real time for the live loop.
 """
 
-import platform
-import warnings
-
 import numpy as np
 import pytest
-import skimage.data
 
 from edge_vasa import motion as M
 from edge_vasa.audio import LogMelStream, log_mel
-from edge_vasa.face import prepare_face
 from edge_vasa.render import Renderer
 from edge_vasa.video import write_mp4
 
 
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 @pytest.fixture(scope="module")
-def renderer() -> Renderer:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        face = prepare_face(skimage.data.astronaut())
+def renderer(face) -> Renderer:
     return Renderer(face.image, face.landmarks)
 
 
-@pytest.fixture(scope="module")
-def talking_motion() -> np.ndarray:
-    t = np.arange(100) / 25
-    m = M.neutral(100)
-    m[:, M.INDEX["jaw_open"]] = 0.4 + 0.4 * np.sin(2 * np.pi * 3 * t)
-    m[:, M.INDEX["yaw"]] = 0.1 * np.sin(2 * np.pi * 0.3 * t)
-    m[::20, M.INDEX["blink_left"]] = m[::20, M.INDEX["blink_right"]] = 1.0
-    return m
-
-
 def test_render_frame(benchmark, renderer, talking_motion):
-    benchmark.extra_info["cpu"] = cpu_model()
     frames = iter(np.tile(talking_motion, (100, 1)))
     benchmark(lambda: renderer.render(next(frames)))
 

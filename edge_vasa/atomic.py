@@ -43,6 +43,24 @@ def atomic_output(path: str | os.PathLike) -> Iterator[str]:
             os.remove(tmp)
 
 
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: str | os.PathLike) -> None:
+    """Lay out a matplotlib figure, save it as PNG atomically, and free it."""
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png")
+    pyplot().close(fig)
+
+
 def write_png(path: str | os.PathLike, rgb: np.ndarray) -> None:
     """Save an RGB uint8 image as PNG, atomically."""
     with atomic_output(path) as tmp:

@@ -18,8 +18,10 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from edge_vasa.atomic import atomic_output
+from edge_vasa.atomic import atomic_output, pyplot, save_figure
 from edge_vasa.errors import EdgeVasaError
+
+HISTORY = "history.json"  # [(step, loss), ...] beside every checkpoint
 
 
 def module_state(modules: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
@@ -65,6 +67,37 @@ def save_checkpoint(
         save_file(tensors, tmp, metadata={"meta": json.dumps(meta)})
 
 
+def resume_training(
+    ckpt: Path, modules: dict[str, nn.Module], opt: torch.optim.Optimizer
+) -> tuple[int, list[tuple[int, float]]]:
+    """Restore an interrupted run from ``ckpt`` (weights and optimizer state) and its loss history beside
+    it; returns (step reached, history), or (0, []) when there is no checkpoint yet."""
+    if not ckpt.exists():
+        return 0, []
+    tensors = load_file(str(ckpt))
+    load_modules(ckpt, modules, tensors)
+    load_optimizer_state(opt, tensors)
+    history_path = ckpt.parent / HISTORY
+    history = json.loads(history_path.read_text()) if history_path.exists() else []
+    return (history[-1][0] if history else 0), history
+
+
+def save_training(
+    ckpt: Path,
+    modules: dict[str, nn.Module],
+    opt: torch.optim.Optimizer,
+    meta: dict,
+    history: list[tuple[int, float]],
+    title: str,
+    ylabel: str,
+) -> None:
+    """Checkpoint, loss history (HISTORY) and loss plot (loss.png) of a run, each written atomically."""
+    save_checkpoint(ckpt, modules, opt, meta)
+    with atomic_output(ckpt.parent / HISTORY) as tmp:
+        Path(tmp).write_text(json.dumps(history))
+    plot_losses(history, ckpt.parent / "loss.png", title, ylabel)
+
+
 def read_checkpoint(path: str | Path, what: str, train_command: str) -> tuple[dict[str, torch.Tensor], dict]:
     """(tensors, meta) of a checkpoint or shipped weights, checked against a manifest beside it if any."""
     path = Path(path)
@@ -106,20 +139,12 @@ def export_modules(modules: dict[str, nn.Module], meta: dict, dest: str | Path) 
 
 def plot_losses(history: list[tuple[int, float]], path: Path, title: str, ylabel: str) -> None:
     """Batch loss and its running mean over training steps, log scale, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     steps, losses = np.array(history).T
-    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
+    fig, ax = pyplot().subplots(figsize=(7, 3.5), dpi=100)
     ax.plot(steps, losses, lw=0.6, alpha=0.4, label="batch loss")
     k = max(1, len(losses) // 50)
     smooth = np.convolve(losses, np.ones(k) / k, mode="valid")
     ax.plot(steps[k - 1 :], smooth, lw=1.5, label=f"mean of {k}")
     ax.set(xlabel="step", ylabel=ylabel, yscale="log", title=title)
     ax.legend()
-    fig.tight_layout()
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path)

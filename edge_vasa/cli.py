@@ -95,7 +95,7 @@ def _add_features(sub: argparse._SubParsersAction) -> None:
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
     from edge_vasa.motion import EMOTIONS
-    from edge_vasa.options import OUTPUT_FPS, GenerateOptions
+    from edge_vasa.options import OUTPUT_FPS, RENDERERS, GenerateOptions
 
     defaults = GenerateOptions()
     p = sub.add_parser(
@@ -160,8 +160,8 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", help="motion generator weights (.safetensors); default: the shipped teacher")
     p.add_argument(
         "--renderer",
-        choices=("decoder", "analytic"),
-        default="decoder",
+        choices=RENDERERS,
+        default=RENDERERS[0],
         help="decoder: the learned warping decoder (default); analytic: the corpus renderer it learned from",
     )
     p.add_argument("--decoder-weights", help="decoder weights (.safetensors); default: the shipped teacher")
@@ -201,6 +201,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
+    from edge_vasa.options import RENDERERS, GenerateOptions
+
     p = sub.add_parser(
         "eval",
         help="score generated videos: lip sync, blinks, head motion, jitter, identity, PSNR/SSIM",
@@ -222,12 +224,12 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         "and gaze left/right/up/down, over --seeds seeds",
     )
     p.add_argument("--seeds", type=int, default=4, help="seeds per emotion and gaze with --controls (>= 2)")
-    p.add_argument("--steps", type=int, default=20, help="diffusion sampling steps")
+    p.add_argument("--steps", type=int, default=GenerateOptions().steps, help="diffusion sampling steps")
     p.add_argument("--weights", help="motion generator weights (.safetensors); default: the shipped teacher")
     p.add_argument(
         "--renderer",
-        choices=("decoder", "analytic"),
-        default="decoder",
+        choices=RENDERERS,
+        default=RENDERERS[0],
         help="what draws the frames: the learned decoder (default) or the analytic corpus renderer",
     )
 
@@ -357,22 +359,16 @@ def cmd_features(args: argparse.Namespace) -> None:
     with atomic_output(args.out) as tmp, open(tmp, "wb") as f:
         np.save(f, mel)
     if args.plot:
-        import matplotlib
+        from edge_vasa.atomic import pyplot, save_figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(10, 3.2), dpi=100)
+        fig, ax = pyplot().subplots(figsize=(10, 3.2), dpi=100)
         seconds = len(mel) * HOP / SAMPLE_RATE
         im = ax.imshow(
             mel.T, origin="lower", aspect="auto", extent=(0, seconds, 0, mel.shape[1]), cmap="magma"
         )
         ax.set(xlabel="time (s)", ylabel="mel bin", title=f"log-mel features of {Path(args.audio).name}")
         fig.colorbar(im, ax=ax, label="ln(power)")
-        fig.tight_layout()
-        with atomic_output(args.plot) as tmp:
-            fig.savefig(tmp, format="png")
-        plt.close(fig)
+        save_figure(fig, args.plot)
     seconds = len(audio) / SAMPLE_RATE
     print(f"wrote {args.out}: {mel.shape[0]} frames x {mel.shape[1]} mel bins ({seconds:.2f} s)")
 

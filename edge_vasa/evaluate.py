@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_vasa.atomic import atomic_output, pyplot, save_figure
 from edge_vasa.audio import HOP, SAMPLE_RATE
 from edge_vasa.errors import EdgeVasaError
 from edge_vasa.face import detect_faces, detect_landmarks, landmark_model_path
@@ -249,25 +250,15 @@ def compare_to_reference(frames: np.ndarray, reference: np.ndarray, lm: np.ndarr
 
 def plot_sync(opening: np.ndarray, activity: np.ndarray, path: str | Path, title: str) -> None:
     """Mouth opening and speech activity over time, for looking rather than reading."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from edge_vasa.atomic import atomic_output
-
     t = np.arange(len(opening)) / 25
-    fig, ax = plt.subplots(figsize=(9, 3), dpi=100)
+    fig, ax = pyplot().subplots(figsize=(9, 3), dpi=100)
     ax.plot(t, opening, label="mouth opening (inner lips / IOD)")
     ax.set(xlabel="time (s)", ylabel="mouth opening", title=title)
     ax2 = ax.twinx()
     ax2.plot(t, activity, color="tab:orange", alpha=0.6, label="speech energy (dB)")
     ax2.set_ylabel("speech energy (dB)")
     fig.legend(loc="upper right")
-    fig.tight_layout()
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def evaluate_corpus(
@@ -544,7 +535,6 @@ def evaluate_controls(
 
     from tqdm import tqdm
 
-    from edge_vasa.atomic import atomic_output
     from edge_vasa.audio import load_audio
     from edge_vasa.face import load_image, prepare_face
     from edge_vasa.generate import BUNDLED_SPEECH, WEIGHTS, Avatar, GenerateOptions, MotionGenerator
@@ -679,27 +669,9 @@ def _still_face_iris_shifts(avatar, geometry: FaceGeometry, gazes: list) -> np.n
     return iris[1:] - iris[0]
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: str | Path) -> None:
-    from edge_vasa.atomic import atomic_output
-
-    fig.tight_layout()
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png")
-    _pyplot().close(fig)
-
-
 def plot_confusion(result: dict, path: str | Path, subtitle: str) -> None:
     """Confusion matrix of a ``separability`` result: counts, rows = asked for, columns = recognised."""
-    plt = _pyplot()
+    plt = pyplot()
     confusion, classes = np.array(result["confusion"]), result["classes"]
     fig, ax = plt.subplots(figsize=(6.4, 5.2), dpi=100)
     im = ax.imshow(confusion, cmap="Blues", vmin=0)
@@ -715,12 +687,12 @@ def plot_confusion(result: dict, path: str | Path, subtitle: str) -> None:
     from matplotlib.ticker import MaxNLocator
 
     fig.colorbar(im, ax=ax, label="clips", ticks=MaxNLocator(integer=True))
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_expression_means(means: np.ndarray, emotions: list[str], path: str | Path, subtitle: str) -> None:
     """Per-emotion mean expression coefficients fitted to the output, and their difference from neutral."""
-    plt = _pyplot()
+    plt = pyplot()
     panels = [(means, "mean coefficient")]
     if "neutral" in emotions:
         panels.append((means - means[emotions.index("neutral")], "difference from neutral"))
@@ -735,7 +707,7 @@ def plot_expression_means(means: np.ndarray, emotions: list[str], path: str | Pa
         ax.set_yticks(range(len(emotions)), emotions)
         ax.set(xlabel="expression coefficient", ylabel="emotion asked for", title=label)
         fig.colorbar(im, ax=ax, label="coefficient (1 = full mode)")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def format_controls(result: dict) -> str:

@@ -30,14 +30,13 @@ from edge_vasa.face import PreparedFace, prepare_face
 from edge_vasa.models.audio_encoder import MEL_FRAMES_PER_VIDEO_FRAME, AudioEncoder
 from edge_vasa.models.motion_dit import MotionDiT, alpha_bar
 from edge_vasa.motion import EMOTIONS, INDEX, NEUTRAL, SLICES, clip
-from edge_vasa.options import GenerateOptions
+from edge_vasa.options import RENDERERS, GenerateOptions
 from edge_vasa.render import Renderer
 from edge_vasa.script import blink_shape
 from edge_vasa.train import SILENT_MEL, load_motion_models, mel_for_frames
 from edge_vasa.video import write_mp4
 
 MOTION_FPS = 25
-RENDERERS = ("decoder", "analytic")
 FIRST_BLINK_BY = 2.0  # s: even a 2-3 s clip blinks (people blink as they start to speak)
 MAX_BLINK_GAP = 6.0  # s: a longer stare looks lifeless
 RENDER_BATCH = 8  # frames per decoder call: amortises per-call overhead, bounded memory

@@ -8,6 +8,7 @@ from edge_vasa.errors import EdgeVasaError
 from edge_vasa.motion import EMOTIONS, INDEX, RANGES
 
 OUTPUT_FPS = (25, 30, 40)
+RENDERERS = ("decoder", "analytic")  # the learned decoder, or the corpus renderer it learned from
 
 
 @dataclass

@@ -17,18 +17,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from tqdm import tqdm
 
-from edge_vasa.atomic import atomic_output
 from edge_vasa.audio import LOG_FLOOR, load_audio, log_mel
 from edge_vasa.checkpoint import (
     export_modules,
     load_modules,
-    load_optimizer_state,
-    plot_losses,
     read_checkpoint,
-    save_checkpoint,
+    resume_training,
+    save_training,
 )
 from edge_vasa.errors import EdgeVasaError
 from edge_vasa.models.audio_encoder import MEL_FRAMES_PER_VIDEO_FRAME, AudioEncoder, AudioEncoderConfig
@@ -171,7 +168,7 @@ def train_motion(corpus: str | Path, out: str | Path, cfg: MotionTrainConfig | N
     cfg = cfg or MotionTrainConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ckpt, history_path = out / "motion.safetensors", out / "history.json"
+    ckpt = out / "motion.safetensors"
     torch.manual_seed(cfg.seed)
     clips = load_corpus_clips(Path(corpus))
     if not clips:
@@ -179,17 +176,10 @@ def train_motion(corpus: str | Path, out: str | Path, cfg: MotionTrainConfig | N
     encoder, model = build_motion_models()
     modules = {"audio_encoder": encoder, "motion_dit": model}
     opt = torch.optim.AdamW([*encoder.parameters(), *model.parameters()], lr=cfg.lr, weight_decay=0.01)
-    step, history = 0, []
-    if ckpt.exists():
-        tensors = load_file(str(ckpt))
-        load_modules(ckpt, modules, tensors)
-        load_optimizer_state(opt, tensors)
-        history = json.loads(history_path.read_text()) if history_path.exists() else []
-        step = history[-1][0] if history else 0
-    else:
-        all_motion = np.concatenate([c.motion for c in clips])
-        model.motion_mean.copy_(torch.from_numpy(all_motion.mean(0)))
-        model.motion_std.copy_(torch.from_numpy(np.maximum(all_motion.std(0), 1e-3)))
+    all_motion = np.concatenate([c.motion for c in clips])
+    model.motion_mean.copy_(torch.from_numpy(all_motion.mean(0)))
+    model.motion_std.copy_(torch.from_numpy(np.maximum(all_motion.std(0), 1e-3)))
+    step, history = resume_training(ckpt, modules, opt)  # a resumed run gets its own statistics back
     sampler = WindowSampler(clips, model.cfg.past, model.cfg.window, seed=cfg.seed + step)
     gen = torch.Generator().manual_seed(cfg.seed + step)
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 200))
@@ -217,10 +207,9 @@ def train_motion(corpus: str | Path, out: str | Path, cfg: MotionTrainConfig | N
             bar.update()
             if step % cfg.save_every == 0 or step == cfg.steps:
                 meta["step"], meta["seconds"] = step, round(time.time() - started, 1)
-                save_checkpoint(ckpt, modules, opt, meta)
-                with atomic_output(history_path) as tmp:
-                    Path(tmp).write_text(json.dumps(history))
-                plot_losses(history, out / "loss.png", "motion generator training", "loss (standardised)")
+                save_training(
+                    ckpt, modules, opt, meta, history, "motion generator training", "loss (standardised)"
+                )
     return ckpt
 
 

@@ -20,17 +20,10 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 from tqdm import tqdm
 
 from edge_vasa.atomic import atomic_output
-from edge_vasa.checkpoint import (
-    export_modules,
-    load_modules,
-    load_optimizer_state,
-    plot_losses,
-    save_checkpoint,
-)
+from edge_vasa.checkpoint import export_modules, resume_training, save_training
 from edge_vasa.decoder import build_decoder_models, decoder_inputs, load_decoder_models
 from edge_vasa.errors import EdgeVasaError
 from edge_vasa.models.warp_decoder import heatmaps, identity_grid
@@ -194,20 +187,14 @@ def train_decoder(corpus: str | Path, out: str | Path, cfg: DecoderTrainConfig |
     cfg = cfg or DecoderTrainConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ckpt, history_path = out / "decoder.safetensors", out / "history.json"
+    ckpt = out / "decoder.safetensors"
     torch.manual_seed(cfg.seed)
     samples = load_decoder_samples(corpus, "train", cfg.frames_per_clip, cfg.seed)
     encoder, decoder = build_decoder_models()
     modules = {"appearance_encoder": encoder, "warp_decoder": decoder}
     params = [*encoder.parameters(), *decoder.parameters()]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
-    step, history = 0, []
-    if ckpt.exists():
-        tensors = load_file(str(ckpt))
-        load_modules(ckpt, modules, tensors)
-        load_optimizer_state(opt, tensors)
-        history = json.loads(history_path.read_text()) if history_path.exists() else []
-        step = history[-1][0] if history else 0
+    step, history = resume_training(ckpt, modules, opt)
     rng = np.random.default_rng([cfg.seed, step])
     meta = {
         "appearance_encoder": asdict(encoder.cfg),
@@ -240,10 +227,7 @@ def train_decoder(corpus: str | Path, out: str | Path, cfg: DecoderTrainConfig |
             bar.update()
             if step % cfg.save_every == 0 or step == cfg.steps:
                 meta["step"], meta["seconds"] = step, round(time.time() - started, 1)
-                save_checkpoint(ckpt, modules, opt, meta)
-                with atomic_output(history_path) as tmp:
-                    Path(tmp).write_text(json.dumps(history))
-                plot_losses(history, out / "loss.png", "decoder training", "loss (weighted L1)")
+                save_training(ckpt, modules, opt, meta, history, "decoder training", "loss (weighted L1)")
     encoder.eval()
     decoder.eval()
     scores = held_out_scores(corpus, encoder, decoder, cfg.seed)

@@ -18,6 +18,7 @@ from edge_vasa.decoder import (  # noqa: E402
     load_decoder_models,
 )
 from edge_vasa.errors import EdgeVasaError  # noqa: E402
+from edge_vasa.evaluate import psnr_db  # noqa: E402
 from edge_vasa.models.warp_decoder import identity_grid, pixels_to_grid, tps_flow  # noqa: E402
 from edge_vasa.motion import INDEX, MOUTH_INNER, NEUTRAL  # noqa: E402
 from edge_vasa.render import Renderer, tps_backward_map  # noqa: E402
@@ -33,11 +34,6 @@ def _motion(**values: float) -> np.ndarray:
     for name, v in values.items():
         m[INDEX[name]] = v
     return m
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255**2 / max(mse, 1e-10)))
 
 
 def test_tps_flow_is_identity_when_nothing_moves():
@@ -70,7 +66,7 @@ def test_untrained_decoder_is_the_keypoint_warp(grace_hopper_prepared):
     m = _motion(yaw=0.15, pitch=-0.05, smile=0.6)
     ours, theirs = neural.render(m)[0], analytic.render(m)[0]
     assert ours.shape == (512, 512, 3) and ours.dtype == np.uint8
-    assert _psnr(ours, theirs) > 28
+    assert psnr_db(ours, theirs) > 28
 
 
 def test_decoder_is_deterministic_and_teeth_come_back(grace_hopper_prepared):
@@ -90,7 +86,7 @@ def test_shipped_decoder_paints_an_open_mouth_dark(grace_hopper_prepared):
     face = grace_hopper_prepared
     neural = NeuralRenderer(face.image, face.landmarks)
     frames, lm = neural.render_sequence(np.stack([NEUTRAL, _motion(jaw_open=1.0)]))
-    assert _psnr(frames[0], face.image) > 27
+    assert psnr_db(frames[0], face.image) > 27
     import cv2
 
     inner = np.zeros((512, 512), np.uint8)

@@ -87,7 +87,7 @@ def tps_flow(dst: torch.Tensor, src: torch.Tensor, size: int = FLOW_SIZE) -> tor
 
 
 def sample(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """grid_sample with the flow resized to the output size wanted (the flow's own size)."""
+    """Bilinear grid_sample of ``image`` at the (B, H, W, 2) positions of ``flow``: output is H x W."""
     return F.grid_sample(image, flow, mode="bilinear", padding_mode="border", align_corners=False)
 
 
