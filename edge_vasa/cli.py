@@ -95,7 +95,7 @@ def _add_features(sub: argparse._SubParsersAction) -> None:
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
     from edge_vasa.motion import EMOTIONS
-    from edge_vasa.options import OUTPUT_FPS, RENDERERS, GenerateOptions
+    from edge_vasa.options import MODELS, OUTPUT_FPS, RENDERERS, GenerateOptions
 
     defaults = GenerateOptions()
     p = sub.add_parser(
@@ -155,16 +155,32 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         help="guidance scale for emotion/gaze/distance/motion controls (default: %(default)s)",
     )
     p.add_argument(
-        "--steps", type=int, default=defaults.steps, help="diffusion sampling steps (default: %(default)s)"
+        "--steps",
+        type=int,
+        default=defaults.steps,
+        help="diffusion sampling steps of the teacher (default: %(default)s; the student takes one pass)",
     )
-    p.add_argument("--weights", help="motion generator weights (.safetensors); default: the shipped teacher")
+    _add_model_options(p, MODELS, RENDERERS)
+    p.add_argument("--decoder-weights", help="decoder weights (.safetensors); default: the shipped --model's")
+
+
+def _add_model_options(p: argparse.ArgumentParser, models: tuple, renderers: tuple) -> None:
+    p.add_argument(
+        "--model",
+        choices=models,
+        default=models[0],
+        help="teacher: the reference models (diffusion sampling, large decoder); student: the distilled "
+        "edge pair (one pass per motion chunk, slim decoder) (default: %(default)s)",
+    )
+    p.add_argument(
+        "--weights", help="motion generator weights (.safetensors); default: the shipped --model's"
+    )
     p.add_argument(
         "--renderer",
-        choices=RENDERERS,
-        default=RENDERERS[0],
+        choices=renderers,
+        default=renderers[0],
         help="decoder: the learned warping decoder (default); analytic: the corpus renderer it learned from",
     )
-    p.add_argument("--decoder-weights", help="decoder weights (.safetensors); default: the shipped teacher")
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -200,8 +216,37 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         m.add_argument("--export", help="also write the weights without optimizer state to this file")
 
 
+def _add_distill(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "distill", help="distil the edge students from the shipped teachers on a corpus (resumable)"
+    )
+    dsub = p.add_subparsers(dest="distill_cmd", required=True, metavar="{motion,decoder}")
+    motion = dsub.add_parser(
+        "motion",
+        help="few-step motion student with guidance folded in and a streaming chunk step",
+        description="Samples the teacher motion generator on windows of the corpus's train split, then "
+        "trains the student to give the same motion in one pass per chunk; rerun with the same --out to "
+        "resume. Writes OUT/motion_student.safetensors, OUT/history.json, OUT/loss.png.",
+    )
+    decoder = dsub.add_parser(
+        "decoder",
+        help="slim plain-conv decoder trained on the teacher decoder's frames",
+        description="Renders the corpus's train-split frames with the teacher decoder, then trains the "
+        "student to match them; rerun with the same --out to resume. Writes "
+        "OUT/decoder_student.safetensors, OUT/history.json, OUT/loss.png and student-vs-teacher PSNR/SSIM "
+        "on held-out identities in OUT/eval.json.",
+    )
+    for m in (motion, decoder):
+        m.add_argument("--corpus", required=True, help="corpus directory (from `edge-vasa corpus build`)")
+        m.add_argument("--out", required=True, help="run directory for checkpoint, history and loss plot")
+        m.add_argument("--steps", type=int, help="total optimizer steps (default: the distiller's own)")
+        m.add_argument("--batch", type=int, help="samples per batch (default: the distiller's own)")
+        m.add_argument("--seed", type=int, default=0, help="seed for initialisation and sampling")
+        m.add_argument("--export", help="also write the weights without optimizer state to this file")
+
+
 def _add_eval(sub: argparse._SubParsersAction) -> None:
-    from edge_vasa.options import RENDERERS, GenerateOptions
+    from edge_vasa.options import MODELS, RENDERERS, GenerateOptions
 
     p = sub.add_parser(
         "eval",
@@ -225,13 +270,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seeds", type=int, default=4, help="seeds per emotion and gaze with --controls (>= 2)")
     p.add_argument("--steps", type=int, default=GenerateOptions().steps, help="diffusion sampling steps")
-    p.add_argument("--weights", help="motion generator weights (.safetensors); default: the shipped teacher")
-    p.add_argument(
-        "--renderer",
-        choices=RENDERERS,
-        default=RENDERERS[0],
-        help="what draws the frames: the learned decoder (default) or the analytic corpus renderer",
-    )
+    _add_model_options(p, MODELS, RENDERERS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -247,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_features(sub)
     _add_generate(sub)
     _add_train(sub)
+    _add_distill(sub)
     _add_eval(sub)
     sub.add_parser("languages", help="list the speech languages and voices")
     return parser
@@ -374,8 +414,7 @@ def cmd_features(args: argparse.Namespace) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
-    from edge_vasa.decoder import DECODER_WEIGHTS
-    from edge_vasa.generate import BUNDLED_SPEECH, WEIGHTS, GenerateOptions, generate_video
+    from edge_vasa.generate import BUNDLED_SPEECH, GenerateOptions, generate_video
 
     opts = GenerateOptions(
         emotion=args.emotion,
@@ -397,11 +436,12 @@ def cmd_generate(args: argparse.Namespace) -> None:
         args.out,
         opts,
         face_index=args.face_index,
-        weights=args.weights or WEIGHTS,
+        weights=args.weights,
         renderer=args.renderer,
-        decoder_weights=args.decoder_weights or DECODER_WEIGHTS,
+        decoder_weights=args.decoder_weights,
+        model=args.model,
     )
-    print(f"wrote {out} ({opts.fps} fps, {opts.emotion}, seed {opts.seed})")
+    print(f"wrote {out} ({args.model}, {opts.fps} fps, {opts.emotion}, seed {opts.seed})")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -433,21 +473,42 @@ def cmd_train(args: argparse.Namespace) -> None:
         print(f"weights: {export_weights(ckpt, args.export)}")
 
 
+def cmd_distill(args: argparse.Namespace) -> None:
+    from edge_vasa.corpus import read_manifest
+
+    given = {k: getattr(args, k) for k in ("steps", "batch", "seed") if getattr(args, k) is not None}
+    if any(given[k] < 1 for k in ("steps", "batch") if k in given):
+        raise EdgeVasaError("--steps and --batch must be at least 1")
+    read_manifest(Path(args.corpus))
+    if args.distill_cmd == "motion":
+        from edge_vasa.distill_motion import DistillConfig, distill_motion, export_motion_student
+
+        ckpt, export = distill_motion(args.corpus, args.out, DistillConfig(**given)), export_motion_student
+    else:
+        from edge_vasa.distill_decoder import DecoderDistillConfig, distill_decoder, export_student_decoder
+
+        cfg = DecoderDistillConfig(**given)
+        ckpt, export = distill_decoder(args.corpus, args.out, cfg), export_student_decoder
+    print(f"checkpoint: {ckpt}; loss curve: {Path(args.out) / 'loss.png'}")
+    if args.export:
+        print(f"weights: {export(ckpt, args.export)}")
+
+
 def cmd_eval(args: argparse.Namespace) -> None:
     import json
 
-    from edge_vasa.generate import WEIGHTS, GenerateOptions
+    from edge_vasa.generate import GenerateOptions
 
     opts = GenerateOptions(steps=args.steps)
     opts.check()
-    weights = args.weights or WEIGHTS
+    weights, model = args.weights, args.model
     if args.controls:
         from edge_vasa.evaluate import evaluate_controls, format_controls
 
         if not args.image:
             raise EdgeVasaError("--controls needs --image (a face photo); --audio is optional")
         result = evaluate_controls(
-            args.image, args.out, args.audio, opts, args.seeds, weights, renderer=args.renderer
+            args.image, args.out, args.audio, opts, args.seeds, weights, renderer=args.renderer, model=model
         )
         print(format_controls(result))
         print(f"wrote {Path(args.out) / 'controls.json'}, controls_confusion.png, controls_expression.png")
@@ -457,13 +518,13 @@ def cmd_eval(args: argparse.Namespace) -> None:
         from edge_vasa.evaluate import evaluate_corpus
 
         read_manifest(Path(args.corpus))
-        result = evaluate_corpus(args.corpus, args.out, args.max_clips, opts, weights, args.renderer)
+        result = evaluate_corpus(args.corpus, args.out, args.max_clips, opts, weights, args.renderer, model)
         for group, agg in result["summary"].items():
             print(f"held-out {group}: " + json.dumps(agg))
     elif args.image and args.audio:
         from edge_vasa.evaluate import evaluate_pair
 
-        result = evaluate_pair(args.image, args.audio, args.out, opts, weights, args.renderer)
+        result = evaluate_pair(args.image, args.audio, args.out, opts, weights, args.renderer, model)
         print(json.dumps(result, indent=1))
     else:
         raise EdgeVasaError("give --corpus DIR, or --image and --audio")
@@ -485,6 +546,7 @@ COMMANDS = {
     "features": cmd_features,
     "generate": cmd_generate,
     "train": cmd_train,
+    "distill": cmd_distill,
     "eval": cmd_eval,
     "languages": cmd_languages,
 }

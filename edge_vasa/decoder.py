@@ -15,11 +15,14 @@ import torch
 
 from edge_vasa.checkpoint import load_modules, read_checkpoint
 from edge_vasa.models.appearance_encoder import AppearanceEncoder, AppearanceEncoderConfig
-from edge_vasa.models.warp_decoder import WarpDecoder, WarpDecoderConfig, pixels_to_grid
+from edge_vasa.models.student_decoder import StudentDecoder, StudentDecoderConfig, flow_photo
+from edge_vasa.models.warp_decoder import WarpDecoder, WarpDecoderConfig, pixels_to_grid, tps_coefficients
 from edge_vasa.motion import motion_to_landmarks
 from edge_vasa.render import Renderer
 
 DECODER_WEIGHTS = Path(__file__).parent / "weights" / "decoder_teacher.safetensors"
+STUDENT_DECODER_WEIGHTS = Path(__file__).parent / "weights" / "decoder_student.safetensors"
+Decoder = WarpDecoder | StudentDecoder
 
 
 def decoder_inputs(renderer: Renderer, motion: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -28,17 +31,20 @@ def decoder_inputs(renderer: Renderer, motion: np.ndarray) -> tuple[np.ndarray, 
     return tuple(pixels_to_grid(x, renderer.size).astype(np.float32) for x in (src, dst, landmarks))
 
 
-def build_decoder_models(meta: dict | None = None) -> tuple[AppearanceEncoder, WarpDecoder]:
+def build_decoder_models(meta: dict | None = None) -> tuple[AppearanceEncoder, Decoder]:
+    """The networks a checkpoint's meta describes: the teacher's (warp_decoder) or the student's."""
     meta = meta or {}
     encoder = AppearanceEncoder(AppearanceEncoderConfig(**meta.get("appearance_encoder", {})))
-    decoder = WarpDecoder(WarpDecoderConfig(**meta.get("warp_decoder", {})))
-    return encoder, decoder
+    if "student_decoder" in meta:
+        return encoder, StudentDecoder(StudentDecoderConfig(**meta["student_decoder"]))
+    return encoder, WarpDecoder(WarpDecoderConfig(**meta.get("warp_decoder", {})))
 
 
-def load_decoder_models(path: str | Path = DECODER_WEIGHTS) -> tuple[AppearanceEncoder, WarpDecoder, dict]:
+def load_decoder_models(path: str | Path = DECODER_WEIGHTS) -> tuple[AppearanceEncoder, Decoder, dict]:
     tensors, meta = read_checkpoint(path, "decoder", "edge-vasa train decoder")
     encoder, decoder = build_decoder_models(meta)
-    load_modules(path, {"appearance_encoder": encoder, "warp_decoder": decoder}, tensors)
+    name = "student_decoder" if isinstance(decoder, StudentDecoder) else "warp_decoder"
+    load_modules(path, {"appearance_encoder": encoder, name: decoder}, tensors)
     return encoder.eval(), decoder.eval(), meta
 
 
@@ -48,13 +54,14 @@ def image_tensor(rgb: np.ndarray) -> torch.Tensor:
 
 
 class NeuralRenderer:
-    """Renders one identity (aligned crop + its 68 neutral landmarks) under any motion with the decoder."""
+    """Renders one identity (aligned crop + its 68 neutral landmarks) under any motion with a decoder
+    (the teacher or the student: same inputs, except that the student takes the spline's coefficients)."""
 
     def __init__(
         self,
         image: np.ndarray,
         landmarks: np.ndarray,
-        models: tuple[AppearanceEncoder, WarpDecoder] | None = None,
+        models: tuple[AppearanceEncoder, Decoder] | None = None,
     ):
         self.keypoints = Renderer(image, landmarks)  # control points of this identity (no drawing)
         self.size = self.keypoints.size
@@ -62,18 +69,22 @@ class NeuralRenderer:
         self.image = image_tensor(image)
         with torch.inference_mode():
             self.features = self.encoder(self.image)  # once per identity
+            self.small = flow_photo(self.image)
 
     def render_sequence(self, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(T, MOTION_DIM) -> ((T, S, S, 3) uint8 frames, (T, 68, 2) intended landmarks in pixels)."""
         motion = np.asarray(motion, np.float32)
         src, dst, landmarks = (np.stack(x) for x in zip(*(decoder_inputs(self.keypoints, m) for m in motion)))
         t = len(motion)
+        src, dst, landmarks, motion_t = (torch.from_numpy(x) for x in (src, dst, landmarks, motion))
+        features, image = self.features.expand(t, -1, -1, -1), self.image.expand(t, -1, -1, -1)
         with torch.inference_mode():
-            out = self.decoder(
-                self.features.expand(t, -1, -1, -1),
-                self.image.expand(t, -1, -1, -1),
-                *(torch.from_numpy(x) for x in (src, dst, landmarks, motion)),
-            )
+            if isinstance(self.decoder, StudentDecoder):
+                coef = tps_coefficients(dst, src)
+                small = self.small.expand(t, -1, -1, -1)
+                out = self.decoder(features, image, small, coef, dst, landmarks, motion_t)
+            else:
+                out = self.decoder(features, image, src, dst, landmarks, motion_t)
         frames = (out.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
         return frames, motion_to_landmarks(motion, self.keypoints.geometry)
 

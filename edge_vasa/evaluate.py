@@ -41,6 +41,7 @@ from edge_vasa.motion import (
     count_closures,
     landmarks_to_motion,
 )
+from edge_vasa.options import MODELS
 
 MAX_LAG = 5
 VOICED_MEL_BANDS = 30  # of the 80 Slaney mel bands, the first 30 lie below about 1.2 kHz
@@ -262,7 +263,13 @@ def plot_sync(opening: np.ndarray, activity: np.ndarray, path: str | Path, title
 
 
 def evaluate_corpus(
-    corpus: str | Path, out: str | Path, max_clips: int = 10, opts=None, weights=None, renderer="decoder"
+    corpus: str | Path,
+    out: str | Path,
+    max_clips: int = 10,
+    opts=None,
+    weights=None,
+    renderer="decoder",
+    model: str = MODELS[0],
 ) -> dict:
     """Generate every held-out clip of a corpus from its photo and audio, and score it against the
     corpus render (ground truth). Groups: held-out identities, held-out language. Writes out/eval.json."""
@@ -271,7 +278,7 @@ def evaluate_corpus(
     from edge_vasa.audio import load_audio
     from edge_vasa.corpus import read_manifest
     from edge_vasa.face import load_image, prepare_face
-    from edge_vasa.generate import WEIGHTS, Avatar, GenerateOptions, MotionGenerator
+    from edge_vasa.generate import Avatar, GenerateOptions, load_generator
     from edge_vasa.video import read_video
 
     corpus, out = Path(corpus), Path(out)
@@ -282,14 +289,14 @@ def evaluate_corpus(
     metas = [m for m in metas if m["split"] == "eval"][:max_clips]
     if not metas:
         raise EdgeVasaError(f"{corpus} has no eval clips; build at least 10 clips")
-    generator = MotionGenerator.load(weights or WEIGHTS)
+    generator = load_generator(model, weights)
     opts = opts or GenerateOptions()
     rows = []
     for meta in metas:
         clip = corpus / "clips" / meta["clip"]
         photo = load_image(corpus / "identities" / f"{meta['identity']}.png")
         audio = load_audio(clip / "audio.wav")
-        avatar = Avatar(prepare_face(photo), generator, renderer=renderer)
+        avatar = Avatar(prepare_face(photo), generator, renderer=renderer, model=model)
         clip_opts = GenerateOptions(**{**opts.__dict__, "emotion": meta["emotion"]})
         motion = avatar.motion(audio, clip_opts)
         frames = render_motion(avatar, motion)
@@ -321,27 +328,33 @@ def evaluate_corpus(
                 f"clip {meta['clip']} ({meta['language']})",
             )
     summary = {g: _aggregate([r for r in rows if r["group"] == g]) for g in ("identity", "language")}
-    result = {"clips": rows, "summary": summary}
+    result = {"model": model, "renderer": renderer, "clips": rows, "summary": summary}
     (out / "eval.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
     return result
 
 
 def evaluate_pair(
-    image: str | Path, audio_path: str | Path, out: str | Path, opts=None, weights=None, renderer="decoder"
+    image: str | Path,
+    audio_path: str | Path,
+    out: str | Path,
+    opts=None,
+    weights=None,
+    renderer="decoder",
+    model: str = MODELS[0],
 ) -> dict:
     """Generate one video from a photo and speech and score it (no ground truth). Writes out/eval.json."""
     import json
 
     from edge_vasa.audio import load_audio
     from edge_vasa.face import load_image, prepare_face
-    from edge_vasa.generate import WEIGHTS, Avatar, GenerateOptions, MotionGenerator
+    from edge_vasa.generate import Avatar, GenerateOptions, load_generator
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     opts = opts or GenerateOptions()
     photo, audio = load_image(image), load_audio(audio_path)
-    generator = MotionGenerator.load(weights or WEIGHTS)
-    avatar = Avatar(prepare_face(photo, name=str(image)), generator, renderer=renderer)
+    generator = load_generator(model, weights)
+    avatar = Avatar(prepare_face(photo, name=str(image)), generator, renderer=renderer, model=model)
     motion = avatar.motion(audio, opts)
     frames = render_motion(avatar, motion)
     track = track_landmarks(frames)
@@ -516,6 +529,7 @@ def evaluate_controls(
     frame_step: int = 2,
     progress: bool = True,
     renderer: str = "decoder",
+    model: str = MODELS[0],
 ) -> dict:
     """Do emotion and gaze change what they claim to change, on the output frames?
 
@@ -537,7 +551,7 @@ def evaluate_controls(
 
     from edge_vasa.audio import load_audio
     from edge_vasa.face import load_image, prepare_face
-    from edge_vasa.generate import BUNDLED_SPEECH, WEIGHTS, Avatar, GenerateOptions, MotionGenerator
+    from edge_vasa.generate import BUNDLED_SPEECH, Avatar, GenerateOptions, load_generator
     from edge_vasa.motion import EMOTIONS
 
     emotions = list(emotions or EMOTIONS)
@@ -557,8 +571,8 @@ def evaluate_controls(
         audio = load_audio(audio)
     name = "image" if isinstance(image, np.ndarray) else str(image)
     photo = image if isinstance(image, np.ndarray) else load_image(image)
-    generator = MotionGenerator.load(weights or WEIGHTS)
-    avatar = Avatar(prepare_face(photo, name=name), generator, renderer=renderer)
+    generator = load_generator(model, weights)
+    avatar = Avatar(prepare_face(photo, name=name), generator, renderer=renderer, model=model)
     geometry = FaceGeometry.from_landmarks(avatar.face.landmarks, avatar.face.image.shape[0])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -646,11 +660,12 @@ def evaluate_controls(
         "seeds": seeds,
         "frame_step": frame_step,
         "renderer": renderer,
+        "model": model,
         "options": {k: v for k, v in opts.__dict__.items() if k not in ("emotion", "gaze", "seed")},
         "emotion": result_emotion,
         "gaze": result_gaze,
     }
-    title = f"{Path(name).name}, {seeds} seeds, {renderer} renderer"
+    title = f"{Path(name).name}, {seeds} seeds, {model} {renderer}"
     plot_confusion(result_emotion, out / "controls_confusion.png", title)
     plot_expression_means(means, emotions, out / "controls_expression.png", title)
     with atomic_output(out / "controls.json") as tmp:

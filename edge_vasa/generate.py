@@ -9,6 +9,9 @@ each 2 s window is denoised from noise while conditioned on the last 10 frames a
 long audio has no seam at window borders and memory stays bounded. Classifier-free guidance mixes three
 predictions per step (no conditioning, audio only, audio + controls) with separate scales.
 
+``model="student"`` uses the distilled edge pair instead (distill_motion.py, models/student_decoder.py):
+one network pass per 0.4 s chunk of motion and a slim decoder; the teacher is the reference path.
+
 Frames come from the learned decoder (appearance encoder, once per photo, + warping decoder, per frame;
 see decoder.py). ``renderer="analytic"`` draws them with the corpus renderer instead, the decoder's
 training target, which is useful to tell motion problems from decoder problems.
@@ -24,13 +27,13 @@ import torch
 from tqdm import tqdm
 
 from edge_vasa.audio import SAMPLE_RATE, load_audio
-from edge_vasa.decoder import DECODER_WEIGHTS, NeuralRenderer, load_decoder_models
+from edge_vasa.decoder import DECODER_WEIGHTS, STUDENT_DECODER_WEIGHTS, NeuralRenderer, load_decoder_models
 from edge_vasa.errors import EdgeVasaError
 from edge_vasa.face import PreparedFace, prepare_face
 from edge_vasa.models.audio_encoder import MEL_FRAMES_PER_VIDEO_FRAME, AudioEncoder
 from edge_vasa.models.motion_dit import MotionDiT, alpha_bar
 from edge_vasa.motion import EMOTIONS, INDEX, NEUTRAL, SLICES, clip
-from edge_vasa.options import RENDERERS, GenerateOptions
+from edge_vasa.options import MODELS, RENDERERS, GenerateOptions
 from edge_vasa.render import Renderer
 from edge_vasa.script import blink_shape
 from edge_vasa.train import SILENT_MEL, load_motion_models, mel_for_frames
@@ -39,6 +42,7 @@ from edge_vasa.video import write_mp4
 MOTION_FPS = 25
 FIRST_BLINK_BY = 2.0  # s: even a 2-3 s clip blinks (people blink as they start to speak)
 MAX_BLINK_GAP = 6.0  # s: a longer stare looks lifeless
+EYES = [INDEX["blink_left"], INDEX["blink_right"]]
 RENDER_BATCH = 8  # frames per decoder call: amortises per-call overhead, bounded memory
 WEIGHTS = Path(__file__).parent / "weights" / "motion_teacher.safetensors"
 BUNDLED_SPEECH = (
@@ -118,21 +122,54 @@ class MotionGenerator:
         return x
 
 
-def ensure_blinks(motion: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def load_generator(model: str = MODELS[0], weights: str | Path | None = None):
+    """The motion generator of ``model`` ("teacher": diffusion sampling; "student": one pass per chunk),
+    from ``weights`` or the shipped file. Both are called as ``generator(audio, opts) -> motion``."""
+    if model not in MODELS:
+        raise EdgeVasaError(f"unknown model {model!r}; use one of {', '.join(MODELS)}")
+    if model == "student":
+        from edge_vasa.distill_motion import STUDENT_WEIGHTS, StudentMotionGenerator
+
+        return StudentMotionGenerator.load(weights or STUDENT_WEIGHTS)
+    return MotionGenerator.load(weights or WEIGHTS)
+
+
+def default_decoder_weights(model: str = MODELS[0]) -> Path:
+    return STUDENT_DECODER_WEIGHTS if model == "student" else DECODER_WEIGHTS
+
+
+class BlinkKeeper:
     """Keep the generator's blinks; where it leaves the eyes open past FIRST_BLINK_BY s from the start, or
-    MAX_BLINK_GAP s after the last blink, add one (the corpus script's blink shape, both eyes)."""
-    out = motion.copy()
-    eyes = [INDEX["blink_left"], INDEX["blink_right"]]
-    deadline = FIRST_BLINK_BY
-    for i in range(len(out)):
-        now = i / MOTION_FPS
-        if out[i, eyes].max() > 0.5:
-            deadline = now + MAX_BLINK_GAP
-        elif now >= deadline:
-            shape = blink_shape(len(out), now, rng.uniform(0.10, 0.20)).astype(np.float32)
-            out[:, eyes] = np.maximum(out[:, eyes], shape[:, None])
-            deadline = now + MAX_BLINK_GAP
-    return out
+    MAX_BLINK_GAP s after the last blink, add one (the corpus script's blink shape, both eyes). Online:
+    frames arrive in order, in chunks of any size, and an added blink may run into later chunks."""
+
+    def __init__(self, rng: np.random.Generator):
+        self.rng, self.frame, self.deadline = rng, 0, FIRST_BLINK_BY
+        self.pending = np.zeros(0, np.float32)  # closure still owed to the next frames by an added blink
+
+    def __call__(self, motion: np.ndarray) -> np.ndarray:
+        out = motion.copy()
+        for row in out:
+            now = self.frame / MOTION_FPS
+            if len(self.pending):
+                row[EYES] = np.maximum(row[EYES], self.pending[0])
+                self.pending = self.pending[1:]
+            if row[EYES].max() > 0.5:
+                self.deadline = now + MAX_BLINK_GAP
+            elif now >= self.deadline:
+                shape = blink_shape(MOTION_FPS, 0.0, self.rng.uniform(0.10, 0.20)).astype(np.float32)
+                row[EYES] = np.maximum(row[EYES], shape[0])
+                self.pending = np.maximum(
+                    np.pad(self.pending, (0, MOTION_FPS - 1 - len(self.pending))), shape[1:]
+                )
+                self.deadline = now + MAX_BLINK_GAP
+            self.frame += 1
+        return out
+
+
+def ensure_blinks(motion: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A whole clip through a fresh ``BlinkKeeper``."""
+    return BlinkKeeper(rng)(motion)
 
 
 def _scale_head_motion(motion: np.ndarray, scale: float) -> np.ndarray:
@@ -162,16 +199,17 @@ class Avatar:
     def __init__(
         self,
         face: PreparedFace,
-        generator: MotionGenerator | None = None,
+        generator=None,
         renderer: str = "decoder",
-        decoder_weights: str | Path = DECODER_WEIGHTS,
+        decoder_weights: str | Path | None = None,
+        model: str = MODELS[0],
     ):
         if renderer not in RENDERERS:
             raise EdgeVasaError(f"unknown renderer {renderer!r}; use one of {', '.join(RENDERERS)}")
         self.face = face
-        self.generator = generator or MotionGenerator.load()
+        self.generator = generator or load_generator(model)
         if renderer == "decoder":
-            encoder, decoder, _ = load_decoder_models(decoder_weights)
+            encoder, decoder, _ = load_decoder_models(decoder_weights or default_decoder_weights(model))
             self.renderer = NeuralRenderer(face.image, face.landmarks, (encoder, decoder))
         else:
             self.renderer = Renderer(face.image, face.landmarks)
@@ -181,12 +219,13 @@ class Avatar:
         cls,
         path: str | Path,
         face_index: int = 0,
-        weights: str | Path = WEIGHTS,
+        weights: str | Path | None = None,
         renderer: str = "decoder",
-        decoder_weights: str | Path = DECODER_WEIGHTS,
+        decoder_weights: str | Path | None = None,
+        model: str = MODELS[0],
     ) -> Avatar:
         face = prepare_face(path, face_index=face_index)
-        return cls(face, MotionGenerator.load(weights), renderer, decoder_weights)
+        return cls(face, load_generator(model, weights), renderer, decoder_weights, model)
 
     def motion(
         self, audio: np.ndarray, opts: GenerateOptions | None = None, progress: bool = False
@@ -216,16 +255,17 @@ def generate_video(
     out: str | Path,
     opts: GenerateOptions | None = None,
     face_index: int = 0,
-    weights: str | Path = WEIGHTS,
+    weights: str | Path | None = None,
     progress: bool = True,
     renderer: str = "decoder",
-    decoder_weights: str | Path = DECODER_WEIGHTS,
+    decoder_weights: str | Path | None = None,
+    model: str = MODELS[0],
 ) -> Path:
     """Photo + speech file -> MP4 with the original audio muxed (written atomically)."""
     opts = opts or GenerateOptions()
     opts.check()
     audio = load_audio(audio_path)
-    avatar = Avatar.from_image(image, face_index, weights, renderer, decoder_weights)
+    avatar = Avatar.from_image(image, face_index, weights, renderer, decoder_weights, model)
     frames = avatar.render(audio, opts, progress=progress)
     write_mp4(out, frames, opts.fps, audio=audio, metadata={"comment": "synthetic: edge-vasa generate"})
     return Path(out)

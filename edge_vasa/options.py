@@ -9,6 +9,7 @@ from edge_vasa.motion import EMOTIONS, INDEX, RANGES
 
 OUTPUT_FPS = (25, 30, 40)
 RENDERERS = ("decoder", "analytic")  # the learned decoder, or the corpus renderer it learned from
+MODELS = ("teacher", "student")  # the reference models, or the distilled edge pair; the first is the default
 
 
 @dataclass

@@ -71,9 +71,15 @@ def _pick_frames(motion: np.ndarray, k: int, rng: np.random.Generator) -> np.nda
 
 
 def load_decoder_samples(
-    corpus: str | Path, split: str, frames_per_clip: int, seed: int, max_clips: int | None = None
+    corpus: str | Path,
+    split: str,
+    frames_per_clip: int,
+    seed: int,
+    max_clips: int | None = None,
+    sources: set[str] | None = None,
 ) -> DecoderSamples:
-    """Frames + decoder inputs from the clips of one split of a corpus (or of ingested footage)."""
+    """Frames + decoder inputs from the clips of one split of a corpus (or of ingested footage), only of
+    identities made from ``sources`` (photo names, e.g. the corpus's held-out identities) when given."""
     corpus = Path(corpus)
     metas = sorted(corpus.glob("clips/*/meta.json"))
     if not metas:
@@ -83,7 +89,11 @@ def load_decoder_samples(
     out: dict[str, list] = {
         k: [] for k in ("identity", "frames", "src", "dst", "landmarks", "motion", "clips")
     }
-    chosen = [m for m in metas if json.loads(m.read_text())["split"] == split][:max_clips]
+
+    def wanted(meta: dict) -> bool:
+        return meta["split"] == split and (sources is None or meta["identity"].rsplit("_", 1)[0] in sources)
+
+    chosen = [m for m in metas if wanted(json.loads(m.read_text()))][:max_clips]
     for meta_path in tqdm(chosen, desc=f"loading {split} frames", unit="clip", leave=False):
         meta = json.loads(meta_path.read_text())
         ident = meta["identity"]

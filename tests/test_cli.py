@@ -26,6 +26,7 @@ OPTIONS = {
         "features",
         "generate",
         "train",
+        "distill",
         "eval",
         "languages",
     ],
@@ -49,6 +50,7 @@ OPTIONS = {
         "--cfg-audio",
         "--cfg-control",
         "--steps",
+        "--model",
         "--weights",
         "--renderer",
         "--decoder-weights",
@@ -63,11 +65,15 @@ OPTIONS = {
         "--controls",
         "--seeds",
         "--steps",
+        "--model",
         "--weights",
         "--renderer",
     ],
     ("train", "motion"): ["--corpus", "--videos", "--out", "--steps", "--batch", "--seed", "--export"],
     ("train", "decoder"): ["--corpus", "--videos", "--out", "--steps", "--batch", "--seed", "--export"],
+    ("distill",): ["motion", "decoder"],
+    ("distill", "motion"): ["--corpus", "--out", "--steps", "--batch", "--seed", "--export"],
+    ("distill", "decoder"): ["--corpus", "--out", "--steps", "--batch", "--seed", "--export"],
     ("languages",): ["--help"],
 }
 
@@ -132,7 +138,7 @@ def test_every_option_is_listed_above_and_has_help():
         documented = set(OPTIONS[path])
         for action in p._actions:
             names = action.option_strings or [action.dest]
-            if action.dest in ("command", "corpus_cmd", "train_cmd", "help"):
+            if action.dest in ("command", "corpus_cmd", "train_cmd", "distill_cmd", "help"):
                 continue
             assert action.help, f"{names} of `{' '.join(path)}` has no help text"
             assert documented & set(names), f"{names} of `{' '.join(path)}` is not in OPTIONS"
@@ -404,8 +410,30 @@ def test_generate_bad_options_are_one_line_and_write_nothing(capsys, tmp_path, e
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("model", ["motion", "decoder"])
-def test_train_needs_a_corpus(capsys, tmp_path, model):
+def test_generate_with_the_students_writes_a_video(capsys, tmp_path):
     pytest.importorskip("torch")
-    rc, out, err = run(capsys, "train", model, "--corpus", str(tmp_path), "--out", str(tmp_path / "run"))
+    import soundfile as sf
+
+    from edge_vasa.video import read_video
+
+    speech = tmp_path / "hi.wav"
+    t = np.arange(16000) / 16000
+    sf.write(
+        speech,
+        (0.2 * np.sin(2 * np.pi * 180 * t) * (np.sin(2 * np.pi * 3 * t) > 0)).astype(np.float32),
+        16000,
+    )
+    out = tmp_path / "o.mp4"
+    rc, stdout, err = run(capsys, "generate", "--model", "student", "--audio", str(speech), "--out", str(out))
+    assert rc == 0, err
+    assert "student" in stdout
+    frames, fps, _ = read_video(out)
+    assert fps == 25 and len(frames) == 25 and frames.shape[1:] == (512, 512, 3)
+
+
+@pytest.mark.parametrize("command", ["train", "distill"])
+@pytest.mark.parametrize("model", ["motion", "decoder"])
+def test_train_needs_a_corpus(capsys, tmp_path, model, command):
+    pytest.importorskip("torch")
+    rc, out, err = run(capsys, command, model, "--corpus", str(tmp_path), "--out", str(tmp_path / "run"))
     assert_one_error_line(rc, err, "corpus")

@@ -5,7 +5,9 @@ being denoised; each token adds the audio feature of its frame. The diffusion ti
 (emotion, gaze, head distance, head-motion amplitude) modulate every block through adaptive layer norm.
 The network predicts the clean motion (x0), which keeps sampling simple and suits later distillation.
 Classifier-free guidance: audio and controls are dropped independently in training, so sampling can
-mix three predictions (none, audio only, audio + controls) with separate scales.
+mix three predictions (none, audio only, audio + controls) with separate scales. A distilled student
+(``guidance=True``, see distill_motion.py) instead takes the two scales as an input, so one forward pass
+gives the guided result.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class MotionGeneratorConfig:
     heads: int = 4
     window: int = 50  # frames denoised per call: 2 s at 25 Hz
     past: int = 10  # frames of already-generated motion the window continues from
+    guidance: bool = False  # the guidance scales (audio, controls) are an input: a distilled student
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -83,6 +86,10 @@ class MotionDiT(nn.Module):
         self.time_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
         self.emotion = nn.Embedding(len(EMOTIONS) + 1, d)  # the last row means "no emotion given"
         self.control_mlp = nn.Sequential(nn.Linear(N_CONTROLS, d), nn.SiLU(), nn.Linear(d, d))
+        if cfg.guidance:
+            self.guidance_mlp = nn.Sequential(nn.Linear(2, d), nn.SiLU(), nn.Linear(d, d))
+            nn.init.zeros_(self.guidance_mlp[-1].weight)  # starts as the teacher's conditioning
+            nn.init.zeros_(self.guidance_mlp[-1].bias)
         self.blocks = nn.ModuleList(Block(d, cfg.heads) for _ in range(cfg.depth))
         self.norm_out = nn.LayerNorm(d, elementwise_affine=False)
         self.out_modulation = nn.Linear(d, 2 * d)
@@ -109,11 +116,13 @@ class MotionDiT(nn.Module):
         controls: torch.Tensor,
         use_audio: torch.Tensor,
         use_controls: torch.Tensor,
+        guidance: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predict the clean window (all motion standardised).
 
         noisy (B, W, D), past (B, P, D), audio (B, P + W, A) features, t (B,) in [0, 1], emotion (B,) index,
-        controls (B, 4), use_audio / use_controls (B,) bool (False = dropped, for guidance) -> (B, W, D).
+        controls (B, 4), use_audio / use_controls (B,) bool (False = dropped, for guidance), guidance (B, 2)
+        scales (cfg_audio, cfg_control; only with ``cfg.guidance``) -> (B, W, D).
         """
         p = past.shape[1]
         audio = torch.where(use_audio[:, None, None], audio, self.null_audio.to(audio.dtype))
@@ -129,6 +138,8 @@ class MotionDiT(nn.Module):
             + self.emotion(emotion)
             + self.control_mlp(controls)
         )
+        if self.cfg.guidance:
+            c = c + self.guidance_mlp(guidance)
         for block in self.blocks:
             x = block(x, c)
         shift, scale = self.out_modulation(F.silu(c))[:, None].chunk(2, dim=-1)

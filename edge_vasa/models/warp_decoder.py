@@ -60,10 +60,12 @@ def _tps_kernel(d2: torch.Tensor) -> torch.Tensor:
     return d2 * torch.log(d2.clamp_min(1e-12))
 
 
-def tps_flow(dst: torch.Tensor, src: torch.Tensor, size: int = FLOW_SIZE) -> torch.Tensor:
-    """Backward map of a thin-plate spline through (B, N, 2) control points, grid coordinates.
+def tps_coefficients(dst: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
+    """Thin-plate spline through (B, N, 2) control points, mapping ``dst`` (output frame) to ``src`` (photo).
 
-    Returns (B, size, size, 2): for every output pixel, where to sample the photo (``src`` side).
+    Returns (B, N + 3, 2) float32: N kernel weights, then the affine part (constant, x, y). Solved in
+    float64 (the system is badly conditioned when lips close). This is the only step that needs a linear
+    solve; it is tiny (N ~ 120) and runs per frame outside the exported networks.
     """
     b, n, _ = dst.shape
     p = dst.double()
@@ -79,11 +81,26 @@ def tps_flow(dst: torch.Tensor, src: torch.Tensor, size: int = FLOW_SIZE) -> tor
     a[:, n + 1 :, :n] = p.transpose(1, 2)
     rhs = torch.zeros(b, n + 3, 2, dtype=p.dtype, device=p.device)
     rhs[:, :n] = src.double()
-    coef = torch.linalg.solve(a, rhs).float()
-    g = identity_grid(size, dst.device).reshape(1, -1, 2).expand(b, -1, -1)
-    u = _tps_kernel(torch.cdist(g, dst) ** 2)  # (B, size^2, N)
+    return torch.linalg.solve(a, rhs).float()
+
+
+def tps_grid(coef: torch.Tensor, dst: torch.Tensor, size: int = FLOW_SIZE) -> torch.Tensor:
+    """Evaluate the spline of ``tps_coefficients`` on a size x size grid -> (B, size, size, 2) backward flow:
+    for every output pixel, where to sample the photo. Only matmuls and elementwise ops (exportable)."""
+    b, n, _ = dst.shape
+    g = identity_grid(size, dst.device).reshape(1, -1, 2)
+    d2 = (g**2).sum(-1, keepdim=True) + (dst**2).sum(-1)[:, None] - 2 * g @ dst.transpose(1, 2)
+    u = _tps_kernel(d2.clamp_min(0))  # (B, size^2, N)
     mapped = u @ coef[:, :n] + coef[:, n : n + 1] + g @ coef[:, n + 1 :]
     return mapped.reshape(b, size, size, 2)
+
+
+def tps_flow(dst: torch.Tensor, src: torch.Tensor, size: int = FLOW_SIZE) -> torch.Tensor:
+    """Backward map of a thin-plate spline through (B, N, 2) control points, grid coordinates.
+
+    Returns (B, size, size, 2): for every output pixel, where to sample the photo (``src`` side).
+    """
+    return tps_grid(tps_coefficients(dst, src), dst, size)
 
 
 def sample(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
