@@ -234,7 +234,7 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
         description="Renders the corpus's train-split frames with the teacher decoder, then trains the "
         "student to match them; rerun with the same --out to resume. Writes "
         "OUT/decoder_student.safetensors, OUT/history.json, OUT/loss.png and student-vs-teacher PSNR/SSIM "
-        "on held-out identities in OUT/eval.json.",
+        "on held-out identities in OUT/eval.json; the widest-open mouths side by side in OUT/compare.png.",
     )
     for m in (motion, decoder):
         m.add_argument("--corpus", required=True, help="corpus directory (from `edge-vasa corpus build`)")

@@ -22,11 +22,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from edge_vasa.atomic import atomic_output
+from edge_vasa.atomic import atomic_output, pyplot, save_figure
 from edge_vasa.checkpoint import export_modules, resume_training, save_training
 from edge_vasa.corpus import read_manifest
 from edge_vasa.decoder import DECODER_WEIGHTS, load_decoder_models
 from edge_vasa.errors import EdgeVasaError
+from edge_vasa.evaluate import psnr_db
 from edge_vasa.models.student_decoder import StudentDecoder, StudentDecoderConfig, flow_photo
 from edge_vasa.models.warp_decoder import tps_coefficients
 from edge_vasa.motion import INDEX
@@ -140,17 +141,24 @@ def distill_decoder(
                 meta["step"], meta["seconds"] = step, round(time.time() - started, 1)
                 save_training(ckpt, modules, opt, meta, history, "decoder distillation", "loss vs teacher")
     student.eval()
-    scores = held_out_comparison(corpus, encoder, teacher, student, cfg.seed)
+    scores = held_out_comparison(corpus, encoder, teacher, student, cfg.seed, picture=out / "compare.png")
     with atomic_output(out / "eval.json") as tmp:
         Path(tmp).write_text(json.dumps(scores, indent=1))
     return ckpt
 
 
 def held_out_comparison(
-    corpus: str | Path, encoder, teacher, student: StudentDecoder, seed: int, max_clips: int = 20
+    corpus: str | Path,
+    encoder,
+    teacher,
+    student: StudentDecoder,
+    seed: int,
+    max_clips: int = 20,
+    picture: Path | None = None,
 ) -> dict:
     """Student vs teacher on eval-split frames of the held-out identities (never seen by either): PSNR and
-    SSIM of the whole frame, PSNR of the mouth box; and both against the corpus frames for context."""
+    SSIM of the whole frame, PSNR of the mouth box; and both against the corpus frames for context.
+    ``picture``: also save teacher | student | difference for the frames with the widest-open mouths."""
     from skimage.metrics import structural_similarity
 
     held_out = set(read_manifest(Path(corpus)).get("held_out", {}).get("identities", []))
@@ -161,6 +169,7 @@ def held_out_comparison(
     reference = teacher_frames(encoder, teacher, samples, progress=False)
     scores: dict[str, list[float]] = {"psnr": [], "ssim": [], "mouth_psnr": [], "teacher_vs_corpus": []}
     scores["student_vs_corpus"] = []
+    rendered = np.empty_like(reference)
     with torch.inference_mode():
         for start in range(0, len(samples), RENDER_BATCH):
             idx = np.arange(start, min(start + RENDER_BATCH, len(samples)))
@@ -173,13 +182,30 @@ def held_out_comparison(
                 scores["mouth_psnr"].append(psnr(*mouths))
                 scores["student_vs_corpus"].append(psnr(frames[i : i + 1], b["target"][i : i + 1]))
                 scores["teacher_vs_corpus"].append(psnr(teacher_out[i : i + 1], b["target"][i : i + 1]))
-            student_u8 = (frames * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-            for i, j in enumerate(idx):
-                scores["ssim"].append(structural_similarity(reference[j], student_u8[i], channel_axis=2))
+            rendered[idx] = (frames * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+            for j in idx:
+                scores["ssim"].append(structural_similarity(reference[j], rendered[j], channel_axis=2))
     summary = {k: round(float(np.mean(v)), 4) for k, v in scores.items()}
     summary["psnr_min"] = round(float(np.min(scores["psnr"])), 4)
     summary["frames"] = len(samples)
+    if picture is not None:
+        widest = np.argsort(-samples.motion[:, INDEX["jaw_open"]])[:4]
+        plot_comparison(reference[widest], rendered[widest], picture)
     return summary
+
+
+def plot_comparison(teacher: np.ndarray, student: np.ndarray, path: Path) -> None:
+    """One row per frame: teacher, student, and their difference amplified 4x."""
+    fig, axes = pyplot().subplots(len(teacher), 3, figsize=(7.5, 2.5 * len(teacher)), dpi=100, squeeze=False)
+    for row, a, b in zip(axes, teacher, student):
+        diff = np.clip(4 * np.abs(a.astype(np.int16) - b.astype(np.int16)), 0, 255).astype(np.uint8)
+        for ax, image, title in zip(row, (a, b, diff), ("teacher", "student", "|difference| x 4")):
+            ax.imshow(image)
+            ax.set_title(
+                f"{title}" + (f" ({psnr_db(a, b):.1f} dB)" if title == "student" else ""), fontsize=9
+            )
+            ax.axis("off")
+    save_figure(fig, path)
 
 
 def export_student_decoder(checkpoint: str | Path, dest: str | Path) -> Path:
