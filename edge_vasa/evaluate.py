@@ -275,6 +275,8 @@ def evaluate_corpus(
     corpus render (ground truth). Groups: held-out identities, held-out language. Writes out/eval.json."""
     import json
 
+    from tqdm import tqdm
+
     from edge_vasa.audio import load_audio
     from edge_vasa.corpus import read_manifest
     from edge_vasa.face import load_image, prepare_face
@@ -292,7 +294,7 @@ def evaluate_corpus(
     generator = load_generator(model, weights)
     opts = opts or GenerateOptions()
     rows = []
-    for meta in metas:
+    for meta in tqdm(metas, desc=f"eval {model}", unit="clip"):
         clip = corpus / "clips" / meta["clip"]
         photo = load_image(corpus / "identities" / f"{meta['identity']}.png")
         audio = load_audio(clip / "audio.wav")
