@@ -126,10 +126,10 @@ def teacher_pool(teacher: MotionGenerator, corpus: Path, cfg: DistillConfig) -> 
         )
         past = teacher.model.normalize(batch["motion"][i, 1 : p + 1])
         state = gen.get_state()
-        noise = torch.randn((w, teacher.model.cfg.motion_dim), generator=gen)  # the noise _sample draws
+        noise = torch.randn((w, teacher.model.cfg.motion_dim), generator=gen)  # the noise sample_window draws
         gen.set_state(state)
         opts = GenerateOptions(cfg_audio=float(scales[0]), cfg_control=float(scales[1]))
-        sample = teacher._sample(
+        sample = teacher.sample_window(
             past,
             features[i][None].expand(3, -1, -1),
             torch.tensor([emotion] * 3),

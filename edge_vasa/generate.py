@@ -85,14 +85,18 @@ class MotionGenerator:
         out = []
         for i in tqdm(range(n_windows), desc="motion", unit="window", disable=not progress):
             audio_window = features[i * w : i * w + p + w][None].expand(3, -1, -1)
-            window = self._sample(past, audio_window, emotion, controls, use_audio, use_controls, opts, gen)
+            window = self.sample_window(
+                past, audio_window, emotion, controls, use_audio, use_controls, opts, gen
+            )
             out.append(window)
             past = window[-p:]
         motion = self.model.denormalize(torch.cat(out))[:n].numpy()
         motion = ensure_blinks(clip(motion), np.random.default_rng(opts.seed))
         return _scale_head_motion(motion, opts.motion_scale)
 
-    def _sample(self, past, audio, emotion, controls, use_audio, use_controls, opts, gen) -> torch.Tensor:
+    def sample_window(
+        self, past, audio, emotion, controls, use_audio, use_controls, opts, gen
+    ) -> torch.Tensor:
         """DDIM (deterministic) sampling of one window with three-way classifier-free guidance."""
         w, d = self.model.cfg.window, self.model.cfg.motion_dim
         x = torch.randn((w, d), generator=gen)
