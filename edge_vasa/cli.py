@@ -14,9 +14,9 @@ from pathlib import Path
 from edge_vasa import __version__
 from edge_vasa.errors import EdgeVasaError
 
-# The numeric work here is many small matrices: one BLAS thread each is fastest, and leaves cores free.
+# numpy's work here is many small matrices: one BLAS thread each is fastest, and leaves cores free.
+# (OMP_NUM_THREADS is left alone: it would also hold PyTorch's networks to one core.)
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 DEMO_TEXT = "Hello! I am a talking face, made from a single photo and a few words of speech."
 
