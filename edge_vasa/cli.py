@@ -245,6 +245,21 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
         m.add_argument("--export", help="also write the weights without optimizer state to this file")
 
 
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="export the edge networks (students) for edge runtimes, with parity checks and manifests",
+        description="Exports the decoder student, the appearance encoder and the motion student's streaming "
+        "step. Each file is run against PyTorch at export and refused beyond the parity tolerance; a "
+        "manifest beside it records shapes, hashes and the measured parity.",
+    )
+    p.add_argument(
+        "--format", choices=("onnx",), default="onnx", help="artifact format (default: %(default)s)"
+    )
+    p.add_argument("--precision", choices=("fp32",), default="fp32", help="precision (default: %(default)s)")
+    p.add_argument("--out", default="artifacts", help="output directory (default: %(default)s)")
+
+
 def _add_eval(sub: argparse._SubParsersAction) -> None:
     from edge_vasa.options import MODELS, RENDERERS, GenerateOptions
 
@@ -287,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(sub)
     _add_train(sub)
     _add_distill(sub)
+    _add_export(sub)
     _add_eval(sub)
     sub.add_parser("languages", help="list the speech languages and voices")
     return parser
@@ -494,6 +510,18 @@ def cmd_distill(args: argparse.Namespace) -> None:
         print(f"weights: {export(ckpt, args.export)}")
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    import json
+
+    from edge_vasa.conversion.onnx_export import NETWORKS, export_onnx
+
+    out = Path(args.out) / f"{args.format}-{args.precision}"
+    for name in NETWORKS:
+        path = export_onnx(name, out)
+        parity = json.loads(path.with_suffix(".json").read_text())["parity"]["max_abs_error"]
+        print(f"wrote {path} (max abs difference from PyTorch {parity:.1e})")
+
+
 def cmd_eval(args: argparse.Namespace) -> None:
     import json
 
@@ -547,6 +575,7 @@ COMMANDS = {
     "generate": cmd_generate,
     "train": cmd_train,
     "distill": cmd_distill,
+    "export": cmd_export,
     "eval": cmd_eval,
     "languages": cmd_languages,
 }

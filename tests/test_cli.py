@@ -27,6 +27,7 @@ OPTIONS = {
         "generate",
         "train",
         "distill",
+        "export",
         "eval",
         "languages",
     ],
@@ -74,6 +75,7 @@ OPTIONS = {
     ("distill",): ["motion", "decoder"],
     ("distill", "motion"): ["--corpus", "--out", "--steps", "--batch", "--seed", "--export"],
     ("distill", "decoder"): ["--corpus", "--out", "--steps", "--batch", "--seed", "--export"],
+    ("export",): ["--format", "--precision", "--out"],
     ("languages",): ["--help"],
 }
 
@@ -429,6 +431,22 @@ def test_generate_with_the_students_writes_a_video(capsys, tmp_path):
     assert "student" in stdout
     frames, fps, _ = read_video(out)
     assert fps == 25 and len(frames) == 25 and frames.shape[1:] == (512, 512, 3)
+
+
+def test_export_writes_every_network_with_a_manifest(capsys, tmp_path):
+    pytest.importorskip("onnxruntime")
+    rc, out, err = run(capsys, "export", "--out", str(tmp_path))
+    assert rc == 0, err
+    written = sorted(p.name for p in (tmp_path / "onnx-fp32").iterdir())
+    assert written == [
+        "appearance_encoder.json",
+        "appearance_encoder.onnx",
+        "decoder_student.json",
+        "decoder_student.onnx",
+        "motion_step.json",
+        "motion_step.onnx",
+    ]
+    assert out.count("wrote") == 3
 
 
 @pytest.mark.parametrize("command", ["train", "distill"])
