@@ -128,25 +128,13 @@ NETWORKS: dict[str, Callable[[nn.Module], dict[str, torch.Tensor]]] = {
 OUTPUT_NAMES = {"decoder_student": "frame", "appearance_encoder": "features", "motion_step": "motion"}
 
 
-def export_onnx(
-    name: str, out_dir: str | Path, weights: str | Path | None = None, network: nn.Module | None = None
-) -> Path:
-    """Export one network to OUT_DIR/NAME.onnx (+ NAME.json manifest) after checking parity.
-
-    ``network`` overrides loading (tests export tiny random-weight networks); its weights hash is then
-    the hash of its state dict.
-    """
+def export_onnx(name: str, out_dir: str | Path, weights: str | Path | None = None) -> Path:
+    """Export one network to OUT_DIR/NAME.onnx (+ NAME.json manifest) after checking parity."""
     import onnxruntime as ort
 
     if name not in NETWORKS:
         raise EdgeVasaError(f"unknown network {name!r}; use one of {', '.join(NETWORKS)}")
-    if network is None:
-        network, source = load_network(name, weights)
-        source_hash = _sha256(source)
-    else:
-        state = b"".join(t.detach().numpy().tobytes() for t in network.state_dict().values())
-        source_hash = hashlib.sha256(state).hexdigest()
-    network = network.eval()
+    network, source = load_network(name, weights)
     inputs = NETWORKS[name](network)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -189,7 +177,7 @@ def export_onnx(
         "inputs": {k: {"shape": list(v.shape), "dtype": str(v.numpy().dtype)} for k, v in inputs.items()},
         "outputs": {OUTPUT_NAMES[name]: {"shape": list(expected.shape), "dtype": str(expected.dtype)}},
         "files": {target.name: _sha256(target)},
-        "source_weights_sha256": source_hash,
+        "source_weights_sha256": _sha256(source),
         "parity": {"backend": "onnxruntime CPU", "max_abs_error": error, "tolerance": PARITY_TOLERANCE},
     }
     with atomic_output(target.with_suffix(".json")) as tmp:

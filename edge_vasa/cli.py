@@ -515,9 +515,13 @@ def cmd_export(args: argparse.Namespace) -> None:
 
     from edge_vasa.conversion.onnx_export import NETWORKS, export_onnx
 
+    if args.format == "openvino":
+        from edge_vasa.conversion.openvino_export import export_openvino as export
+    else:
+        export = export_onnx
     out = Path(args.out) / f"{args.format}-{args.precision}"
     for name in NETWORKS:
-        path = export_onnx(name, out)
+        path = export(name, out)
         parity = json.loads(path.with_suffix(".json").read_text())["parity"]["max_abs_error"]
         print(f"wrote {path} (max abs difference from PyTorch {parity:.1e})")
 

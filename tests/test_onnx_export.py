@@ -16,7 +16,6 @@ from edge_vasa.conversion.onnx_export import (  # noqa: E402
     export_onnx,
     verify_artifact,
 )
-
 from edge_vasa.errors import EdgeVasaError  # noqa: E402
 
 
@@ -40,6 +39,7 @@ def test_export_runs_in_onnxruntime_within_tolerance(exported, name):
 def test_exported_decoder_renders_a_face_like_pytorch(exported):
     """Fresh inputs (not the export's): the graph is not specialised to the example it was traced on."""
     import torch
+
     from edge_vasa.conversion.onnx_export import decoder_student_inputs, load_network
 
     decoder, _ = load_network("decoder_student")
