@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
+from tqdm import tqdm
 
 from edge_vasa.atomic import atomic_output, pyplot, save_figure
 from edge_vasa.errors import EdgeVasaError
@@ -96,6 +99,52 @@ def save_training(
     with atomic_output(ckpt.parent / HISTORY) as tmp:
         Path(tmp).write_text(json.dumps(history))
     plot_losses(history, ckpt.parent / "loss.png", title, ylabel)
+
+
+def warmup_cosine(lr: float, step: int, steps: int, warmup: int = 100, floor: float = 0.0) -> float:
+    """Learning rate at ``step``: linear warm-up over ``warmup`` steps, then cosine decay to ``floor`` x lr.
+    A function of the step alone, so a resumed run continues the same schedule."""
+    decay = floor + (1 - floor) * 0.5 * (1 + np.cos(np.pi * step / steps))
+    return lr * min(1.0, (step + 1) / warmup) * decay
+
+
+def run_training(
+    ckpt: Path,
+    modules: dict[str, nn.Module],
+    opt: torch.optim.Optimizer,
+    meta: dict,
+    history: list[tuple[int, float]],
+    steps: int,
+    save_every: int,
+    next_loss: Callable[[], torch.Tensor],
+    lr_at: Callable[[int], float],
+    desc: str,
+    ylabel: str,
+    started: float | None = None,
+) -> None:
+    """The optimisation loop every trainer shares: from the step ``history`` reached up to ``steps``, set the
+    learning rate, take ``next_loss()``, clip gradients to norm 1, step; progress bar with the loss; a
+    checkpoint, history and loss plot (``save_training``) every ``save_every`` steps and at the end.
+    ``meta["seconds"]`` counts from ``started`` (default: now; earlier when preparation counts too)."""
+    params = [p for group in opt.param_groups for p in group["params"]]
+    step = history[-1][0] if history else 0
+    started = time.time() if started is None else started
+    with tqdm(total=steps, initial=step, desc=desc, unit="step") as bar:
+        while step < steps:
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step)
+            loss = next_loss()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            step += 1
+            history.append((step, loss.item()))
+            bar.set_postfix(loss=f"{history[-1][1]:.4f}")
+            bar.update()
+            if step % save_every == 0 or step == steps:
+                meta["step"], meta["seconds"] = step, round(time.time() - started, 1)
+                save_training(ckpt, modules, opt, meta, history, desc, ylabel)
 
 
 def read_checkpoint(path: str | Path, what: str, train_command: str) -> tuple[dict[str, torch.Tensor], dict]:

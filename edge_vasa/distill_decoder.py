@@ -14,7 +14,6 @@ inside the student's weights so they stand alone.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from edge_vasa.atomic import atomic_output, pyplot, save_figure
-from edge_vasa.checkpoint import export_modules, resume_training, save_training
+from edge_vasa.checkpoint import export_modules, resume_training, run_training, warmup_cosine
 from edge_vasa.corpus import read_manifest
 from edge_vasa.decoder import DECODER_WEIGHTS, load_decoder_models
 from edge_vasa.errors import EdgeVasaError
@@ -36,6 +35,7 @@ from edge_vasa.train_decoder import (
     DecoderTrainConfig,
     _batch,
     _mouth_box,
+    blink_emphasis,
     decoder_loss,
     load_decoder_samples,
     psnr,
@@ -117,29 +117,26 @@ def distill_decoder(
         "samples": len(samples),
     }
     loss_cfg = cfg.loss_config()
-    closure = samples.motion[:, [INDEX["blink_left"], INDEX["blink_right"]]].max(1)
-    emphasis = 1 + cfg.blink_emphasis * closure
-    emphasis /= emphasis.sum()
-    started = time.time()
+    emphasis = blink_emphasis(samples.motion, cfg.blink_emphasis)
+
+    def next_loss() -> torch.Tensor:
+        batch = _batch(samples, rng.choice(len(samples), cfg.batch, p=emphasis))
+        return decoder_loss(student_render(encoder, student, batch), batch, loss_cfg)
+
     student.train()
-    with tqdm(total=cfg.steps, initial=step, desc="distill decoder", unit="step") as bar:
-        while step < cfg.steps:
-            lr = cfg.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + np.cos(np.pi * step / cfg.steps))
-            for group in opt.param_groups:
-                group["lr"] = lr
-            batch = _batch(samples, rng.choice(len(samples), cfg.batch, p=emphasis))
-            loss = decoder_loss(student_render(encoder, student, batch), batch, loss_cfg)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-            opt.step()
-            step += 1
-            history.append((step, loss.item()))
-            bar.set_postfix(loss=f"{history[-1][1]:.4f}")
-            bar.update()
-            if step % cfg.save_every == 0 or step == cfg.steps:
-                meta["step"], meta["seconds"] = step, round(time.time() - started, 1)
-                save_training(ckpt, modules, opt, meta, history, "decoder distillation", "loss vs teacher")
+    run_training(
+        ckpt,
+        modules,
+        opt,
+        meta,
+        history,
+        cfg.steps,
+        cfg.save_every,
+        next_loss,
+        lambda s: warmup_cosine(cfg.lr, s, cfg.steps),
+        "distill decoder",
+        "loss vs teacher",
+    )
     student.eval()
     scores = held_out_comparison(corpus, encoder, teacher, student, cfg.seed, picture=out / "compare.png")
     with atomic_output(out / "eval.json") as tmp:

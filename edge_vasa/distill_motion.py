@@ -49,7 +49,14 @@ from tqdm import tqdm
 
 from edge_vasa.atomic import atomic_output
 from edge_vasa.audio import N_MELS, SAMPLE_RATE, LogMelStream
-from edge_vasa.checkpoint import export_modules, load_modules, read_checkpoint, resume_training, save_training
+from edge_vasa.checkpoint import (
+    export_modules,
+    load_modules,
+    read_checkpoint,
+    resume_training,
+    run_training,
+    warmup_cosine,
+)
 from edge_vasa.errors import EdgeVasaError
 from edge_vasa.generate import (
     MOTION_FPS,
@@ -232,23 +239,20 @@ def distill_motion(corpus: str | Path, out: str | Path, cfg: DistillConfig | Non
         "corpus": str(corpus),
     }
     model.train()
-    with tqdm(total=cfg.steps, initial=step, desc="distil motion", unit="step") as bar:
-        while step < cfg.steps:
-            for group in opt.param_groups:  # warm-up, then cosine decay to 10 %: a function of the step,
-                warm = min(1.0, (step + 1) / 100)  # so a resumed run continues the same schedule
-                group["lr"] = cfg.lr * warm * (0.55 + 0.45 * np.cos(np.pi * step / cfg.steps))
-            loss = student_loss(model, pool, cfg.chunk, cfg, rng)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            step += 1
-            history.append((step, loss.item()))
-            bar.set_postfix(loss=f"{history[-1][1]:.4f}")
-            bar.update()
-            if step % cfg.save_every == 0 or step == cfg.steps:
-                meta["step"], meta["seconds"] = step, round(time.time() - started, 1)
-                save_training(ckpt, modules, opt, meta, history, "motion student distillation", "loss")
+    run_training(
+        ckpt,
+        modules,
+        opt,
+        meta,
+        history,
+        cfg.steps,
+        cfg.save_every,
+        lambda: student_loss(model, pool, cfg.chunk, cfg, rng),
+        lambda s: warmup_cosine(cfg.lr, s, cfg.steps, floor=0.1),  # decays to 10 %
+        "distill motion",
+        "loss",
+        started,  # the teacher pool counts
+    )
     return ckpt
 
 

@@ -11,7 +11,6 @@ run resumes where it stopped; the loss history is plotted to loss.png next to it
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from edge_vasa.checkpoint import (
     load_modules,
     read_checkpoint,
     resume_training,
-    save_training,
+    run_training,
 )
 from edge_vasa.errors import EdgeVasaError
 from edge_vasa.models.audio_encoder import MEL_FRAMES_PER_VIDEO_FRAME, AudioEncoder, AudioEncoderConfig
@@ -182,7 +181,6 @@ def train_motion(corpus: str | Path, out: str | Path, cfg: MotionTrainConfig | N
     step, history = resume_training(ckpt, modules, opt)  # a resumed run gets its own statistics back
     sampler = WindowSampler(clips, model.cfg.past, model.cfg.window, seed=cfg.seed + step)
     gen = torch.Generator().manual_seed(cfg.seed + step)
-    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 200))
     meta = {
         "audio_encoder": asdict(encoder.cfg),
         "motion_dit": asdict(model.cfg),
@@ -192,24 +190,19 @@ def train_motion(corpus: str | Path, out: str | Path, cfg: MotionTrainConfig | N
     }
     encoder.train()
     model.train()
-    started = time.time()
-    with tqdm(total=cfg.steps, initial=step, desc="train motion", unit="step") as bar:
-        while step < cfg.steps:
-            loss = motion_loss(encoder, model, sampler.batch(cfg.batch, cfg.neutral_past), cfg, gen)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_([*encoder.parameters(), *model.parameters()], 1.0)
-            opt.step()
-            schedule.step()
-            step += 1
-            history.append((step, loss.item()))
-            bar.set_postfix(loss=f"{history[-1][1]:.4f}")
-            bar.update()
-            if step % cfg.save_every == 0 or step == cfg.steps:
-                meta["step"], meta["seconds"] = step, round(time.time() - started, 1)
-                save_training(
-                    ckpt, modules, opt, meta, history, "motion generator training", "loss (standardised)"
-                )
+    run_training(
+        ckpt,
+        modules,
+        opt,
+        meta,
+        history,
+        cfg.steps,
+        cfg.save_every,
+        lambda: motion_loss(encoder, model, sampler.batch(cfg.batch, cfg.neutral_past), cfg, gen),
+        lambda s: cfg.lr * min(1.0, (s + 1) / 200),  # warm-up, then constant
+        "train motion",
+        "loss (standardised)",
+    )
     return ckpt
 
 

@@ -12,7 +12,6 @@ resume, history and loss.png work as for the motion generator.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from edge_vasa.atomic import atomic_output
-from edge_vasa.checkpoint import export_modules, resume_training, save_training
+from edge_vasa.checkpoint import export_modules, resume_training, run_training, warmup_cosine
 from edge_vasa.decoder import build_decoder_models, decoder_inputs, load_decoder_models
 from edge_vasa.errors import EdgeVasaError
 from edge_vasa.models.warp_decoder import heatmaps, identity_grid
@@ -120,6 +119,14 @@ def load_decoder_samples(
     return DecoderSamples(np.stack(photos), clips=out["clips"], **arrays)
 
 
+def blink_emphasis(motion: np.ndarray, emphasis: float) -> np.ndarray:
+    """Sampling probabilities of frames: a closed eye covers a few hundred pixels for a few frames a minute,
+    so without emphasis the lids are learned last; blink frames are drawn (1 + emphasis) times more often."""
+    closure = motion[:, [INDEX["blink_left"], INDEX["blink_right"]]].max(1)
+    weights = 1 + emphasis * closure
+    return weights / weights.sum()
+
+
 def _batch(samples: DecoderSamples, idx: np.ndarray) -> dict[str, torch.Tensor]:
     def image(x: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255
@@ -202,8 +209,7 @@ def train_decoder(corpus: str | Path, out: str | Path, cfg: DecoderTrainConfig |
     samples = load_decoder_samples(corpus, "train", cfg.frames_per_clip, cfg.seed)
     encoder, decoder = build_decoder_models()
     modules = {"appearance_encoder": encoder, "warp_decoder": decoder}
-    params = [*encoder.parameters(), *decoder.parameters()]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
+    opt = torch.optim.AdamW([*encoder.parameters(), *decoder.parameters()], lr=cfg.lr, weight_decay=0.01)
     step, history = resume_training(ckpt, modules, opt)
     rng = np.random.default_rng([cfg.seed, step])
     meta = {
@@ -213,31 +219,25 @@ def train_decoder(corpus: str | Path, out: str | Path, cfg: DecoderTrainConfig |
         "corpus": str(corpus),
         "samples": len(samples),
     }
-    # a closed eye covers a few hundred pixels for a few frames a minute: without emphasis the lids are
-    # learned last; blink frames are drawn blink_emphasis times more often
-    closure = samples.motion[:, [INDEX["blink_left"], INDEX["blink_right"]]].max(1)
-    emphasis = 1 + cfg.blink_emphasis * closure
-    emphasis /= emphasis.sum()
-    started = time.time()
-    with tqdm(total=cfg.steps, initial=step, desc="train decoder", unit="step") as bar:
-        while step < cfg.steps:
-            # cosine decay after a short warm-up, computed from the step so a resumed run continues it
-            lr = cfg.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + np.cos(np.pi * step / cfg.steps))
-            for group in opt.param_groups:
-                group["lr"] = lr
-            batch = _batch(samples, rng.choice(len(samples), cfg.batch, p=emphasis))
-            loss = decoder_loss(_render(encoder, decoder, batch), batch, cfg)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            step += 1
-            history.append((step, loss.item()))
-            bar.set_postfix(loss=f"{history[-1][1]:.4f}")
-            bar.update()
-            if step % cfg.save_every == 0 or step == cfg.steps:
-                meta["step"], meta["seconds"] = step, round(time.time() - started, 1)
-                save_training(ckpt, modules, opt, meta, history, "decoder training", "loss (weighted L1)")
+    emphasis = blink_emphasis(samples.motion, cfg.blink_emphasis)
+
+    def next_loss() -> torch.Tensor:
+        batch = _batch(samples, rng.choice(len(samples), cfg.batch, p=emphasis))
+        return decoder_loss(_render(encoder, decoder, batch), batch, cfg)
+
+    run_training(
+        ckpt,
+        modules,
+        opt,
+        meta,
+        history,
+        cfg.steps,
+        cfg.save_every,
+        next_loss,
+        lambda s: warmup_cosine(cfg.lr, s, cfg.steps),
+        "train decoder",
+        "loss (weighted L1)",
+    )
     encoder.eval()
     decoder.eval()
     scores = held_out_scores(corpus, encoder, decoder, cfg.seed)
