@@ -158,3 +158,27 @@ def test_teacher_weights_are_not_a_student(tmp_path):
         load_motion_student(WEIGHTS)
     with pytest.raises(EdgeVasaError, match="not found"):
         load_motion_student(tmp_path / "missing.safetensors")
+
+
+def test_motion_distillation_resumes_and_exports(tmp_path):
+    from edge_vasa.corpus import IDENTITY_SOURCES, build_corpus
+    from edge_vasa.distill_motion import (
+        DistillConfig,
+        distill_motion,
+        export_motion_student,
+        load_motion_student,
+    )
+
+    sources = [s for s in IDENTITY_SOURCES if s.name == "grace_hopper"]
+    corpus = build_corpus(tmp_path / "corpus", 2, seed=3, workers=1, sources=sources)
+    run = tmp_path / "run"
+    cfg = dict(pool_windows=3, batch=2, save_every=2)
+    distill_motion(corpus, run, DistillConfig(steps=2, **cfg))
+    assert (run / "teacher_pool.safetensors").exists()  # reused on resume, not sampled again
+    distill_motion(corpus, run, DistillConfig(steps=3, **cfg))
+    history = json.loads((run / "history.json").read_text())
+    assert [s for s, _ in history] == [1, 2, 3]
+    assert (run / "loss.png").stat().st_size > 1000
+    weights = export_motion_student(run / "motion_student.safetensors", tmp_path / "m.safetensors")
+    _, model, meta = load_motion_student(weights)
+    assert model.cfg.guidance and meta["step"] == 3
