@@ -14,7 +14,6 @@ difference must stay within ``PARITY_TOLERANCE`` or the export is refused (nothi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from collections.abc import Callable
@@ -25,14 +24,11 @@ import torch
 from torch import nn
 
 from edge_vasa.atomic import atomic_output
+from edge_vasa.checkpoint import file_sha256
 from edge_vasa.errors import EdgeVasaError
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-3  # max abs difference on outputs (frames in [0, 1], motion in its own units)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _example_face():
@@ -176,8 +172,8 @@ def export_onnx(name: str, out_dir: str | Path, weights: str | Path | None = Non
         "ir_version": model.ir_version,
         "inputs": {k: {"shape": list(v.shape), "dtype": str(v.numpy().dtype)} for k, v in inputs.items()},
         "outputs": {OUTPUT_NAMES[name]: {"shape": list(expected.shape), "dtype": str(expected.dtype)}},
-        "files": {target.name: _sha256(target)},
-        "source_weights_sha256": _sha256(source),
+        "files": {target.name: file_sha256(target)},
+        "source_weights_sha256": file_sha256(source),
         "parity": {"backend": "onnxruntime CPU", "max_abs_error": error, "tolerance": PARITY_TOLERANCE},
     }
     with atomic_output(target.with_suffix(".json")) as tmp:
@@ -194,6 +190,6 @@ def verify_artifact(onnx_path: str | Path) -> dict:
     manifest = json.loads(manifest_path.read_text())
     for file, digest in manifest["files"].items():
         path = onnx_path.parent / file
-        if not path.is_file() or _sha256(path) != digest:
+        if not path.is_file() or file_sha256(path) != digest:
             raise EdgeVasaError(f"{path} does not match its manifest (sha256); export it again")
     return manifest

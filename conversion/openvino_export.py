@@ -18,11 +18,11 @@ import numpy as np
 import torch
 
 from edge_vasa.atomic import atomic_output
+from edge_vasa.checkpoint import file_sha256
 from edge_vasa.conversion.onnx_export import (
     NETWORKS,
     OUTPUT_NAMES,
     PARITY_TOLERANCE,
-    _sha256,
     export_onnx,
     load_network,
 )
@@ -68,8 +68,8 @@ def export_openvino(name: str, out_dir: str | Path, weights: str | Path | None =
         "openvino": ov.__version__,
         "inputs": {k: {"shape": list(v.shape), "dtype": str(v.numpy().dtype)} for k, v in inputs.items()},
         "outputs": {OUTPUT_NAMES[name]: {"shape": list(expected.shape), "dtype": str(expected.dtype)}},
-        "files": {p.name: _sha256(p) for p in (xml, xml.with_suffix(".bin"))},
-        "source_weights_sha256": _sha256(source),
+        "files": {p.name: file_sha256(p) for p in (xml, xml.with_suffix(".bin"))},
+        "source_weights_sha256": file_sha256(source),
         "parity": {
             "backend": "OpenVINO CPU, f32 hint",
             "max_abs_error": error,

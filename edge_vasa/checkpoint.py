@@ -27,6 +27,11 @@ from edge_vasa.errors import EdgeVasaError
 HISTORY = "history.json"  # [(step, loss), ...] beside every checkpoint
 
 
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file: what manifests record and check."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def module_state(modules: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
     return {f"{name}.{k}": v.contiguous() for name, m in modules.items() for k, v in m.state_dict().items()}
 
@@ -155,7 +160,7 @@ def read_checkpoint(path: str | Path, what: str, train_command: str) -> tuple[di
     manifest = path.with_suffix(".json")
     if manifest.is_file():  # shipped weights carry a manifest: refuse a file that does not match it
         want = json.loads(manifest.read_text()).get("sha256")
-        if want and hashlib.sha256(path.read_bytes()).hexdigest() != want:
+        if want and file_sha256(path) != want:
             raise EdgeVasaError(
                 f"{path} does not match its manifest (sha256); reinstall edge-vasa or re-export"
             )
@@ -176,7 +181,7 @@ def export_modules(modules: dict[str, nn.Module], meta: dict, dest: str | Path) 
     save_checkpoint(dest, modules, None, meta)
     manifest = {
         "file": dest.name,
-        "sha256": hashlib.sha256(dest.read_bytes()).hexdigest(),
+        "sha256": file_sha256(dest),
         "bytes": dest.stat().st_size,
         "parameters": sum(p.numel() for m in modules.values() for p in m.parameters()),
         **meta,
