@@ -1,195 +1,137 @@
-"""ONNX export of the edge networks (fp32), with a parity check against PyTorch and an artifact manifest.
+"""ONNX export of the edge networks (fp32, fp16, int8), parity-checked on every onnxruntime provider.
 
-    path = export_onnx("decoder_student", "artifacts/onnx")   # artifacts/onnx/decoder_student.onnx + .json
+    path = export_onnx("decoder_student", "artifacts/onnx-fp32")   # decoder_student.onnx + .json
 
-Networks: the decoder student's per-frame pass, the appearance encoder (once per photo) and the motion
-student's streaming step (which contains the audio encoder: log-mel in, motion chunk out). Shapes are
-fixed (batch 1, 512x512 frames): the runtime feeds one frame or one chunk at a time, and static shapes are
-what OpenVINO and Core ML optimise best. The legacy TorchScript exporter at opset 17 is used: one
-self-contained file (no external weights), GridSample supported, and IR 8 that older runtimes accept.
+fp32: the legacy TorchScript exporter at opset 17 (one self-contained file, GridSample supported, IR 8
+that older runtimes accept), then onnxslim folds constants and removes the exporter's redundant shape
+arithmetic. fp16: that graph with float16 weights and activations (inputs and outputs stay float32, and
+GridSample / Resize stay float32: they index pixels, where half precision is off by a visible fraction).
+int8: static QDQ quantization calibrated on the calibration set (edge_vasa.calibration).
 
-Parity: the exported graph runs in onnxruntime on the same inputs as PyTorch; the largest absolute
-difference must stay within ``PARITY_TOLERANCE`` or the export is refused (nothing is written).
+Parity: the graph runs in onnxruntime, on every execution provider present, on the example inputs; the
+result is compared with PyTorch's and the export is refused (nothing written) beyond the budget of its
+precision (conversion.artifacts).
 """
 
 from __future__ import annotations
 
-import json
+import shutil
+import tempfile
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from edge_vasa.atomic import atomic_output
-from edge_vasa.checkpoint import file_sha256
-from edge_vasa.errors import EdgeVasaError
+from edge_vasa.atomic import atomic_output, file_sha256
+from edge_vasa.conversion.artifacts import io_fields, measure_parity, tool_versions, write_manifest
+from edge_vasa.conversion.networks import NETWORKS, OUTPUT_NAMES, load_network
 
 OPSET = 17
-PARITY_TOLERANCE = 1e-3  # max abs difference on outputs (frames in [0, 1], motion in its own units)
+# Execution providers that are services or need device setup rather than compute on this machine.
+NOT_COMPUTE = {"AzureExecutionProvider"}
+FP16_KEEP_FLOAT32 = ["GridSample", "Resize", "Upsample", "Range", "Min", "Max", "CumSum", "TopK"]
 
 
-def _example_face():
-    """A real prepared face (Grace Hopper, shipped with matplotlib): parity is checked on what the decoder
-    really sees, since random noise images and random control points magnify float rounding."""
-    import matplotlib.cbook
-
-    from edge_vasa.face import prepare_face
-
-    return prepare_face(str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
-
-
-def decoder_student_inputs(decoder) -> dict[str, torch.Tensor]:
-    """Per-frame inputs of the student decoder at 512x512 for an open-mouthed, turned, blinking frame."""
-    from edge_vasa.decoder import decoder_inputs, image_tensor
-    from edge_vasa.models.appearance_encoder import AppearanceEncoder, AppearanceEncoderConfig
-    from edge_vasa.models.student_decoder import flow_photo
-    from edge_vasa.models.warp_decoder import tps_coefficients
-    from edge_vasa.motion import INDEX, NEUTRAL
-    from edge_vasa.render import Renderer
-
-    face = _example_face()
-    motion = NEUTRAL.copy()
-    motion[[INDEX["jaw_open"], INDEX["yaw"], INDEX["blink_left"]]] = 0.7, 0.15, 0.5
-    src, dst, landmarks = (
-        torch.from_numpy(x)[None] for x in decoder_inputs(Renderer(face.image, face.landmarks), motion)
-    )
-    image = image_tensor(face.image)
-    torch.manual_seed(0)
-    features = AppearanceEncoder(AppearanceEncoderConfig(feature_dim=decoder.cfg.feature_dim))(image)
-    return {
-        "features": features.detach(),
-        "image": image,
-        "small": flow_photo(image),
-        "coef": tps_coefficients(dst, src),
-        "dst": dst,
-        "landmarks": landmarks,
-        "motion": torch.from_numpy(motion)[None].float(),
-    }
-
-
-def appearance_encoder_inputs(_encoder) -> dict[str, torch.Tensor]:
-    """The photo at the encoder's own resolution (256): the antialiased resize from 512 has no ONNX op, and
-    it runs once per photo anyway, so the runtime does it before the graph."""
-    import torch.nn.functional as F
-
-    from edge_vasa.decoder import image_tensor
-    from edge_vasa.models.appearance_encoder import ENCODE_SIZE
-
-    image = image_tensor(_example_face().image)
-    small = F.interpolate(image, size=ENCODE_SIZE, mode="bilinear", antialias=True, align_corners=False)
-    return {"image": small}
-
-
-def motion_step_inputs(step) -> dict[str, torch.Tensor]:
-    """Example inputs of the motion student's streaming step (shapes from its config)."""
-    from edge_vasa.audio import N_MELS
-    from edge_vasa.motion import MOTION_DIM, NEUTRAL
-
-    gen = torch.Generator().manual_seed(0)
-    cfg = step.model.cfg
-    return {
-        "past": torch.from_numpy(np.tile(NEUTRAL, (cfg.past, 1))).float(),
-        "mel": torch.randn(step.mel_frames, N_MELS, generator=gen) * 3 - 6,
-        "emotion": torch.tensor(0),
-        "controls": torch.zeros(4),
-        "guidance": torch.tensor([2.0, 1.5]),
-        "noise": torch.randn(cfg.window, MOTION_DIM, generator=gen),
-    }
-
-
-def load_network(name: str, weights: str | Path | None = None) -> tuple[nn.Module, Path]:
-    """(network in eval mode, the weights file it came from) for one of NETWORKS."""
-    from edge_vasa.decoder import STUDENT_DECODER_WEIGHTS, load_decoder_models
-
-    if name in ("decoder_student", "appearance_encoder"):
-        path = Path(weights or STUDENT_DECODER_WEIGHTS)
-        encoder, decoder, meta = load_decoder_models(path)
-        if "student_decoder" not in meta:
-            raise EdgeVasaError(f"{path} holds the teacher decoder; export takes the student's weights")
-        return (decoder if name == "decoder_student" else encoder), path
-    from edge_vasa.distill_motion import STUDENT_WEIGHTS, StudentMotionGenerator
-
-    path = Path(weights or STUDENT_WEIGHTS)
-    return StudentMotionGenerator.load(path).step, path
-
-
-NETWORKS: dict[str, Callable[[nn.Module], dict[str, torch.Tensor]]] = {
-    "decoder_student": decoder_student_inputs,
-    "appearance_encoder": appearance_encoder_inputs,
-    "motion_step": motion_step_inputs,
-}
-OUTPUT_NAMES = {"decoder_student": "frame", "appearance_encoder": "features", "motion_step": "motion"}
-
-
-def export_onnx(name: str, out_dir: str | Path, weights: str | Path | None = None) -> Path:
-    """Export one network to OUT_DIR/NAME.onnx (+ NAME.json manifest) after checking parity."""
+def compute_providers() -> list[str]:
+    """onnxruntime execution providers present here that run the graph (CUDA, CoreML, DirectML, CPU...)."""
     import onnxruntime as ort
 
-    if name not in NETWORKS:
-        raise EdgeVasaError(f"unknown network {name!r}; use one of {', '.join(NETWORKS)}")
+    return [p for p in ort.get_available_providers() if p not in NOT_COMPUTE]
+
+
+def trace_onnx(network: nn.Module, inputs: dict[str, torch.Tensor], output: str, path: str | Path) -> None:
+    """fp32 ONNX of NETWORK at opset 17 with the inputs' static shapes, cleaned by onnxslim."""
+    import onnx
+    import onnxslim
+
+    # the tracer's warnings (legacy exporter, shape checks frozen as constants, un-foldable slices) are
+    # about graphs whose shapes change; these are static, and the parity check guards the result
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            network,
+            tuple(inputs.values()),
+            str(path),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=list(inputs),
+            output_names=[output],
+            do_constant_folding=True,
+        )
+    onnx.save(onnxslim.slim(onnx.load(str(path))), str(path))
+
+
+def to_fp16(src: str | Path, dest: str | Path) -> None:
+    """float16 copy of an fp32 ONNX file, float32 at the inputs, outputs and pixel-indexing ops."""
+    import onnx
+    from onnxruntime.transformers import float16
+
+    # onnxruntime's converter: it re-types the exporter's Cast nodes consistently, which
+    # onnxconverter-common's does not for this decoder (a float16 Cast output where float is declared)
+    model = float16.convert_float_to_float16(
+        onnx.load(str(src)), keep_io_types=True, op_block_list=FP16_KEEP_FLOAT32
+    )
+    onnx.save(model, str(dest))
+
+
+def run_onnx(path: str | Path, inputs: dict, provider: str = "CPUExecutionProvider") -> np.ndarray:
+    """The first output of an ONNX file on one provider (feeds the inputs the graph declares)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=[provider])
+    feeds = {i.name: np.asarray(inputs[i.name]) for i in session.get_inputs()}
+    return session.run(None, feeds)[0]
+
+
+def export_onnx(
+    name: str, out_dir: str | Path, precision: str = "fp32", weights: str | Path | None = None
+) -> Path:
+    """Export one network to OUT_DIR/NAME.onnx (+ NAME.json manifest) after checking parity."""
+    import onnx
+
     network, source = load_network(name, weights)
-    inputs = NETWORKS[name](network)
+    inputs = NETWORKS[name](network, source)
+    with torch.no_grad():
+        expected = network(*inputs.values()).numpy()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{name}.onnx"
-    with torch.no_grad():
-        expected = network(*inputs.values()).numpy()
-    with atomic_output(target) as tmp:
-        # the tracer's warnings (legacy exporter, shape checks frozen as constants, un-foldable slices) are
-        # about graphs whose shapes change; these are static, and the parity check below guards the result
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                network,
-                tuple(inputs.values()),
-                tmp,
-                dynamo=False,
-                opset_version=OPSET,
-                input_names=list(inputs),
-                output_names=[OUTPUT_NAMES[name]],
-                do_constant_folding=True,
-            )
-        session = ort.InferenceSession(tmp, providers=["CPUExecutionProvider"])
-        feeds = {k: v.numpy() for k, v in inputs.items() if k in {i.name for i in session.get_inputs()}}
-        got = session.run(None, feeds)[0]
-        error = float(np.abs(got - expected).max())
-        if not error <= PARITY_TOLERANCE:
-            raise EdgeVasaError(
-                f"ONNX export of {name} is off by {error:.2e} (> {PARITY_TOLERANCE:g}) against PyTorch; "
-                "nothing written"
-            )
-        import onnx
+    extra: dict = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        staged = Path(scratch) / f"{name}.onnx"
+        trace_onnx(network, inputs, OUTPUT_NAMES[name], Path(scratch) / "fp32.onnx")
+        if precision == "fp32":
+            shutil.move(Path(scratch) / "fp32.onnx", staged)
+        elif precision == "fp16":
+            to_fp16(Path(scratch) / "fp32.onnx", staged)
+        else:
+            from edge_vasa.calibration.quantize import quantize_onnx
 
-        model = onnx.load(tmp)
-    manifest = {
-        "network": name,
-        "format": "onnx",
-        "precision": "fp32",
-        "opset": OPSET,
-        "ir_version": model.ir_version,
-        "inputs": {k: {"shape": list(v.shape), "dtype": str(v.numpy().dtype)} for k, v in inputs.items()},
-        "outputs": {OUTPUT_NAMES[name]: {"shape": list(expected.shape), "dtype": str(expected.dtype)}},
-        "files": {target.name: file_sha256(target)},
-        "source_weights_sha256": file_sha256(source),
-        "parity": {"backend": "onnxruntime CPU", "max_abs_error": error, "tolerance": PARITY_TOLERANCE},
-    }
-    with atomic_output(target.with_suffix(".json")) as tmp:
-        Path(tmp).write_text(json.dumps(manifest, indent=1))
+            extra = quantize_onnx(name, Path(scratch) / "fp32.onnx", staged, weights)
+        feeds = {k: v.numpy() for k, v in inputs.items()}
+        parity = {
+            f"onnxruntime:{p}": measure_parity(name, "onnx", precision, expected, run_onnx(staged, feeds, p))
+            for p in compute_providers()
+        }
+        model = onnx.load(str(staged), load_external_data=False)
+        with atomic_output(target) as tmp:
+            shutil.copyfile(staged, tmp)
+    write_manifest(
+        target,
+        {
+            "network": name,
+            "format": "onnx",
+            "precision": precision,
+            "opset": OPSET,
+            "ir_version": model.ir_version,
+            "nodes": len(model.graph.node),
+            **io_fields(feeds, {OUTPUT_NAMES[name]: expected}),
+            "tools": tool_versions("onnx"),
+            "source_weights_sha256": file_sha256(source),
+            **extra,
+            "parity": {"reference": "PyTorch fp32", "runs": parity},
+        },
+    )
     return target
-
-
-def verify_artifact(onnx_path: str | Path) -> dict:
-    """The manifest beside an exported file, after checking every file's sha256 against it."""
-    onnx_path = Path(onnx_path)
-    manifest_path = onnx_path.with_suffix(".json")
-    if not manifest_path.is_file():
-        raise EdgeVasaError(f"{onnx_path} has no manifest ({manifest_path.name}); export it again")
-    manifest = json.loads(manifest_path.read_text())
-    for file, digest in manifest["files"].items():
-        path = onnx_path.parent / file
-        if not path.is_file() or file_sha256(path) != digest:
-            raise EdgeVasaError(f"{path} does not match its manifest (sha256); export it again")
-    return manifest

@@ -8,7 +8,6 @@ sha256, size) that loading checks. safetensors only: nothing is ever unpickled.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -21,15 +20,10 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
-from edge_vasa.atomic import atomic_output, pyplot, save_figure
+from edge_vasa.atomic import atomic_output, file_sha256, pyplot, save_figure
 from edge_vasa.errors import EdgeVasaError
 
 HISTORY = "history.json"  # [(step, loss), ...] beside every checkpoint
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file: what manifests record and check."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def module_state(modules: dict[str, nn.Module]) -> dict[str, torch.Tensor]:

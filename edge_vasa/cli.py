@@ -248,16 +248,28 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
 def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export",
-        help="export the edge networks (students) for edge runtimes, with parity checks and manifests",
+        help="export the edge networks (students) as ONNX / OpenVINO / Core ML, fp32 / fp16 / int8",
         description="Exports the decoder student, the appearance encoder and the motion student's streaming "
-        "step. Each file is run against PyTorch at export and refused beyond the parity tolerance; a "
-        "manifest beside it records shapes, hashes and the measured parity.",
+        "step (which holds the audio encoder). Each artifact is run against PyTorch at export and refused "
+        "beyond the parity budget of its precision; int8 is calibrated on the calibration set (built on "
+        "first use). A manifest beside each file records shapes, hashes, calibration and the measured "
+        "parity. Artifacts already in OUT with a matching manifest are reused (--force rebuilds).",
     )
     p.add_argument(
-        "--format", choices=("onnx",), default="onnx", help="artifact format (default: %(default)s)"
+        "--format", choices=("onnx", "openvino", "coreml"), default="onnx", help="format (default: onnx)"
     )
-    p.add_argument("--precision", choices=("fp32",), default="fp32", help="precision (default: %(default)s)")
-    p.add_argument("--out", default="artifacts", help="output directory (default: %(default)s)")
+    p.add_argument(
+        "--precision", choices=("fp32", "fp16", "int8"), default="fp32", help="precision (default: fp32)"
+    )
+    p.add_argument("--out", help="artifact folder (default: the cache, ~/.cache/edge-vasa/artifacts)")
+    p.add_argument("--network", action="append", help="export only this network (repeatable; default: all)")
+    p.add_argument("--force", action="store_true", help="rebuild even when a matching artifact exists")
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="then score this precision against fp32 of the same format on held-out faces and real speech "
+        "(frame PSNR vs the teacher, lip sync, latency); writes accuracy.json beside the artifacts",
+    )
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
@@ -511,19 +523,54 @@ def cmd_distill(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from edge_vasa.conversion.artifacts import artifact_files, cache_root, ensure_artifact, verify_artifact
+    from edge_vasa.conversion.networks import NETWORKS
+
+    for name in args.network or []:
+        if name not in NETWORKS:
+            raise EdgeVasaError(f"unknown network {name!r}; use one of {', '.join(NETWORKS)}")
+    root = Path(args.out) if args.out else cache_root()
+    for name in tqdm(args.network or list(NETWORKS), desc="export", unit="network"):
+        path = ensure_artifact(name, args.format, args.precision, root, force=args.force)
+        manifest = verify_artifact(path)
+        size = sum(f.stat().st_size for f in artifact_files(path)) / 1e6
+        runs = manifest["parity"].get("runs", {})
+        shown = ", ".join(
+            f"{at}: max abs {r['max_abs_error']:.1e}, SNR {r['snr_db']:.0f} dB" for at, r in runs.items()
+        )
+        tqdm.write(f"{path} ({size:.1f} MB) {shown or manifest['parity'].get('validated', '')}")
+    if args.compare:
+        _compare_precisions(args.format, args.precision, root)
+
+
+def _compare_precisions(fmt: str, precision: str, root: Path) -> None:
     import json
 
-    from edge_vasa.conversion.onnx_export import NETWORKS, export_onnx
+    from edge_vasa.atomic import atomic_output
+    from edge_vasa.conversion.accuracy import compare_precisions
 
-    if args.format == "openvino":
-        from edge_vasa.conversion.openvino_export import export_openvino as export
-    else:
-        export = export_onnx
-    out = Path(args.out) / f"{args.format}-{args.precision}"
-    for name in NETWORKS:
-        path = export(name, out)
-        parity = json.loads(path.with_suffix(".json").read_text())["parity"]["max_abs_error"]
-        print(f"wrote {path} (max abs difference from PyTorch {parity:.1e})")
+    if precision == "fp32":
+        raise EdgeVasaError("--compare scores a precision against fp32; give --precision fp16 or int8")
+    result = compare_precisions(fmt, ("fp32", precision), root)
+    dest = root / f"{fmt}-{precision}" / "accuracy.json"
+    with atomic_output(dest) as tmp:
+        Path(tmp).write_text(json.dumps(result, indent=1))
+    print(
+        f"{'':6} {'PSNR vs teacher':>16} {'vs fp32':>8} {'lip sync':>9} {'decoder ms':>11} {'motion ms':>10}"
+    )
+    for p, row in result["summary"].items():
+        print(
+            f"{p:6} {row['psnr_vs_reference_db']:13.2f} dB {row['psnr_vs_fp32_db']:8.1f} "
+            f"{row['lip_sync']:9.3f} {result['speed']['decoder_ms'][p]:11.1f} "
+            f"{result['speed']['motion_step_ms'][p]:10.2f}"
+        )
+    row = result["summary"][precision]
+    print(
+        f"{precision}: PSNR drop {row['psnr_drop_db']:.2f} dB, "
+        f"lip sync {row['lip_sync_change']:+.1%} ({dest})"
+    )
 
 
 def cmd_eval(args: argparse.Namespace) -> None:

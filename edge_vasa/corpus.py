@@ -70,7 +70,7 @@ def faces_dir() -> Path:
     return Path(os.environ.get("EDGE_VASA_FACES", default))
 
 
-def _load_source(src: IdentitySource) -> tuple[np.ndarray, int]:
+def load_source(src: IdentitySource) -> tuple[np.ndarray, int]:
     """The photo and the index (largest first, as prepare_face counts) of the wanted face in it."""
     kind, _, name = src.loader.partition(":")
     if kind == "skimage.data":
@@ -185,7 +185,7 @@ def prepare_identities(out: Path, seed: int, sources: list[IdentitySource]) -> l
         table += [{"id": n, "source": src.name, "split": src.split} for n in names]
         if all((ident_dir / f"{n}.npy").exists() for n in names):
             continue
-        rgb, face_index = _load_source(src)
+        rgb, face_index = load_source(src)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # group photos: the face is chosen by position, not size
             face = prepare_face(rgb, face_index=face_index, name=src.name)

@@ -1,0 +1,173 @@
+"""How much a precision costs: exported variants of one format scored on held-out faces and speech.
+
+    result = compare_precisions("openvino", ("fp32", "int8"))
+
+Inputs the calibration never saw: the corpus's three held-out identities, the real recordings kept out of
+calibration (joined into one clip), and a sentence in the held-out language. Two measurements per variant:
+
+* frames: the PyTorch student's motion rendered by the variant's appearance encoder + decoder, scored by
+  PSNR against the reference path (the teacher decoder on the same motion) and against the fp32 variant;
+* lip sync: the whole edge chain on the variant (motion step -> decoder), scored by the correlation of
+  the tracked mouth opening with voiced speech energy (edge_vasa.evaluate), as for any generated video.
+
+Speed: per-frame decoder and per-chunk motion latency of each variant, measured interleaved in one run.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from edge_vasa.calibration.dataset import ALSA_SOUNDS, HELD_OUT_SPEECH, calibration_set, prepared_faces
+from edge_vasa.conversion.artifacts import ensure_artifact
+from edge_vasa.conversion.networks import encoder_image, student_decoder_feed
+from edge_vasa.evaluate import evaluate_frames, psnr_db
+
+HELD_OUT_IDENTITIES = ("astronaut", "studio_f15", "cruise")
+HELD_OUT_LANGUAGE = "vi"
+
+
+def held_out_speech() -> list[tuple[str, np.ndarray]]:
+    """(name, 16 kHz audio): the held-out recordings joined with short pauses, and a Vietnamese sentence."""
+    from edge_vasa.audio import SAMPLE_RATE, load_audio, resample
+    from edge_vasa.speech import LANGUAGES, synthesize
+
+    out = []
+    pause = np.zeros(SAMPLE_RATE // 4, np.float32)
+    recordings = [
+        load_audio(ALSA_SOUNDS / f"{n}.wav") for n in HELD_OUT_SPEECH if (ALSA_SOUNDS / f"{n}.wav").is_file()
+    ]
+    if recordings:
+        out.append(
+            ("real:" + "+".join(HELD_OUT_SPEECH), np.concatenate([x for r in recordings for x in (r, pause)]))
+        )
+    utterance = synthesize(LANGUAGES[HELD_OUT_LANGUAGE].sentences[0], HELD_OUT_LANGUAGE)
+    out.append((f"tts:{HELD_OUT_LANGUAGE}", resample(utterance.audio, utterance.sample_rate)))
+    return out
+
+
+class ArtifactStep:
+    """The motion student's streaming step run by a backend, standing in for the PyTorch step."""
+
+    def __init__(self, backend, step):
+        self.backend, self.model, self.chunk, self.mel_frames = (
+            backend,
+            step.model,
+            step.chunk,
+            step.mel_frames,
+        )
+
+    def __call__(self, past, mel, emotion, controls, guidance, noise) -> torch.Tensor:
+        names = ("past", "mel", "emotion", "controls", "guidance", "noise")
+        feeds = {k: v.numpy() for k, v in zip(names, (past, mel, emotion, controls, guidance, noise))}
+        return torch.from_numpy(self.backend(feeds))
+
+
+def artifact_motion(step_backend, audio: np.ndarray) -> np.ndarray:
+    """(T, MOTION_DIM) motion at 25 Hz from the exported streaming step (default options)."""
+    from edge_vasa.distill_motion import MotionStream, StudentMotionGenerator
+    from edge_vasa.options import GenerateOptions
+
+    stream = MotionStream(ArtifactStep(step_backend, StudentMotionGenerator.load().step), GenerateOptions())
+    return np.concatenate([stream.push(audio), stream.flush()])
+
+
+def artifact_frames(
+    decoder, encoder, image: np.ndarray, landmarks: np.ndarray, motion: np.ndarray
+) -> np.ndarray:
+    """(T, 512, 512, 3) uint8 frames of one identity under MOTION, drawn by exported encoder + decoder."""
+    features = torch.from_numpy(encoder({"image": encoder_image(image).numpy()}))
+    frames = []
+    for m in motion:
+        feed = student_decoder_feed(lambda _: features, image, landmarks, m)
+        out = decoder({k: v.numpy() for k, v in feed.items()})
+        frames.append((np.clip(out[0], 0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0))
+    return np.stack(frames)
+
+
+def _median_ms(fns: dict, inputs: dict, rounds: int = 20) -> dict[str, float]:
+    """Median latency of each callable on the same inputs, run in turn (interleaved) so that the machine's
+    load affects them alike."""
+    for fn in fns.values():
+        fn(inputs)
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            start = time.perf_counter()
+            fn(inputs)
+            times[k].append(time.perf_counter() - start)
+    return {k: float(np.median(v) * 1e3) for k, v in times.items()}
+
+
+def compare_precisions(
+    fmt: str, precisions: tuple[str, ...] = ("fp32", "int8"), root: str | Path | None = None
+) -> dict:
+    """Frames, lip sync and speed of FORMAT's precisions on held-out faces and speech (see module doc)."""
+    from edge_vasa.decoder import DECODER_WEIGHTS, NeuralRenderer, load_decoder_models
+    from edge_vasa.distill_motion import StudentMotionGenerator
+    from edge_vasa.options import GenerateOptions
+    from edge_vasa.runtimes.backends import open_artifact
+
+    networks = ("decoder_student", "appearance_encoder", "motion_step")
+    backends = {p: {n: open_artifact(ensure_artifact(n, fmt, p, root)) for n in networks} for p in precisions}
+    faces = prepared_faces(HELD_OUT_IDENTITIES)
+    speech = held_out_speech()
+    student = StudentMotionGenerator.load()
+    teacher = load_decoder_models(DECODER_WEIGHTS)[:2]
+    rows = []
+    for speech_name, audio in speech:
+        motion = student(audio, GenerateOptions())
+        chains = {p: artifact_motion(b["motion_step"], audio) for p, b in backends.items()}
+        for face_name, image, landmarks in tqdm(faces, desc=f"held-out faces, {speech_name}", unit="face"):
+            reference, _ = NeuralRenderer(image, landmarks, teacher).render_sequence(motion)
+            row = {"speech": speech_name, "face": face_name, "frames": len(motion), "variants": {}}
+            frames = {
+                p: artifact_frames(b["decoder_student"], b["appearance_encoder"], image, landmarks, motion)
+                for p, b in backends.items()
+            }
+            for p, b in backends.items():
+                chain = artifact_frames(
+                    b["decoder_student"], b["appearance_encoder"], image, landmarks, chains[p]
+                )
+                scores = evaluate_frames(chain, audio, 25.0)
+                row["variants"][p] = {
+                    "psnr_vs_reference_db": psnr_db(frames[p], reference),
+                    "psnr_vs_fp32_db": psnr_db(frames[p], frames[precisions[0]]),
+                    "lip_sync": scores["lip_sync_correlation"],
+                    "motion_max_abs_vs_fp32": float(np.abs(chains[p] - chains[precisions[0]]).max()),
+                }
+            rows.append(row)
+    summary = {}
+    for p in precisions:
+        v = [r["variants"][p] for r in rows]
+        summary[p] = {
+            "psnr_vs_reference_db": float(np.mean([x["psnr_vs_reference_db"] for x in v])),
+            "psnr_vs_fp32_db": float(np.mean([x["psnr_vs_fp32_db"] for x in v])),
+            "lip_sync": float(np.mean([x["lip_sync"] for x in v])),
+        }
+    base = summary[precisions[0]]
+    for p in precisions[1:]:
+        summary[p]["psnr_drop_db"] = base["psnr_vs_reference_db"] - summary[p]["psnr_vs_reference_db"]
+        summary[p]["lip_sync_change"] = summary[p]["lip_sync"] / base["lip_sync"] - 1
+    calib = calibration_set()  # speed probes: real inputs; latency does not depend on which
+    speed = {
+        "decoder_ms": _median_ms(
+            {p: b["decoder_student"] for p, b in backends.items()}, calib.feeds("decoder_student")[0]
+        ),
+        "motion_step_ms": _median_ms(
+            {p: b["motion_step"] for p, b in backends.items()}, calib.feeds("motion_step")[0]
+        ),
+    }
+    return {
+        "format": fmt,
+        "backend": backends[precisions[0]]["decoder_student"].name,
+        "identities": [f[0] for f in faces],
+        "speech": [s[0] for s in speech],
+        "summary": summary,
+        "speed": speed,
+        "clips": rows,
+    }
