@@ -10,8 +10,8 @@ warps visibly (measured on the toy decoder: SNR 6 dB with it quantized, 24 dB wi
 matrix products are quantized (weights per channel, int8; activations uint8, which non-VNNI CPUs need).
 
 When the quantized network misses its budget on the calibration set, layers stay in float by measured
-sensitivity: each quantizable layer alone is put back to float, the one whose return helps most is kept
-in float, and so on until the budget is met. The manifest lists them.
+sensitivity: each quantizable layer (onnxruntime) or op type (NNCF) alone is put back to float and the
+gain measured; then they return to float in order of gain until the budget is met. The manifest lists them.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from edge_vasa.conversion.artifacts import snr_db
 # Budgets on the calibration set (SNR of the int8 output against the fp32 output, dB). The decoder's is
 # set so that a frame's PSNR against the teacher drops by well under 1 dB: its output variance is about
 # 0.06, so SNR 30 dB is PSNR ~42 dB against the fp32 student, whose own PSNR against the teacher is ~36.
-INT8_BUDGET_DB = {"decoder_student": 30.0, "appearance_encoder": 25.0, "motion_step": 20.0}
+# The motion step's: at 23 dB (plain static QDQ) lip sync on held-out speech fell 4.4 %; the budget is 3 %.
+INT8_BUDGET_DB = {"decoder_student": 30.0, "appearance_encoder": 25.0, "motion_step": 30.0}
 QUANTIZED_OPS = ("Conv", "MatMul", "Gemm")
 # Calibration method for onnxruntime, chosen by measurement on the decoder (calibration-set SNR).
 ORT_CALIBRATION = "MinMax"
@@ -115,13 +116,13 @@ def quantize_onnx(
         kept: list[str] = []
         snr = attempt(kept)
         budget = INT8_BUDGET_DB[network]
-        while snr < budget and len(kept) < len(candidates):
-            trials = {n: attempt(kept + [n]) for n in candidates if n not in kept}
-            best = max(trials, key=trials.get)
-            kept.append(best)
-            snr = trials[best]
-        if kept:
-            attempt(kept)
+        if snr < budget:  # rank layers by how much keeping each alone in float helps, then add in that order
+            gains = {n: attempt([n]) for n in candidates}
+            for name in sorted(gains, key=gains.get, reverse=True):
+                kept.append(name)
+                snr = attempt(kept)
+                if snr >= budget:
+                    break
     return {
         "calibration": calib.describe(),
         "quantization": {
@@ -180,6 +181,9 @@ OPENVINO_CANDIDATE_TYPES = (
 
 def quantize_openvino(network: str, model, weights: str | Path | None = None) -> tuple[object, dict]:
     """NNCF post-training INT8 of an OpenVINO model; returns (quantized model, the manifest's fields)."""
+    import os
+
+    os.environ.setdefault("NNCF_CI", "1")  # NNCF's switch for its usage telemetry: nothing leaves the machine
     import nncf
     import openvino as ov
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
