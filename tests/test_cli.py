@@ -75,7 +75,7 @@ OPTIONS = {
     ("distill",): ["motion", "decoder"],
     ("distill", "motion"): ["--corpus", "--out", "--steps", "--batch", "--seed", "--export"],
     ("distill", "decoder"): ["--corpus", "--out", "--steps", "--batch", "--seed", "--export"],
-    ("export",): ["--format", "--precision", "--out"],
+    ("export",): ["--format", "--precision", "--out", "--network", "--force", "--compare"],
     ("languages",): ["--help"],
 }
 
@@ -446,7 +446,16 @@ def test_export_writes_every_network_with_a_manifest(capsys, tmp_path):
         "motion_step.json",
         "motion_step.onnx",
     ]
-    assert out.count("wrote") == 3
+    assert out.count(" MB) ") == 3 and "max abs" in out
+    stamp = (tmp_path / "onnx-fp32" / "motion_step.onnx").stat().st_mtime_ns
+    rc, out, err = run(capsys, "export", "--out", str(tmp_path), "--network", "motion_step")
+    assert rc == 0 and out.count(" MB) ") == 1  # reused from the folder: the manifest still matches
+    assert (tmp_path / "onnx-fp32" / "motion_step.onnx").stat().st_mtime_ns == stamp
+
+
+def test_export_refuses_an_unknown_network(capsys, tmp_path):
+    rc, out, err = run(capsys, "export", "--out", str(tmp_path), "--network", "warp_decoder")
+    assert_one_error_line(rc, err, "unknown network")
 
 
 @pytest.mark.parametrize("command", ["train", "distill"])
