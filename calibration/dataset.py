@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_vasa.atomic import atomic_output, file_sha256
+from edge_vasa.face import PreparedFace
 
 CALIBRATION_VERSION = 1
 IDENTITIES = ("grace_hopper", "feat_single", "studio_f1", "poker_1", "actor_2", "party_1")
@@ -56,8 +57,8 @@ def calibration_speech() -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def prepared_faces(names: tuple[str, ...] = IDENTITIES) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(name, 512x512 RGB crop, 68 landmarks) of the named corpus identities whose photos are installed."""
+def prepared_faces(names: tuple[str, ...] = IDENTITIES) -> list[tuple[str, PreparedFace]]:
+    """(name, aligned 512x512 face) of the named corpus identities whose photos are installed."""
     import warnings
 
     from edge_vasa.corpus import available_sources, load_source
@@ -70,7 +71,7 @@ def prepared_faces(names: tuple[str, ...] = IDENTITIES) -> list[tuple[str, np.nd
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # group photos: the face is chosen by position, not size
                 face = prepare_face(rgb, face_index=index, name=src.name)
-            out.append((src.name, face.image, face.landmarks.astype(np.float32)))
+            out.append((src.name, face))
     return out
 
 
@@ -108,8 +109,8 @@ def build_calibration_set(path: str | Path, weights: str | Path | None = None) -
     chunks = _spread(len(recorded), STEP_SAMPLES)
     step_names = ("past", "mel", "emotion", "controls", "guidance", "noise")
     arrays = {
-        "face_images": np.stack([f[1] for f in faces]),
-        "face_landmarks": np.stack([f[2] for f in faces]),
+        "face_images": np.stack([face.image for _, face in faces]),
+        "face_landmarks": np.stack([face.landmarks for _, face in faces]).astype(np.float32),
         "frame_motion": motion[frames],
         "frame_face": (np.arange(len(frames)) % len(faces)).astype(np.int64),
         **{
@@ -122,7 +123,7 @@ def build_calibration_set(path: str | Path, weights: str | Path | None = None) -
     metadata = {
         "version": str(CALIBRATION_VERSION),
         "speech": json.dumps(sources),
-        "faces": json.dumps([f[0] for f in faces]),
+        "faces": json.dumps([name for name, _ in faces]),
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -185,19 +186,20 @@ class CalibrationSet:
 
 
 def decoder_feeds(arrays: dict[str, np.ndarray], weights: str | Path | None = None) -> list[dict]:
-    """Per-frame decoder inputs: each frame's motion on its identity, features from the student's encoder."""
-    import torch
-
-    from edge_vasa.conversion.networks import load_network, student_decoder_feed
+    """Per-frame decoder inputs, in frame order: each frame's motion on its identity, with appearance
+    features from the student's own encoder (run once per identity)."""
+    from edge_vasa.conversion.networks import load_network
+    from edge_vasa.decoder import NeuralRenderer
 
     encoder, _ = load_network("appearance_encoder", weights)
-    out = []
-    with torch.no_grad():
-        for motion, k in zip(arrays["frame_motion"], arrays["frame_face"]):
-            image, landmarks = arrays["face_images"][k], arrays["face_landmarks"][k]
-            feed = student_decoder_feed(encoder, image, landmarks, motion)
-            out.append({name: v.numpy() for name, v in feed.items()})
-    return out
+    inputs = {}
+    for k, (image, landmarks) in enumerate(zip(arrays["face_images"], arrays["face_landmarks"])):
+        frames = np.flatnonzero(arrays["frame_face"] == k)
+        batch = NeuralRenderer(image, landmarks, (encoder, None)).student_inputs(
+            arrays["frame_motion"][frames]
+        )
+        inputs |= {f: {n: v[i : i + 1].numpy() for n, v in batch.items()} for i, f in enumerate(frames)}
+    return [inputs[f] for f in range(len(arrays["frame_motion"]))]
 
 
 def calibration_set(rebuild: bool = False, weights: str | Path | None = None) -> CalibrationSet:

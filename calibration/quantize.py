@@ -62,14 +62,6 @@ class _Reader:
         self.iter = iter(self.feeds)
 
 
-def _outputs(path: str | Path, feeds: list[dict]) -> np.ndarray:
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = {i.name for i in session.get_inputs()}
-    return np.stack([session.run(None, {k: v for k, v in f.items() if k in names})[0] for f in feeds])
-
-
 def _quantize_static(src: Path, dest: Path, feeds: list[dict], exclude: list[str]) -> None:
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -98,6 +90,8 @@ def quantize_onnx(
     import onnx
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    from edge_vasa.conversion.onnx_export import run_onnx
+
     calib = calibration_set()
     feeds = calib.feeds(network, weights)
     dest = Path(dest)
@@ -106,12 +100,12 @@ def quantize_onnx(
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
         graph = onnx.load(str(pre)).graph
         grid = grid_path_nodes(graph)
-        reference = _outputs(pre, feeds)
+        reference = run_onnx(pre, feeds)
         candidates = [n.name for n in graph.node if n.op_type in QUANTIZED_OPS and n.name not in grid]
 
         def attempt(kept_float: list[str]) -> float:
             _quantize_static(pre, dest, feeds, grid + kept_float)
-            return snr_db(reference, _outputs(dest, feeds))
+            return snr_db(reference, run_onnx(dest, feeds))
 
         kept: list[str] = []
         snr = attempt(kept)
@@ -190,7 +184,7 @@ def quantize_openvino(network: str, model, weights: str | Path | None = None) ->
 
     calib = calibration_set()
     feeds = calib.feeds(network, weights)
-    from edge_vasa.conversion.openvino_export import port_names
+    from edge_vasa.runtimes.backends import port_names
 
     names = port_names(model.inputs, feeds[0])
     dataset = nncf.Dataset(feeds, lambda f: [f[k] for k in names])

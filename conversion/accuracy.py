@@ -24,8 +24,8 @@ from tqdm import tqdm
 
 from edge_vasa.calibration.dataset import ALSA_SOUNDS, HELD_OUT_SPEECH, calibration_set, prepared_faces
 from edge_vasa.conversion.artifacts import ensure_artifact
-from edge_vasa.conversion.networks import encoder_image, student_decoder_feed
-from edge_vasa.evaluate import evaluate_frames, psnr_db
+from edge_vasa.conversion.networks import encoder_image
+from edge_vasa.evaluate import evaluate_frames, psnr_db, render_motion
 
 HELD_OUT_IDENTITIES = ("astronaut", "studio_f15", "cruise")
 HELD_OUT_LANGUAGE = "vi"
@@ -67,12 +67,13 @@ class ArtifactStep:
         return torch.from_numpy(self.backend(feeds))
 
 
-def artifact_motion(step_backend, audio: np.ndarray) -> np.ndarray:
-    """(T, MOTION_DIM) motion at 25 Hz from the exported streaming step (default options)."""
-    from edge_vasa.distill_motion import MotionStream, StudentMotionGenerator
+def artifact_motion(step_backend, student, audio: np.ndarray) -> np.ndarray:
+    """(T, MOTION_DIM) motion at 25 Hz from the exported streaming step in place of STUDENT's own
+    (a StudentMotionGenerator: its config drives the stream), with default options."""
+    from edge_vasa.distill_motion import MotionStream
     from edge_vasa.options import GenerateOptions
 
-    stream = MotionStream(ArtifactStep(step_backend, StudentMotionGenerator.load().step), GenerateOptions())
+    stream = MotionStream(ArtifactStep(step_backend, student.step), GenerateOptions())
     return np.concatenate([stream.push(audio), stream.flush()])
 
 
@@ -80,11 +81,13 @@ def artifact_frames(
     decoder, encoder, image: np.ndarray, landmarks: np.ndarray, motion: np.ndarray
 ) -> np.ndarray:
     """(T, 512, 512, 3) uint8 frames of one identity under MOTION, drawn by exported encoder + decoder."""
+    from edge_vasa.decoder import NeuralRenderer
+
     features = torch.from_numpy(encoder({"image": encoder_image(image).numpy()}))
+    inputs = NeuralRenderer(image, landmarks, (lambda _photo: features, None)).student_inputs(motion)
     frames = []
-    for m in motion:
-        feed = student_decoder_feed(lambda _: features, image, landmarks, m)
-        out = decoder({k: v.numpy() for k, v in feed.items()})
+    for i in range(len(motion)):
+        out = decoder({k: v[i : i + 1].numpy() for k, v in inputs.items()})
         frames.append((np.clip(out[0], 0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0))
     return np.stack(frames)
 
@@ -107,8 +110,9 @@ def compare_precisions(
     fmt: str, precisions: tuple[str, ...] = ("fp32", "int8"), root: str | Path | None = None
 ) -> dict:
     """Frames, lip sync and speed of FORMAT's precisions on held-out faces and speech (see module doc)."""
-    from edge_vasa.decoder import DECODER_WEIGHTS, NeuralRenderer, load_decoder_models
+    from edge_vasa.decoder import DECODER_WEIGHTS
     from edge_vasa.distill_motion import StudentMotionGenerator
+    from edge_vasa.generate import Avatar
     from edge_vasa.options import GenerateOptions
     from edge_vasa.runtimes.backends import open_artifact
 
@@ -117,13 +121,13 @@ def compare_precisions(
     faces = prepared_faces(HELD_OUT_IDENTITIES)
     speech = held_out_speech()
     student = StudentMotionGenerator.load()
-    teacher = load_decoder_models(DECODER_WEIGHTS)[:2]
     rows = []
     for speech_name, audio in speech:
         motion = student(audio, GenerateOptions())
-        chains = {p: artifact_motion(b["motion_step"], audio) for p, b in backends.items()}
-        for face_name, image, landmarks in tqdm(faces, desc=f"held-out faces, {speech_name}", unit="face"):
-            reference, _ = NeuralRenderer(image, landmarks, teacher).render_sequence(motion)
+        chains = {p: artifact_motion(b["motion_step"], student, audio) for p, b in backends.items()}
+        for face_name, face in tqdm(faces, desc=f"held-out faces, {speech_name}", unit="face"):
+            reference = render_motion(Avatar(face, student, decoder_weights=DECODER_WEIGHTS), motion)
+            image, landmarks = face.image, face.landmarks
             row = {"speech": speech_name, "face": face_name, "frames": len(motion), "variants": {}}
             frames = {
                 p: artifact_frames(b["decoder_student"], b["appearance_encoder"], image, landmarks, motion)
@@ -165,7 +169,7 @@ def compare_precisions(
     return {
         "format": fmt,
         "backend": backends[precisions[0]]["decoder_student"].name,
-        "identities": [f[0] for f in faces],
+        "identities": [name for name, _ in faces],
         "speech": [s[0] for s in speech],
         "summary": summary,
         "speed": speed,

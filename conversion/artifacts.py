@@ -121,6 +121,17 @@ def tool_versions(fmt: str) -> dict[str, str]:
     return versions
 
 
+def export_fields(network: str, fmt: str, precision: str, source: str | Path) -> dict:
+    """The fields every manifest starts with; the cache compares the tools and source weights."""
+    return {
+        "network": network,
+        "format": fmt,
+        "precision": precision,
+        "tools": tool_versions(fmt),
+        "source_weights_sha256": file_sha256(source),
+    }
+
+
 def ensure_artifact(
     network: str,
     fmt: str,

@@ -43,9 +43,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from edge_vasa.atomic import file_sha256
 from edge_vasa.conversion import artifacts
-from edge_vasa.conversion.networks import NETWORKS, OUTPUT_NAMES, load_network
+from edge_vasa.conversion.networks import OUTPUT_NAMES, example_run
 from edge_vasa.errors import EdgeVasaError
 
 if TYPE_CHECKING:
@@ -81,11 +80,7 @@ def export_coreml(
     PyTorch; refused with nothing written when a check fails. WEIGHTS default to the shipped student's."""
     if precision not in artifacts.PRECISIONS:
         raise EdgeVasaError(f"unknown precision {precision!r}; use one of {', '.join(artifacts.PRECISIONS)}")
-    network, source = load_network(name, weights)
-    # Core ML rejects inputs that are strided views (the decoder's image and TPS coefficients are)
-    inputs = {k: v.contiguous() for k, v in NETWORKS[name](network, source).items()}
-    with torch.no_grad():
-        expected = network(*inputs.values()).numpy()
+    network, source, inputs, expected = example_run(name, weights)
     io_spec = {
         "inputs": {k: _coreml_array(v.numpy()) for k, v in inputs.items()},
         "outputs": {OUTPUT_NAMES[name]: _coreml_array(expected)},
@@ -119,11 +114,7 @@ def export_coreml(
         shutil.rmtree(staging, ignore_errors=True)
 
     fields = {
-        "network": name,
-        "format": "coreml",
-        "precision": precision,
-        "tools": artifacts.tool_versions("coreml"),
-        "source_weights_sha256": file_sha256(source),
+        **artifacts.export_fields(name, "coreml", precision, source),
         **io_spec,
         "coreml": {
             "spec_version": checked["spec_version"],

@@ -29,35 +29,11 @@ def example_face():
     return prepare_face(str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
 
 
-def student_decoder_feed(encoder: nn.Module, image: np.ndarray, landmarks: np.ndarray, motion: np.ndarray):
-    """The student decoder's per-frame inputs (batch 1) for one identity (512x512 RGB crop + its 68 neutral
-    landmarks) under one frame of motion, with appearance features from ENCODER."""
-    from edge_vasa.decoder import decoder_inputs, image_tensor
-    from edge_vasa.models.student_decoder import flow_photo
-    from edge_vasa.models.warp_decoder import tps_coefficients
-    from edge_vasa.render import Renderer
-
-    motion = np.asarray(motion, np.float32)
-    src, dst, lm = (torch.from_numpy(x)[None] for x in decoder_inputs(Renderer(image, landmarks), motion))
-    photo = image_tensor(image)
-    with torch.no_grad():
-        features = encoder(photo)
-    return {
-        "features": features,
-        "image": photo,
-        "small": flow_photo(photo),
-        "coef": tps_coefficients(dst, src),
-        "dst": dst,
-        "landmarks": lm,
-        "motion": torch.from_numpy(motion)[None],
-    }
-
-
 def decoder_student_inputs(decoder, source: Path | None = None) -> dict[str, torch.Tensor]:
     """Per-frame inputs of the student decoder at 512x512 for an open-mouthed, turned, blinking frame.
     Appearance features come from the encoder stored beside the decoder in SOURCE (what the decoder really
     sees: INT8 parity depends on it), else from a seeded encoder of the decoder's width."""
-    from edge_vasa.decoder import load_decoder_models
+    from edge_vasa.decoder import NeuralRenderer, load_decoder_models
     from edge_vasa.models.appearance_encoder import AppearanceEncoder, AppearanceEncoderConfig
     from edge_vasa.motion import INDEX, NEUTRAL
 
@@ -69,7 +45,7 @@ def decoder_student_inputs(decoder, source: Path | None = None) -> dict[str, tor
     else:
         torch.manual_seed(0)
         encoder = AppearanceEncoder(AppearanceEncoderConfig(feature_dim=decoder.cfg.feature_dim))
-    return student_decoder_feed(encoder, face.image, face.landmarks, motion)
+    return NeuralRenderer(face.image, face.landmarks, (encoder, decoder)).student_inputs(motion[None])
 
 
 def encoder_image(rgb: np.ndarray) -> torch.Tensor:
@@ -141,3 +117,13 @@ NETWORKS: dict[str, Callable[..., dict[str, torch.Tensor]]] = {
     "motion_step": motion_step_inputs,
 }
 OUTPUT_NAMES = {"decoder_student": "frame", "appearance_encoder": "features", "motion_step": "motion"}
+
+
+def example_run(name: str, weights: str | Path | None = None):
+    """(network, its weights file, example inputs, PyTorch's output on them): what every exporter traces
+    and measures parity against. Inputs are made contiguous (Core ML refuses strided views)."""
+    network, source = load_network(name, weights)
+    inputs = {k: v.contiguous() for k, v in NETWORKS[name](network, source).items()}
+    with torch.no_grad():
+        expected = network(*inputs.values()).numpy()
+    return network, source, inputs, expected

@@ -24,21 +24,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from edge_vasa.atomic import atomic_output, file_sha256
-from edge_vasa.conversion.artifacts import io_fields, measure_parity, tool_versions, write_manifest
-from edge_vasa.conversion.networks import NETWORKS, OUTPUT_NAMES, load_network
+from edge_vasa.atomic import atomic_output
+from edge_vasa.conversion.artifacts import export_fields, io_fields, measure_parity, write_manifest
+from edge_vasa.conversion.networks import OUTPUT_NAMES, example_run
+from edge_vasa.runtimes.backends import compute_providers
 
 OPSET = 17
-# Execution providers that are services or need device setup rather than compute on this machine.
-NOT_COMPUTE = {"AzureExecutionProvider"}
 FP16_KEEP_FLOAT32 = ["GridSample", "Resize", "Upsample", "Range", "Min", "Max", "CumSum", "TopK"]
-
-
-def compute_providers() -> list[str]:
-    """onnxruntime execution providers present here that run the graph (CUDA, CoreML, DirectML, CPU...)."""
-    import onnxruntime as ort
-
-    return [p for p in ort.get_available_providers() if p not in NOT_COMPUTE]
 
 
 def trace_onnx(network: nn.Module, inputs: dict[str, torch.Tensor], output: str, path: str | Path) -> None:
@@ -76,13 +68,14 @@ def to_fp16(src: str | Path, dest: str | Path) -> None:
     onnx.save(model, str(dest))
 
 
-def run_onnx(path: str | Path, inputs: dict, provider: str = "CPUExecutionProvider") -> np.ndarray:
-    """The first output of an ONNX file on one provider (feeds the inputs the graph declares)."""
+def run_onnx(path: str | Path, feeds: list[dict], provider: str = "CPUExecutionProvider") -> np.ndarray:
+    """The first output of an ONNX file for each of FEEDS (stacked), on one provider and one session.
+    Only the inputs the graph declares are fed (the exporter prunes unused ones)."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=[provider])
-    feeds = {i.name: np.asarray(inputs[i.name]) for i in session.get_inputs()}
-    return session.run(None, feeds)[0]
+    names = [i.name for i in session.get_inputs()]
+    return np.stack([session.run(None, {k: np.asarray(f[k]) for k in names})[0] for f in feeds])
 
 
 def export_onnx(
@@ -91,10 +84,7 @@ def export_onnx(
     """Export one network to OUT_DIR/NAME.onnx (+ NAME.json manifest) after checking parity."""
     import onnx
 
-    network, source = load_network(name, weights)
-    inputs = NETWORKS[name](network, source)
-    with torch.no_grad():
-        expected = network(*inputs.values()).numpy()
+    network, source, inputs, expected = example_run(name, weights)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{name}.onnx"
@@ -112,7 +102,9 @@ def export_onnx(
             extra = quantize_onnx(name, Path(scratch) / "fp32.onnx", staged, weights)
         feeds = {k: v.numpy() for k, v in inputs.items()}
         parity = {
-            f"onnxruntime:{p}": measure_parity(name, "onnx", precision, expected, run_onnx(staged, feeds, p))
+            f"onnxruntime:{p}": measure_parity(
+                name, "onnx", precision, expected, run_onnx(staged, [feeds], p)[0]
+            )
             for p in compute_providers()
         }
         model = onnx.load(str(staged), load_external_data=False)
@@ -121,15 +113,11 @@ def export_onnx(
     write_manifest(
         target,
         {
-            "network": name,
-            "format": "onnx",
-            "precision": precision,
+            **export_fields(name, "onnx", precision, source),
             "opset": OPSET,
             "ir_version": model.ir_version,
             "nodes": len(model.graph.node),
             **io_fields(feeds, {OUTPUT_NAMES[name]: expected}),
-            "tools": tool_versions("onnx"),
-            "source_weights_sha256": file_sha256(source),
             **extra,
             "parity": {"reference": "PyTorch fp32", "runs": parity},
         },

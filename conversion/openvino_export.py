@@ -18,20 +18,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import torch
-
-from edge_vasa.atomic import atomic_output, file_sha256
-from edge_vasa.conversion.artifacts import io_fields, measure_parity, tool_versions, write_manifest
-from edge_vasa.conversion.networks import NETWORKS, OUTPUT_NAMES, load_network
+from edge_vasa.atomic import atomic_output
+from edge_vasa.conversion.artifacts import export_fields, io_fields, measure_parity, write_manifest
+from edge_vasa.conversion.networks import OUTPUT_NAMES, example_run
 from edge_vasa.conversion.onnx_export import trace_onnx
+from edge_vasa.runtimes.backends import port_names
 
 CPU_CONFIG = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
-
-
-def port_names(ports, known) -> list[str]:
-    """The input names (from KNOWN) of OpenVINO ports, in port order. A port can carry several tensor
-    names (graph cleaning merges tensors), so get_any_name() may return an internal one."""
-    return [next(n for n in sorted(port.get_names()) if n in known) for port in ports]
 
 
 def export_openvino(
@@ -40,10 +33,7 @@ def export_openvino(
     """Export one network to OUT_DIR/NAME.xml/.bin (+ NAME.json manifest) after checking parity on CPU."""
     import openvino as ov
 
-    network, source = load_network(name, weights)
-    inputs = NETWORKS[name](network, source)
-    with torch.no_grad():
-        expected = network(*inputs.values()).numpy()
+    network, source, inputs, expected = example_run(name, weights)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     xml = out_dir / f"{name}.xml"
@@ -68,12 +58,8 @@ def export_openvino(
     write_manifest(
         xml,
         {
-            "network": name,
-            "format": "openvino",
-            "precision": precision,
+            **export_fields(name, "openvino", precision, source),
             **io_fields(feeds, {OUTPUT_NAMES[name]: expected}),
-            "tools": tool_versions("openvino"),
-            "source_weights_sha256": file_sha256(source),
             "devices": ov.Core().available_devices,
             "compile_config": CPU_CONFIG,
             **extra,

@@ -23,6 +23,7 @@ from edge_vasa.render import Renderer
 DECODER_WEIGHTS = Path(__file__).parent / "weights" / "decoder_teacher.safetensors"
 STUDENT_DECODER_WEIGHTS = Path(__file__).parent / "weights" / "decoder_student.safetensors"
 Decoder = WarpDecoder | StudentDecoder
+RENDER_BATCH = 8  # frames per decoder call: amortises per-call overhead, bounded memory
 
 
 def decoder_inputs(renderer: Renderer, motion: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -61,32 +62,52 @@ class NeuralRenderer:
         self,
         image: np.ndarray,
         landmarks: np.ndarray,
-        models: tuple[AppearanceEncoder, Decoder] | None = None,
+        models: tuple[AppearanceEncoder, Decoder | None] | None = None,
     ):
+        """MODELS: (encoder, decoder), default the teacher's. The decoder may be None where only the
+        decoder's inputs are wanted (``student_inputs`` for an exported decoder)."""
         self.keypoints = Renderer(image, landmarks)  # control points of this identity (no drawing)
         self.size = self.keypoints.size
         self.encoder, self.decoder = models or load_decoder_models()[:2]
         self.image = image_tensor(image)
-        with torch.inference_mode():
+        # no_grad rather than inference_mode: these also feed exporters, which trace ordinary tensors
+        with torch.no_grad():
             self.features = self.encoder(self.image)  # once per identity
             self.small = flow_photo(self.image)
 
-    def render_sequence(self, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(T, MOTION_DIM) -> ((T, S, S, 3) uint8 frames, (T, 68, 2) intended landmarks in pixels)."""
+    def _keypoint_inputs(self, motion: np.ndarray) -> tuple[torch.Tensor, ...]:
+        """(T, MOTION_DIM) -> src (T, N, 2), dst (T, N, 2), landmarks (T, 68, 2), motion (T, MOTION_DIM)."""
         motion = np.asarray(motion, np.float32)
         src, dst, landmarks = (np.stack(x) for x in zip(*(decoder_inputs(self.keypoints, m) for m in motion)))
-        t = len(motion)
-        src, dst, landmarks, motion_t = (torch.from_numpy(x) for x in (src, dst, landmarks, motion))
-        features, image = self.features.expand(t, -1, -1, -1), self.image.expand(t, -1, -1, -1)
+        return tuple(torch.from_numpy(x) for x in (src, dst, landmarks, motion))
+
+    def student_inputs(self, motion: np.ndarray) -> dict[str, torch.Tensor]:
+        """The student decoder's inputs for (T, MOTION_DIM) motion, by name, in its argument order (what
+        its exported graphs take, one frame at a time)."""
+        src, dst, landmarks, motion_t = self._keypoint_inputs(motion)
+        t = len(motion_t)
+        return {
+            "features": self.features.expand(t, -1, -1, -1),
+            "image": self.image.expand(t, -1, -1, -1),
+            "small": self.small.expand(t, -1, -1, -1),
+            "coef": tps_coefficients(dst, src),
+            "dst": dst,
+            "landmarks": landmarks,
+            "motion": motion_t,
+        }
+
+    def render_sequence(self, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(T, MOTION_DIM) -> ((T, S, S, 3) uint8 frames, (T, 68, 2) intended landmarks in pixels)."""
         with torch.inference_mode():
             if isinstance(self.decoder, StudentDecoder):
-                coef = tps_coefficients(dst, src)
-                small = self.small.expand(t, -1, -1, -1)
-                out = self.decoder(features, image, small, coef, dst, landmarks, motion_t)
+                out = self.decoder(*self.student_inputs(motion).values())
             else:
+                src, dst, landmarks, motion_t = self._keypoint_inputs(motion)
+                t = len(motion_t)
+                features, image = self.features.expand(t, -1, -1, -1), self.image.expand(t, -1, -1, -1)
                 out = self.decoder(features, image, src, dst, landmarks, motion_t)
         frames = (out.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-        return frames, motion_to_landmarks(motion, self.keypoints.geometry)
+        return frames, motion_to_landmarks(np.asarray(motion, np.float32), self.keypoints.geometry)
 
     def render(self, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One (MOTION_DIM,) frame of motion -> ((S, S, 3) uint8 RGB frame, (68, 2) intended landmarks)."""

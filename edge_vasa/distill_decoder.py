@@ -24,7 +24,7 @@ from tqdm import tqdm
 from edge_vasa.atomic import atomic_output, pyplot, save_figure
 from edge_vasa.checkpoint import export_modules, resume_training, run_training, warmup_cosine
 from edge_vasa.corpus import read_manifest
-from edge_vasa.decoder import DECODER_WEIGHTS, load_decoder_models
+from edge_vasa.decoder import DECODER_WEIGHTS, RENDER_BATCH, load_decoder_models
 from edge_vasa.errors import EdgeVasaError
 from edge_vasa.evaluate import psnr_db
 from edge_vasa.models.student_decoder import StudentDecoder, StudentDecoderConfig, flow_photo
@@ -40,8 +40,6 @@ from edge_vasa.train_decoder import (
     load_decoder_samples,
     psnr,
 )
-
-RENDER_BATCH = 8
 
 
 @dataclass

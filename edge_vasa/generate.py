@@ -27,7 +27,13 @@ import torch
 from tqdm import tqdm
 
 from edge_vasa.audio import SAMPLE_RATE, load_audio
-from edge_vasa.decoder import DECODER_WEIGHTS, STUDENT_DECODER_WEIGHTS, NeuralRenderer, load_decoder_models
+from edge_vasa.decoder import (
+    DECODER_WEIGHTS,
+    RENDER_BATCH,
+    STUDENT_DECODER_WEIGHTS,
+    NeuralRenderer,
+    load_decoder_models,
+)
 from edge_vasa.errors import EdgeVasaError
 from edge_vasa.face import PreparedFace, prepare_face
 from edge_vasa.models.audio_encoder import MEL_FRAMES_PER_VIDEO_FRAME, AudioEncoder
@@ -43,7 +49,6 @@ MOTION_FPS = 25
 FIRST_BLINK_BY = 2.0  # s: even a 2-3 s clip blinks (people blink as they start to speak)
 MAX_BLINK_GAP = 6.0  # s: a longer stare looks lifeless
 EYES = [INDEX["blink_left"], INDEX["blink_right"]]
-RENDER_BATCH = 8  # frames per decoder call: amortises per-call overhead, bounded memory
 WEIGHTS = Path(__file__).parent / "weights" / "motion_teacher.safetensors"
 BUNDLED_SPEECH = (
     Path(__file__).parent / "assets" / "hello_en.wav"

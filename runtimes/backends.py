@@ -20,6 +20,22 @@ import numpy as np
 from edge_vasa.conversion.artifacts import verify_artifact
 from edge_vasa.errors import EdgeVasaError
 
+# onnxruntime execution providers that are services or need device setup rather than compute here
+NOT_COMPUTE = {"AzureExecutionProvider"}
+
+
+def compute_providers() -> list[str]:
+    """onnxruntime execution providers present here that run graphs (CUDA, CoreML, DirectML, CPU...)."""
+    import onnxruntime as ort
+
+    return [p for p in ort.get_available_providers() if p not in NOT_COMPUTE]
+
+
+def port_names(ports, known) -> list[str]:
+    """The input names (from KNOWN) of OpenVINO ports, in port order. A port can carry several tensor
+    names (graph cleaning merges tensors), so get_any_name() may return an internal one."""
+    return [next(n for n in sorted(port.get_names()) if n in known) for port in ports]
+
 
 def default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -53,7 +69,9 @@ class Backend:
         if missing:
             raise EdgeVasaError(f"{self.network} needs inputs {', '.join(missing)}")
         # reshaped to the artifact's own shapes: Core ML takes the 0-d emotion index as a (1,) array
-        return {k: np.asarray(inputs[k], self.dtypes[k]).reshape(self.shapes[k]) for k in self.inputs}
+        return {
+            k: np.ascontiguousarray(inputs[k], self.dtypes[k]).reshape(self.shapes[k]) for k in self.inputs
+        }
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         raise NotImplementedError
@@ -64,8 +82,6 @@ class OnnxRuntimeBackend(Backend):
 
     def __init__(self, path: Path, manifest: dict, device: str | None = None, threads: int | None = None):
         import onnxruntime as ort
-
-        from edge_vasa.conversion.onnx_export import compute_providers
 
         device = device or "CPUExecutionProvider"
         if device not in compute_providers():
@@ -104,8 +120,6 @@ class OpenVINOBackend(Backend):
                 "INFERENCE_NUM_THREADS": threads or default_threads(),
             }
         self.compiled = core.compile_model(str(path), device, config)
-        from edge_vasa.conversion.openvino_export import port_names
-
         self.declared = port_names(self.compiled.inputs, self.inputs)
         self.request = self.compiled.create_infer_request()
 

@@ -13,7 +13,6 @@ from edge_vasa.corpus import IDENTITY_SOURCES, build_corpus  # noqa: E402
 from edge_vasa.decoder import (  # noqa: E402
     STUDENT_DECODER_WEIGHTS,
     NeuralRenderer,
-    decoder_inputs,
     load_decoder_models,
 )
 from edge_vasa.distill_decoder import (  # noqa: E402
@@ -25,10 +24,9 @@ from edge_vasa.evaluate import psnr_db  # noqa: E402
 from edge_vasa.models.student_decoder import (  # noqa: E402
     StudentDecoder,
     StudentDecoderConfig,
-    flow_photo,
     separable_heatmaps,
 )
-from edge_vasa.models.warp_decoder import heatmaps, identity_grid, tps_coefficients  # noqa: E402
+from edge_vasa.models.warp_decoder import heatmaps, identity_grid  # noqa: E402
 from edge_vasa.motion import INDEX, MOUTH_INNER, MOUTH_OUTER, NEUTRAL  # noqa: E402
 
 FLOP_BUDGET = 1.5e9  # per 512x512 frame (issue: edge students)
@@ -44,20 +42,7 @@ def _motion(**values: float) -> np.ndarray:
 def _inputs(face, motions: list[np.ndarray], encoder=None):
     """Student decoder inputs for a batch of motions of one prepared face."""
     renderer = NeuralRenderer(face.image, face.landmarks, (encoder or load_decoder_models()[0], None))
-    src, dst, lm = (
-        torch.from_numpy(np.stack(x)) for x in zip(*(decoder_inputs(renderer.keypoints, m) for m in motions))
-    )
-    b = len(motions)
-    image = renderer.image.expand(b, -1, -1, -1)
-    return (
-        renderer.features.expand(b, -1, -1, -1),
-        image,
-        flow_photo(renderer.image).expand(b, -1, -1, -1),
-        tps_coefficients(dst, src),
-        dst,
-        lm,
-        torch.from_numpy(np.stack(motions).astype(np.float32)),
-    )
+    return tuple(renderer.student_inputs(np.stack(motions)).values())
 
 
 def test_student_fits_the_flop_budget_and_uses_plain_ops(grace_hopper_prepared):
