@@ -163,6 +163,12 @@ def _still_current(manifest: dict, network: str, fmt: str, precision: str, weigh
         return False
     if manifest.get("tools") != tool_versions(fmt):
         return False
+    budget = manifest.get("quantization", {}).get("budget_snr_db")
+    if budget is not None:  # a changed budget changes which layers stay in float
+        from edge_vasa.calibration.quantize import INT8_BUDGET_DB
+
+        if budget != INT8_BUDGET_DB[network]:
+            return False
     if "calibration" in manifest:  # calibrated int8: the same calibration set (built first if missing)
         from edge_vasa.calibration.dataset import calibration_set
 

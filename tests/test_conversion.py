@@ -153,6 +153,26 @@ def test_cache_reuses_a_matching_artifact_and_rebuilds_a_changed_one(tiny, tmp_p
     assert rebuilt.stat().st_mtime_ns != stamp
 
 
+def test_cache_rebuilds_int8_when_its_budget_changes(tiny, tmp_path):
+    weights = tiny["appearance_encoder"]
+    path = ensure_artifact("appearance_encoder", "onnx", "int8", tmp_path, weights=weights)
+    stamp = path.stat().st_mtime_ns
+    assert (
+        ensure_artifact("appearance_encoder", "onnx", "int8", tmp_path, weights=weights).stat().st_mtime_ns
+        == stamp
+    )
+    manifest_file = path.with_suffix(".json")
+    manifest = json.loads(manifest_file.read_text())
+    manifest["quantization"]["budget_snr_db"] -= 5
+    manifest_file.write_text(json.dumps(manifest))
+    rebuilt = ensure_artifact("appearance_encoder", "onnx", "int8", tmp_path, weights=weights)
+    assert rebuilt.stat().st_mtime_ns != stamp
+    assert (
+        json.loads(manifest_file.read_text())["quantization"]["budget_snr_db"]
+        == manifest["quantization"]["budget_snr_db"] + 5
+    )
+
+
 def test_a_flipped_byte_is_refused_with_a_clear_error(tiny, tmp_path):
     xml = ensure_artifact(
         "appearance_encoder", "openvino", "fp32", tmp_path, weights=tiny["appearance_encoder"]
