@@ -19,13 +19,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from edge_vasa.calibration.dataset import ALSA_SOUNDS, HELD_OUT_SPEECH, calibration_set, prepared_faces
 from edge_vasa.conversion.artifacts import ensure_artifact
-from edge_vasa.conversion.networks import encoder_image
 from edge_vasa.evaluate import evaluate_frames, psnr_db, render_motion
+from edge_vasa.runtimes.models import ArtifactStep, EdgeModels, EdgeRenderer
 
 HELD_OUT_IDENTITIES = ("astronaut", "studio_f15", "cruise")
 HELD_OUT_LANGUAGE = "vi"
@@ -50,46 +49,14 @@ def held_out_speech() -> list[tuple[str, np.ndarray]]:
     return out
 
 
-class ArtifactStep:
-    """The motion student's streaming step run by a backend, standing in for the PyTorch step."""
-
-    def __init__(self, backend, step):
-        self.backend, self.model, self.chunk, self.mel_frames = (
-            backend,
-            step.model,
-            step.chunk,
-            step.mel_frames,
-        )
-
-    def __call__(self, past, mel, emotion, controls, guidance, noise) -> torch.Tensor:
-        names = ("past", "mel", "emotion", "controls", "guidance", "noise")
-        feeds = {k: v.numpy() for k, v in zip(names, (past, mel, emotion, controls, guidance, noise))}
-        return torch.from_numpy(self.backend(feeds))
-
-
-def artifact_motion(step_backend, student, audio: np.ndarray) -> np.ndarray:
+def artifact_motion(models: EdgeModels, student, audio: np.ndarray) -> np.ndarray:
     """(T, MOTION_DIM) motion at 25 Hz from the exported streaming step in place of STUDENT's own
     (a StudentMotionGenerator: its config drives the stream), with default options."""
     from edge_vasa.distill_motion import MotionStream
     from edge_vasa.options import GenerateOptions
 
-    stream = MotionStream(ArtifactStep(step_backend, student.step), GenerateOptions())
+    stream = MotionStream(ArtifactStep(models, student.step), GenerateOptions())
     return np.concatenate([stream.push(audio), stream.flush()])
-
-
-def artifact_frames(
-    decoder, encoder, image: np.ndarray, landmarks: np.ndarray, motion: np.ndarray
-) -> np.ndarray:
-    """(T, 512, 512, 3) uint8 frames of one identity under MOTION, drawn by exported encoder + decoder."""
-    from edge_vasa.decoder import NeuralRenderer
-
-    features = torch.from_numpy(encoder({"image": encoder_image(image).numpy()}))
-    inputs = NeuralRenderer(image, landmarks, (lambda _photo: features, None)).student_inputs(motion)
-    frames = []
-    for i in range(len(motion)):
-        out = decoder({k: v[i : i + 1].numpy() for k, v in inputs.items()})
-        frames.append((np.clip(out[0], 0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0))
-    return np.stack(frames)
 
 
 def _median_ms(fns: dict, inputs: dict, rounds: int = 20) -> dict[str, float]:
@@ -118,25 +85,25 @@ def compare_precisions(
 
     networks = ("decoder_student", "appearance_encoder", "motion_step")
     backends = {p: {n: open_artifact(ensure_artifact(n, fmt, p, root)) for n in networks} for p in precisions}
+    models = {
+        p: EdgeModels(None, b["appearance_encoder"], b["motion_step"], b["decoder_student"])
+        for p, b in backends.items()
+    }
     faces = prepared_faces(HELD_OUT_IDENTITIES)
     speech = held_out_speech()
     student = StudentMotionGenerator.load()
     rows = []
     for speech_name, audio in speech:
         motion = student(audio, GenerateOptions())
-        chains = {p: artifact_motion(b["motion_step"], student, audio) for p, b in backends.items()}
+        chains = {p: artifact_motion(m, student, audio) for p, m in models.items()}
         for face_name, face in tqdm(faces, desc=f"held-out faces, {speech_name}", unit="face"):
             reference = render_motion(Avatar(face, student, decoder_weights=DECODER_WEIGHTS), motion)
             image, landmarks = face.image, face.landmarks
             row = {"speech": speech_name, "face": face_name, "frames": len(motion), "variants": {}}
-            frames = {
-                p: artifact_frames(b["decoder_student"], b["appearance_encoder"], image, landmarks, motion)
-                for p, b in backends.items()
-            }
-            for p, b in backends.items():
-                chain = artifact_frames(
-                    b["decoder_student"], b["appearance_encoder"], image, landmarks, chains[p]
-                )
+            renderers = {p: EdgeRenderer(image, landmarks, m) for p, m in models.items()}
+            frames = {p: r.render(motion) for p, r in renderers.items()}
+            for p, renderer in renderers.items():
+                chain = renderer.render(chains[p])
                 scores = evaluate_frames(chain, audio, 25.0)
                 row["variants"][p] = {
                     "psnr_vs_reference_db": psnr_db(frames[p], reference),

@@ -144,16 +144,26 @@ def ensure_artifact(
     calibration set and tool versions is already in ``root`` (default: the cache)."""
     from edge_vasa.conversion.networks import source_weights
 
-    main = artifact_path(root or cache_root(), network, fmt, precision)
     if not force:
-        try:
-            manifest = verify_artifact(main)
-        except EdgeVasaError:
-            manifest = None
-        if manifest and _still_current(manifest, network, fmt, precision, weights):
+        main = current_artifact(network, fmt, precision, root, weights)
+        if main is not None:
             return main
+    main = artifact_path(root or cache_root(), network, fmt, precision)
     source_weights(network, weights)  # a clear error before anything is built
     return export_artifact(network, fmt, precision, main.parent, weights)
+
+
+def current_artifact(
+    network: str, fmt: str, precision: str, root: str | Path | None = None, weights: str | Path | None = None
+) -> Path | None:
+    """The artifact's main file if a verified one exported from the same source weights, calibration set
+    and tool versions is in ``root`` (default: the cache), else None."""
+    main = artifact_path(root or cache_root(), network, fmt, precision)
+    try:
+        manifest = verify_artifact(main)
+    except EdgeVasaError:
+        return None
+    return main if _still_current(manifest, network, fmt, precision, weights) else None
 
 
 def _still_current(manifest: dict, network: str, fmt: str, precision: str, weights) -> bool:

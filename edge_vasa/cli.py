@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -94,8 +95,7 @@ def _add_features(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
-    from edge_vasa.motion import EMOTIONS
-    from edge_vasa.options import MODELS, OUTPUT_FPS, RENDERERS, GenerateOptions
+    from edge_vasa.options import MODELS, RENDERERS, GenerateOptions
 
     defaults = GenerateOptions()
     p = sub.add_parser(
@@ -117,6 +117,23 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--face-index", type=int, default=0, help="which face when the photo has several, 0 = largest"
     )
+    _add_control_options(p)
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=defaults.steps,
+        help="diffusion sampling steps of the teacher (default: %(default)s; the student takes one pass)",
+    )
+    _add_model_options(p, MODELS, RENDERERS)
+    p.add_argument("--decoder-weights", help="decoder weights (.safetensors); default: the shipped --model's")
+
+
+def _add_control_options(p: argparse.ArgumentParser) -> None:
+    """Emotion, gaze, distance, motion scale, seed, frame rate and guidance: shared by generate and live."""
+    from edge_vasa.motion import EMOTIONS
+    from edge_vasa.options import OUTPUT_FPS, GenerateOptions
+
+    defaults = GenerateOptions()
     p.add_argument("--emotion", default=defaults.emotion, help=", ".join(EMOTIONS))
     p.add_argument(
         "--gaze",
@@ -154,14 +171,24 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         default=defaults.cfg_control,
         help="guidance scale for emotion/gaze/distance/motion controls (default: %(default)s)",
     )
-    p.add_argument(
-        "--steps",
-        type=int,
-        default=defaults.steps,
-        help="diffusion sampling steps of the teacher (default: %(default)s; the student takes one pass)",
+
+
+def _options(args: argparse.Namespace):
+    from edge_vasa.options import GenerateOptions
+
+    opts = GenerateOptions(
+        emotion=args.emotion,
+        gaze=tuple(args.gaze),
+        distance=args.distance,
+        motion_scale=args.motion_scale,
+        seed=args.seed,
+        steps=getattr(args, "steps", GenerateOptions().steps),
+        cfg_audio=args.cfg_audio,
+        cfg_control=args.cfg_control,
+        fps=args.fps,
     )
-    _add_model_options(p, MODELS, RENDERERS)
-    p.add_argument("--decoder-weights", help="decoder weights (.safetensors); default: the shipped --model's")
+    opts.check()
+    return opts
 
 
 def _add_model_options(p: argparse.ArgumentParser, models: tuple, renderers: tuple) -> None:
@@ -272,6 +299,83 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _add_backend_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        help="RUNTIME[:DEVICE] instead of the fastest measured, e.g. onnxruntime:cpu, openvino:gpu, "
+        "torch:cuda",
+    )
+    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), help="only this precision")
+
+
+def _add_doctor(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "doctor",
+        help="what this machine can run: backends, devices, precisions, measured FPS, and the choice",
+        description="Probes the CPU (model, cores, ISA flags), GPUs and the installed runtimes (onnxruntime "
+        "providers, OpenVINO devices, Core ML, PyTorch), times every backend x precision on the edge "
+        "models (a short warm-up, cached per machine and artifact), and says which one `live` would use "
+        "and why. fp32 artifacts are exported when missing; --build exports fp16 and int8 too (minutes).",
+    )
+    _add_backend_options(p)
+    p.add_argument("--build", action="store_true", help="export every missing artifact first (slow)")
+    p.add_argument("--remeasure", action="store_true", help="time again instead of using cached timings")
+    p.add_argument("--json", help="also write the findings to this JSON file")
+
+
+def _add_live(sub: argparse._SubParsersAction) -> None:
+    from edge_vasa.live import MAX_LATENCY_S
+
+    p = sub.add_parser(
+        "live",
+        help="drive the face in real time from a microphone, a file or stdin (window, browser, camera, MP4)",
+        description="Real time: audio -> motion (the streaming student, past carried) -> frames (the "
+        "exported edge decoder on the fastest backend here, see `edge-vasa doctor`) -> a window, a "
+        "browser page (--serve), a virtual camera and/or an MP4 recording. Frames that would come later than "
+        "--max-latency after their audio are dropped instead of delaying the rest. On silence the face "
+        "stays alive; a lost microphone is reopened when it returns. Ctrl-C or SIGTERM ends the session "
+        "and finishes the recording.",
+    )
+    p.add_argument(
+        "--image", help="face photo (JPEG/PNG/WebP/BMP); default: Grace Hopper, shipped by matplotlib"
+    )
+    p.add_argument("--face-index", type=int, default=0, help="which face when the photo has several")
+    p.add_argument(
+        "--source",
+        default="mic",
+        help="mic (default), file:PATH (played in real time) or stdin (raw s16le mono PCM)",
+    )
+    p.add_argument("--device", help="microphone by index or (part of its) name; see --list-devices")
+    p.add_argument("--list-devices", action="store_true", help="list the capture devices and exit")
+    p.add_argument("--stdin-rate", type=int, default=16000, help="sample rate of --source stdin (Hz)")
+    p.add_argument("--loop", action="store_true", help="with --source file: play it again and again")
+    p.add_argument("--no-window", action="store_true", help="no window (use with --serve/--record/...)")
+    p.add_argument("--fullscreen", action="store_true", help="full-screen window")
+    p.add_argument("--kiosk", action="store_true", help="kiosk: full-screen window, or --serve's page")
+    p.add_argument(
+        "--serve",
+        type=int,
+        nargs="?",
+        const=8765,
+        metavar="PORT",
+        help="MJPEG + kiosk page on http://127.0.0.1:PORT/ (default port 8765)",
+    )
+    p.add_argument("--virtual-camera", action="store_true", help="send frames to a virtual webcam")
+    p.add_argument("--record", help="also record the session (frames + captured audio) to this MP4")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument(
+        "--max-latency",
+        type=float,
+        default=MAX_LATENCY_S,
+        help="drop frames that would be shown later than this after their audio (s, default %(default)s)",
+    )
+    p.add_argument("--no-vad", action="store_true", help="pass background noise to the motion unchanged")
+    p.add_argument("--stats", help="write the session summary (FPS, latency percentiles...) to this JSON")
+    p.add_argument("--quiet", action="store_true", help="no status line")
+    _add_control_options(p)
+    _add_backend_options(p)
+
+
 def _add_eval(sub: argparse._SubParsersAction) -> None:
     from edge_vasa.options import MODELS, RENDERERS, GenerateOptions
 
@@ -316,6 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_distill(sub)
     _add_export(sub)
     _add_eval(sub)
+    _add_doctor(sub)
+    _add_live(sub)
     sub.add_parser("languages", help="list the speech languages and voices")
     return parser
 
@@ -442,20 +548,9 @@ def cmd_features(args: argparse.Namespace) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
-    from edge_vasa.generate import BUNDLED_SPEECH, GenerateOptions, generate_video
+    from edge_vasa.generate import BUNDLED_SPEECH, generate_video
 
-    opts = GenerateOptions(
-        emotion=args.emotion,
-        gaze=tuple(args.gaze),
-        distance=args.distance,
-        motion_scale=args.motion_scale,
-        seed=args.seed,
-        steps=args.steps,
-        cfg_audio=args.cfg_audio,
-        cfg_control=args.cfg_control,
-        fps=args.fps,
-    )
-    opts.check()
+    opts = _options(args)
     _check_output(args.out)
     image, audio = args.image or _bundled_photo(), args.audio or BUNDLED_SPEECH
     out = generate_video(
@@ -618,6 +713,154 @@ def cmd_languages(args: argparse.Namespace) -> None:
         print(f"{code:5s} {lang.name:12s} {engines}")
 
 
+def _ranking(args: argparse.Namespace, build: bool = False, remeasure: bool = False, progress=None):
+    from edge_vasa.runtimes.selector import rank_candidates
+
+    return rank_candidates(args.backend, args.precision, build, remeasure, progress)
+
+
+def cmd_doctor(args: argparse.Namespace) -> None:
+    import json
+
+    from tqdm import tqdm
+
+    from edge_vasa.runtimes.selector import probe
+
+    machine = probe()
+    cpu = machine["cpu"]
+    print(f"CPU      {cpu['model']}, {cpu['cores']} cores, ISA: {' '.join(cpu['isa']) or 'baseline'}")
+    print(f"GPU      {machine['gpu'] or 'none found'}")
+    print(f"system   {machine['os']}, Python {machine['python']}")
+    for runtime, info in machine["runtimes"].items():
+        print(f"{runtime:8} {info['version']} on {', '.join(info['devices'])}")
+    print("timing each backend x precision (a few frames each; cached) ...")
+    ranking = _ranking(args, args.build, args.remeasure, progress=tqdm.write)
+    print(f"\n{'backend':22} {'precision':9} {'decoder ms':>10} {'motion ms':>9} {'FPS':>6}  status")
+    for r in ranking:
+        if r.usable:
+            timing = f"{r.decoder_ms:10.1f} {r.motion_ms:9.1f} {r.fps:6.1f}"
+            state = "ok" + (" (cached timing)" if r.cached else "")
+        else:
+            timing, state = f"{'-':>10} {'-':>9} {'-':>6}", r.status
+        print(f"{r.candidate.backend:22} {r.candidate.precision:9} {timing}  {state}")
+    usable = [r for r in ranking if r.usable]
+    if usable:
+        best = usable[0]
+        print(
+            f"\nchoice: {best.candidate} - the fastest usable here ({best.fps:.1f} FPS estimated for "
+            "decoder + motion alone; every artifact passed its parity check at export)."
+        )
+        if len(usable) > 1:
+            print(f"fallbacks, in order: {', '.join(str(r.candidate) for r in usable[1:])}")
+    else:
+        print("\nno usable backend: install onnxruntime or openvino (pip install 'edge-vasa[export]')")
+    try:
+        from edge_vasa.sources import input_devices
+
+        devices = input_devices()
+        print(
+            "\nmicrophones: "
+            + ("; ".join(f"[{d['index']}] {d['name']} ({d['rate']} Hz)" for d in devices) or "none")
+        )
+    except EdgeVasaError as e:
+        print(f"\nmicrophones: unknown ({e})")
+    if args.json:
+        from dataclasses import asdict
+
+        from edge_vasa.atomic import atomic_output
+
+        rows = [asdict(r) | {"fps": r.fps if r.usable else None} for r in ranking]
+        with atomic_output(args.json) as tmp:
+            Path(tmp).write_text(json.dumps({"machine": machine, "ranking": rows}, indent=1, default=str))
+
+
+def cmd_live(args: argparse.Namespace) -> None:
+    import json
+    import signal
+    import threading
+
+    from edge_vasa.face import prepare_face
+    from edge_vasa.live import LiveSession
+    from edge_vasa.runtimes.models import FallbackModels
+    from edge_vasa.sinks import MjpegSink, RecordingSink, VirtualCameraSink, WindowSink
+    from edge_vasa.sources import input_devices, open_source
+
+    if args.list_devices:
+        for d in input_devices():
+            print(f"[{d['index']}] {d['name']} ({d['channels']} ch, {d['rate']} Hz)")
+        return
+    opts = _options(args)
+    if not 0.05 <= args.max_latency <= 5:
+        raise EdgeVasaError("--max-latency must be within 0.05..5 s")
+    source = open_source(args.source, args.device, args.stdin_rate, args.loop)
+    face = prepare_face(args.image or _bundled_photo(), face_index=args.face_index)
+    session_ref: list = []
+    sinks = []
+    if args.record:
+        sinks.append(RecordingSink(args.record))
+    if args.serve is not None:
+        serve = MjpegSink(
+            args.serve, status=lambda: session_ref[0].status() if session_ref else {"problems": []}
+        )
+        sinks.append(serve)
+        print(f"kiosk page: {serve.url}")
+    if args.virtual_camera:
+        sinks.append(VirtualCameraSink())
+    if not args.no_window:
+        try:
+            sinks.append(WindowSink(fullscreen=args.fullscreen or args.kiosk))
+        except EdgeVasaError:
+            if not sinks:
+                raise
+    if not sinks:
+        raise EdgeVasaError(
+            "nothing to show the avatar on; drop --no-window or add --serve/--record/--virtual-camera"
+        )
+    models = FallbackModels(_ranking(args))
+    print(f"backend: {models.candidate}; source: {source.name}; press Ctrl-C to stop")
+    session = LiveSession(
+        face, source, sinks, models, opts, fps=opts.fps, vad=not args.no_vad, max_latency=args.max_latency
+    )
+    session_ref.append(session)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: session.stop())
+    session.start()
+    try:
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        while not session.wait(1.0):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if not args.quiet:
+                st = session.status()
+                problems = f" | {'; '.join(st['problems'])}" if st["problems"] else ""
+                print(
+                    f"\r{st['fps']:5.1f} FPS, latency p50 {st['latency_ms']['p50']:.0f} ms "
+                    f"p95 {st['latency_ms']['p95']:.0f} ms, dropped {st['frames_dropped']}{problems}   ",
+                    end="",
+                    flush=True,
+                )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        session.stop()
+        session.wait(15)
+    summary = session.summary()
+    print(
+        f"\n{summary['frames_shown']} frames, {summary['fps']} FPS, "
+        f"latency p50 {summary['latency_ms']['p50']} ms p95 {summary['latency_ms']['p95']} ms, "
+        f"dropped {summary['frames_dropped']}"
+    )
+    if args.record and Path(args.record).is_file():
+        print(f"recording: {args.record}")
+    if args.stats:
+        from edge_vasa.atomic import atomic_output
+
+        with atomic_output(args.stats) as tmp:
+            Path(tmp).write_text(json.dumps(summary, indent=1))
+    if session.error is not None:
+        raise session.error
+
+
 COMMANDS = {
     "demo": cmd_demo,
     "prep": cmd_prep,
@@ -629,6 +872,8 @@ COMMANDS = {
     "export": cmd_export,
     "eval": cmd_eval,
     "languages": cmd_languages,
+    "doctor": cmd_doctor,
+    "live": cmd_live,
 }
 
 

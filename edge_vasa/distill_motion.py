@@ -314,6 +314,14 @@ def check_audio(audio: np.ndarray) -> np.ndarray:
     return audio.astype(np.float32)
 
 
+# Live latency: commit 2 frames per step and wait for no look-ahead beyond the encoder's one frame of
+# margin. Measured on held-out speech (hello_en, the held-out alsa recordings, a vi sentence), the
+# correlation of jaw opening with voiced energy was 0.728 vs 0.695 with the trained chunk of 10 and 8
+# frames of look-ahead; frame-to-frame head jerk rose from 0.0064 to 0.0078. A frame then waits
+# 40-120 ms for audio instead of 370-770 ms.
+LIVE_HOP, LIVE_LOOKAHEAD = 2, 0
+
+
 class MotionStream:
     """Live motion: push audio blocks of any size, get the motion frames committed so far.
 
@@ -321,9 +329,17 @@ class MotionStream:
     generator and the blink keeper. The audio before the start counts as silence and the face starts at rest.
     """
 
-    def __init__(self, step: MotionStep, opts: GenerateOptions):
+    def __init__(
+        self, step: MotionStep, opts: GenerateOptions, hop: int | None = None, lookahead: int | None = None
+    ):
+        """HOP frames are committed per step (default: the step's chunk). LOOKAHEAD frames of audio after
+        them are waited for (default: all the step was trained with); the rest counts as silence. Live use
+        takes LIVE_HOP / LIVE_LOOKAHEAD: less waiting, the same lip sync (measured, see LIVE_HOP)."""
         opts.check()
         self.step, self.opts = step, opts
+        full = step.model.cfg.window - step.chunk
+        self.hop = min(hop or step.chunk, step.chunk)
+        self.lookahead = full if lookahead is None else min(lookahead, full)
         self.emotion = torch.tensor(EMOTIONS.index(opts.emotion))
         self.controls = torch.tensor(
             [*opts.gaze, opts.distance - 1.0, opts.motion_scale], dtype=torch.float32
@@ -345,22 +361,26 @@ class MotionStream:
     def _run(self) -> np.ndarray:
         """Every chunk whose audio (with look-ahead) is buffered."""
         out = [np.empty((0, MOTION_DIM), np.float32)]
-        k, chunk = MEL_FRAMES_PER_VIDEO_FRAME, self.step.chunk
-        while len(self.mel) >= self.step.mel_frames:
+        k, hop, p = MEL_FRAMES_PER_VIDEO_FRAME, self.hop, self.step.model.cfg.past
+        while len(self.mel) >= (p + hop + self.lookahead + 2) * k:
             noise = torch.randn((self.step.model.cfg.window, MOTION_DIM), generator=self.gen)
+            mel = self.mel[: self.step.mel_frames]
+            if len(mel) < self.step.mel_frames:  # look-ahead not waited for counts as silence
+                silence = np.full((self.step.mel_frames - len(mel), N_MELS), SILENT_MEL, np.float32)
+                mel = np.concatenate([mel, silence])
             raw = self.step(
                 self.past,
-                torch.from_numpy(self.mel[: self.step.mel_frames]),
+                torch.from_numpy(np.ascontiguousarray(mel)),
                 self.emotion,
                 self.controls,
                 self.guidance,
                 noise,
-            )
-            self.past = torch.cat([self.past, raw])[-self.step.model.cfg.past :]
-            self.mel = self.mel[chunk * k :]
+            )[:hop]
+            self.past = torch.cat([self.past, raw])[-p:]
+            self.mel = self.mel[hop * k :]
             motion = self.blinks(clip(raw.numpy()))
             out.append(_scale_head_motion(motion, self.opts.motion_scale))
-            self.committed += chunk
+            self.committed += hop
         return np.concatenate(out)
 
     def push(self, audio: np.ndarray) -> np.ndarray:
@@ -374,9 +394,9 @@ class MotionStream:
         """End of speech: the remaining frames (ceil(seconds * 25) in all); then the stream starts over."""
         total = max(1, -(-self.samples // SAMPLES_PER_FRAME))
         remaining = total - self.committed
-        chunks = -(-remaining // self.step.chunk)
+        chunks = -(-remaining // self.hop)
         self.mel = np.concatenate([self.mel, self.mel_stream.flush()])
-        want = self.step.mel_frames + (chunks - 1) * self.step.chunk * MEL_FRAMES_PER_VIDEO_FRAME
+        want = self.step.mel_frames + (chunks - 1) * self.hop * MEL_FRAMES_PER_VIDEO_FRAME
         if len(self.mel) < want:  # silence after the end, as the teacher pads it
             silence = np.full((want - len(self.mel), N_MELS), SILENT_MEL, np.float32)
             self.mel = np.concatenate([self.mel, silence])

@@ -4,7 +4,9 @@ Audio frames always carry ``pts`` and ``time_base``: without them the AAC encode
 priming delay stays in the stream and the audio plays 64 ms late at 16 kHz (see the A/V sync note).
 """
 
-import itertools
+from __future__ import annotations
+
+import contextlib
 import os
 from collections.abc import Iterable
 from fractions import Fraction
@@ -17,6 +19,131 @@ from edge_vasa.audio import SAMPLE_RATE, load_audio
 from edge_vasa.errors import EdgeVasaError
 
 AAC_FRAME = 1024  # samples per AAC-LC frame; the encoder takes exactly this many except in the last one
+
+
+class Mp4Writer:
+    """An MP4 written as frames and audio arrive (live recording): H.264 video with pts in frames, AAC audio
+    with pts in samples, both from time 0. The file appears at ``path`` only on ``close``; ``abort`` (or any
+    failure) leaves nothing behind.
+
+        with Mp4Writer("out.mp4", fps=25, audio=True) as mp4:
+            mp4.add_frame(frame)               # or add_frame(frame, index) to skip dropped frames
+            mp4.add_audio(samples)
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps: float,
+        audio: bool = True,
+        sample_rate: int = SAMPLE_RATE,
+        crf: int = 20,
+        metadata: dict[str, str] | None = None,
+    ):
+        if fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        self.path, self.rate, self.sample_rate = (
+            os.fspath(path),
+            Fraction(fps).limit_denominator(1001),
+            sample_rate,
+        )
+        self.crf, self.metadata, self.has_audio = crf, metadata or {}, audio
+        self.stack = contextlib.ExitStack()
+        self.tmp = self.stack.enter_context(atomic_output(self.path))
+        self.container = self.video = self.sound = None
+        self.size: tuple[int, int] | None = None
+        self.next_index = 0
+        self.pending = np.zeros(0, np.float32)  # audio not yet in whole AAC frames
+        self.audio_pos = 0
+
+    def _start(self, frame: np.ndarray) -> None:
+        self.size = _check_frame(frame, None)
+        # faststart: moov before mdat, so players can start before the whole file arrives;
+        # use_metadata_tags: keep arbitrary tag keys (provenance), not only the standard mp4 ones.
+        flags = {"movflags": "+faststart+use_metadata_tags"}
+        self.container = av.open(self.tmp, "w", format="mp4", options=flags)
+        self.container.metadata.update(self.metadata)
+        self.video = self.container.add_stream("libx264", rate=self.rate)
+        self.video.height, self.video.width = self.size
+        self.video.pix_fmt = "yuv420p"
+        self.video.codec_context.options = {"crf": str(self.crf), "preset": "veryfast"}
+        if self.has_audio:
+            self.sound = self.container.add_stream("aac", rate=self.sample_rate)
+            self.sound.layout = "mono"
+
+    def add_frame(self, frame: np.ndarray, index: int | None = None) -> None:
+        """Frame number INDEX (default: the next one); numbers skipped by dropped frames stay gaps."""
+        if self.container is None:
+            self._start(frame)
+        _check_frame(frame, self.size)
+        index = self.next_index if index is None else index
+        if index < self.next_index:
+            return
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        vf.pts, vf.time_base = index, 1 / self.rate
+        self._mux(self.video.encode(vf))
+        self.next_index = index + 1
+        if self.has_audio:  # interleave: audio written up to the video's time, in whole AAC frames
+            self._write_audio(int(self.next_index * self.sample_rate / self.rate))
+
+    def add_audio(self, samples: np.ndarray) -> None:
+        """Mono float samples that follow the ones added before (the first starts at time 0)."""
+        samples = np.clip(np.asarray(samples, np.float32).reshape(-1), -1.0, 1.0)
+        self.pending = np.concatenate([self.pending, samples])
+        if self.container is not None:
+            self._write_audio(int(self.next_index * self.sample_rate / self.rate))
+
+    def _write_audio(self, until: int | None) -> None:
+        while len(self.pending) >= AAC_FRAME and (until is None or self.audio_pos + AAC_FRAME <= until):
+            self._mux(
+                self.sound.encode(_audio_frame(self.pending, 0, AAC_FRAME, self.sample_rate, self.audio_pos))
+            )
+            self.pending, self.audio_pos = self.pending[AAC_FRAME:], self.audio_pos + AAC_FRAME
+
+    def _mux(self, packets) -> None:
+        try:
+            self.container.mux(packets)
+        except av.error.FFmpegError as e:
+            self.abort()
+            raise EdgeVasaError(
+                f"cannot write video {self.path} ({e.strerror}); check the free disk space"
+            ) from None
+
+    def close(self) -> str:
+        """Finish the file (flushes encoders) and move it into place."""
+        if self.container is None:
+            self.abort()
+            raise ValueError("the MP4 got no frames")
+        self._mux(self.video.encode(None))
+        if self.has_audio:
+            self._write_audio(None)
+            if len(self.pending):
+                self._mux(
+                    self.sound.encode(
+                        _audio_frame(self.pending, 0, len(self.pending), self.sample_rate, self.audio_pos)
+                    )
+                )
+            self._mux(self.sound.encode(None))
+        self.container.close()
+        self.container = None
+        self.stack.close()
+        return self.path
+
+    def abort(self) -> None:
+        """Stop and remove the partial file."""
+        container, self.container = self.container, None
+        with contextlib.suppress(Exception):
+            container.close()
+        self.stack.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+    def __enter__(self) -> Mp4Writer:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 def write_mp4(
@@ -35,58 +162,16 @@ def write_mp4(
     KeyboardInterrupt) neither it nor the temp file is left behind. ``metadata`` becomes container
     tags (any key is kept). Both streams start at time 0; their lengths are the caller's business.
     """
-    path = os.fspath(path)
-    if fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}")
-    rate = Fraction(fps).limit_denominator(1001)
-    with atomic_output(path) as tmp:
-        it = iter(frames)
-        first = next(it, None)
-        if first is None:
-            raise ValueError("write_mp4 got no frames")
-        height, width = _check_frame(first, None)
+    with Mp4Writer(path, fps, audio is not None, sample_rate, crf, metadata) as mp4:
         if audio is not None:
-            audio = np.clip(np.asarray(audio, dtype=np.float32).reshape(-1), -1.0, 1.0)
-
-        # faststart: moov before mdat, so players can start before the whole file arrives;
-        # use_metadata_tags: keep arbitrary tag keys (provenance), not only the standard mp4 ones.
-        flags = {"movflags": "+faststart+use_metadata_tags"}
-        try:
-            with av.open(tmp, "w", format="mp4", options=flags) as container:
-                container.metadata.update(metadata or {})
-                video = container.add_stream("libx264", rate=rate)
-                video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-                video.codec_context.options = {"crf": str(crf), "preset": "veryfast"}
-                if audio is not None:
-                    sound = container.add_stream("aac", rate=sample_rate)
-                    sound.layout = "mono"
-                audio_pos = 0
-
-                for i, frame in enumerate(itertools.chain([first], it)):
-                    _check_frame(frame, (height, width))
-                    vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-                    vf.pts, vf.time_base = i, 1 / rate
-                    container.mux(video.encode(vf))
-                    if audio is not None:
-                        # Keep the audio level with the video written so far, in whole AAC frames.
-                        until = min(int((i + 1) * sample_rate / rate), len(audio))
-                        while until - audio_pos >= AAC_FRAME:
-                            container.mux(
-                                sound.encode(_audio_frame(audio, audio_pos, AAC_FRAME, sample_rate))
-                            )
-                            audio_pos += AAC_FRAME
-                container.mux(video.encode(None))
-                if audio is not None:
-                    for start in range(audio_pos, len(audio), AAC_FRAME):
-                        container.mux(sound.encode(_audio_frame(audio, start, AAC_FRAME, sample_rate)))
-                    container.mux(sound.encode(None))
-        except av.error.FFmpegError as e:
-            # Only the writer's errors (disk full, I/O): what the frames iterator raises passes through as is.
-            raise EdgeVasaError(
-                f"cannot write video {path} ({e.strerror}); check the free disk space"
-            ) from None
-
-    return path
+            mp4.add_audio(audio)
+        count = 0
+        for frame in frames:
+            mp4.add_frame(frame)
+            count += 1
+        if count == 0:
+            raise ValueError("write_mp4 got no frames")
+    return os.fspath(path)
 
 
 def _check_frame(frame: np.ndarray, size: tuple[int, int] | None) -> tuple[int, int]:
@@ -101,11 +186,13 @@ def _check_frame(frame: np.ndarray, size: tuple[int, int] | None) -> tuple[int, 
     return height, width
 
 
-def _audio_frame(audio: np.ndarray, start: int, length: int, sample_rate: int) -> av.AudioFrame:
-    frame = av.AudioFrame.from_ndarray(audio[None, start : start + length], format="fltp", layout="mono")
+def _audio_frame(audio: np.ndarray, start: int, length: int, sample_rate: int, pts: int) -> av.AudioFrame:
+    frame = av.AudioFrame.from_ndarray(
+        np.ascontiguousarray(audio[None, start : start + length]), format="fltp", layout="mono"
+    )
     # pts in samples + time_base let the encoder and muxer account for the AAC priming delay.
     frame.sample_rate = sample_rate
-    frame.pts, frame.time_base = start, Fraction(1, sample_rate)
+    frame.pts, frame.time_base = pts, Fraction(1, sample_rate)
     return frame
 
 

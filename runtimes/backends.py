@@ -2,11 +2,12 @@
 
     backend = open_artifact("~/.cache/edge-vasa/artifacts/openvino-int8/decoder_student.xml")
     frame = backend({"features": ..., "image": ..., ...})       # -> (1, 3, 512, 512) float32
-    backend.name, backend.precision                               # "openvino:CPU", "int8"
+    backend.name, backend.precision                               # "openvino:cpu", "int8"
 
 The artifact's manifest is verified first (a changed byte is refused). Implementations: onnxruntime (any
-execution provider present: CUDA, CoreML, DirectML, OpenVINO EP, CPU), OpenVINO (CPU, GPU, NPU) and Core ML
-(macOS only).
+execution provider present: CUDA, CoreML, DirectML, OpenVINO EP, CPU), OpenVINO (CPU, GPU, NPU), Core ML
+(macOS only), and the PyTorch reference (the network itself, fp32, on CUDA when present, else the CPU).
+A backend is named RUNTIME:DEVICE with short lower-case device names ("onnxruntime:cuda", "torch:cpu").
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from edge_vasa.errors import EdgeVasaError
 
 # onnxruntime execution providers that are services or need device setup rather than compute here
 NOT_COMPUTE = {"AzureExecutionProvider"}
+# Core ML compute units by short device name
+COREML_UNITS = {"all": "ALL", "cpu": "CPU_ONLY", "gpu": "CPU_AND_GPU", "ane": "CPU_AND_NE"}
 
 
 def compute_providers() -> list[str]:
@@ -29,6 +32,11 @@ def compute_providers() -> list[str]:
     import onnxruntime as ort
 
     return [p for p in ort.get_available_providers() if p not in NOT_COMPUTE]
+
+
+def provider_device(provider: str) -> str:
+    """ "CUDAExecutionProvider" -> "cuda", "DmlExecutionProvider" -> "dml"."""
+    return provider.removesuffix("ExecutionProvider").lower()
 
 
 def port_names(ports, known) -> list[str]:
@@ -54,7 +62,7 @@ class Backend:
 
     @property
     def name(self) -> str:
-        return f"{self.runtime}:{self.device}"
+        return f"{self.runtime}:{self.device.lower()}"
 
     @property
     def network(self) -> str:
@@ -83,15 +91,14 @@ class OnnxRuntimeBackend(Backend):
     def __init__(self, path: Path, manifest: dict, device: str | None = None, threads: int | None = None):
         import onnxruntime as ort
 
-        device = device or "CPUExecutionProvider"
-        if device not in compute_providers():
-            raise EdgeVasaError(
-                f"onnxruntime has no {device} here; present: {', '.join(compute_providers())}"
-            )
+        present = {provider_device(p): p for p in compute_providers()}
+        device = provider_device(device or "cpu")
+        if device not in present:
+            raise EdgeVasaError(f"onnxruntime has no {device} provider here; present: {', '.join(present)}")
         super().__init__(path, manifest, device)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or default_threads()
-        self.session = ort.InferenceSession(str(path), options, providers=[device])
+        self.session = ort.InferenceSession(str(path), options, providers=[present[device]])
         self.declared = {i.name for i in self.session.get_inputs()}  # unused inputs are pruned at export
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -106,7 +113,7 @@ class OpenVINOBackend(Backend):
         import openvino as ov
 
         core = ov.Core()
-        device = device or "CPU"
+        device = (device or "CPU").upper()
         if device not in core.available_devices:
             raise EdgeVasaError(
                 f"OpenVINO has no {device} device here; present: {', '.join(core.available_devices)}"
@@ -136,13 +143,52 @@ class CoreMLBackend(Backend):
             raise EdgeVasaError("Core ML runs only on macOS; use the ONNX or OpenVINO artifacts here")
         import coremltools as ct
 
-        device = device or "ALL"
+        device = (device or "all").lower()
+        if device not in COREML_UNITS:
+            raise EdgeVasaError(f"unknown Core ML device {device!r}; use one of {', '.join(COREML_UNITS)}")
         super().__init__(path, manifest, device)
-        self.model = ct.models.MLModel(str(path), compute_units=ct.ComputeUnit[device])
+        self.model = ct.models.MLModel(str(path), compute_units=ct.ComputeUnit[COREML_UNITS[device]])
         self.output = next(iter(manifest["outputs"]))
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         return np.asarray(self.model.predict(self.feeds(inputs))[self.output])
+
+
+class TorchBackend(Backend):
+    """The reference path: the PyTorch network itself (fp32), on CUDA when present, else the CPU. Its
+    "artifact" is the weights file the edge artifacts are exported from."""
+
+    runtime = "torch"
+
+    def __init__(self, network: str, device: str | None = None, threads: int | None = None):
+        import inspect
+
+        import torch
+
+        from edge_vasa.conversion.networks import load_network
+
+        device = (device or ("cuda" if torch.cuda.is_available() else "cpu")).lower()
+        if device == "cuda" and not torch.cuda.is_available():
+            raise EdgeVasaError("PyTorch has no CUDA device here; use torch:cpu")
+        module, source = load_network(network)
+        self.module = module.to(device)
+        names = list(inspect.signature(module.forward).parameters)
+        manifest = {
+            "network": network,
+            "precision": "fp32",
+            "format": "torch",
+            "inputs": dict.fromkeys(names),
+        }
+        self.path, self.manifest, self.device, self.inputs = source, manifest, device, names
+        self.torch = torch
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        missing = [k for k in self.inputs if k not in inputs]
+        if missing:
+            raise EdgeVasaError(f"{self.network} needs inputs {', '.join(missing)}")
+        with self.torch.inference_mode():
+            args = [self.torch.as_tensor(np.asarray(inputs[k])).to(self.device) for k in self.inputs]
+            return self.module(*args).float().cpu().numpy()
 
 
 BACKENDS = {"onnx": OnnxRuntimeBackend, "openvino": OpenVINOBackend, "coreml": CoreMLBackend}

@@ -1,0 +1,297 @@
+"""Which backend runs the edge models here: probe the machine, time each candidate briefly, pick the fastest.
+
+    ranking = rank_candidates()                    # every runtime x device x precision present here
+    models = FallbackModels(ranking)               # the fastest usable one, the rest as fallbacks
+
+A candidate is RUNTIME:DEVICE at a precision ("openvino:cpu int8"). It is usable when its three artifacts
+exist and passed parity at export (the exporters refuse the others, so a verified, current artifact in the
+cache has passed). The warm-up timing is cached per machine and artifact hash, so it runs once.
+
+By default only artifacts already in the cache are timed, plus the fp32 ones, which are exported on demand
+(seconds); ``build=True`` exports every precision first (minutes: INT8 calibrates and measures layers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge_vasa.atomic import atomic_output
+from edge_vasa.conversion.artifacts import PRECISIONS, cache_root, current_artifact, ensure_artifact
+from edge_vasa.errors import EdgeVasaError
+from edge_vasa.runtimes.backends import COREML_UNITS, default_threads, provider_device
+
+EDGE_NETWORKS = ("appearance_encoder", "motion_step", "decoder_student")
+RUNTIME_FORMATS = {"onnxruntime": "onnx", "openvino": "openvino", "coreml": "coreml", "torch": None}
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8")
+# the decoder runs once per displayed frame, the motion step once per LIVE_HOP (2) motion frames
+MOTION_STEPS_PER_FRAME = 0.5
+WARMUP_RUNS, TIMED_RUNS = 2, 7
+
+
+@dataclass(frozen=True)
+class Candidate:
+    runtime: str
+    device: str
+    precision: str
+
+    @property
+    def backend(self) -> str:
+        return f"{self.runtime}:{self.device}"
+
+    def __str__(self) -> str:
+        return f"{self.backend} {self.precision}"
+
+
+@dataclass
+class Ranked:
+    """A candidate and what the warm-up found: ``status`` is "ok", or why it cannot be used."""
+
+    candidate: Candidate
+    status: str = "ok"
+    decoder_ms: float | None = None
+    motion_ms: float | None = None
+    artifacts: dict[str, str] = field(default_factory=dict)
+    cached: bool = False
+
+    @property
+    def usable(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def frame_ms(self) -> float:
+        """Compute per displayed frame: one decoder pass plus its share of a motion step."""
+        return self.decoder_ms + MOTION_STEPS_PER_FRAME * self.motion_ms
+
+    @property
+    def fps(self) -> float:
+        return 1000.0 / self.frame_ms
+
+
+def cpu_info() -> dict:
+    """CPU model, usable cores and the ISA flags that decide INT8 and bf16 behaviour."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:  # macOS / Windows: no /proc
+        pass
+    return {"model": model, "cores": default_threads(), "isa": [f for f in ISA_FLAGS if f in flags]}
+
+
+def _version(module: str) -> str | None:
+    try:
+        return __import__(module).__version__
+    except Exception:  # not installed, or broken: either way not a candidate
+        return None
+
+
+def runtime_devices() -> dict[str, list[str]]:
+    """Short device names per installed runtime (absent runtimes are left out)."""
+    devices: dict[str, list[str]] = {}
+    if _version("onnxruntime"):
+        from edge_vasa.runtimes.backends import compute_providers
+
+        devices["onnxruntime"] = [provider_device(p) for p in compute_providers()]
+    if _version("openvino"):
+        import openvino as ov
+
+        devices["openvino"] = [d.lower() for d in ov.Core().available_devices]
+    if platform.system() == "Darwin" and _version("coremltools"):
+        devices["coreml"] = list(COREML_UNITS)
+    if _version("torch"):
+        import torch
+
+        devices["torch"] = (["cuda"] if torch.cuda.is_available() else []) + ["cpu"]
+    return devices
+
+
+def probe() -> dict:
+    """This machine as the selector sees it: CPU, GPU, OS, runtimes with versions and devices."""
+    devices = runtime_devices()
+    gpu = None
+    if "cuda" in devices.get("torch", []):
+        import torch
+
+        gpu = torch.cuda.get_device_name(0)
+    versions = {r: _version(r if r != "coreml" else "coremltools") for r in devices}
+    return {
+        "cpu": cpu_info(),
+        "gpu": gpu,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "runtimes": {r: {"version": versions[r], "devices": d} for r, d in devices.items()},
+    }
+
+
+def candidates(machine: dict) -> list[Candidate]:
+    out = []
+    for runtime, info in machine["runtimes"].items():
+        precisions = ("fp32",) if runtime == "torch" else PRECISIONS
+        out += [Candidate(runtime, d, p) for d in info["devices"] for p in precisions]
+    return out
+
+
+def parse_backend(spec: str, machine: dict) -> tuple[str, str | None]:
+    """'onnxruntime:cpu' -> ('onnxruntime', 'cpu'); 'openvino' -> ('openvino', None); absent ones refused."""
+    runtime, _, device = spec.lower().partition(":")
+    present = machine["runtimes"]
+    if runtime not in RUNTIME_FORMATS:
+        raise EdgeVasaError(
+            f"unknown backend {spec!r}; use RUNTIME[:DEVICE], RUNTIME one of {', '.join(RUNTIME_FORMATS)}"
+        )
+    if runtime not in present:
+        raise EdgeVasaError(f"backend {runtime} is not installed here; run `edge-vasa doctor` to see what is")
+    if device and device not in present[runtime]["devices"]:
+        raise EdgeVasaError(
+            f"{runtime} has no device {device!r} here; present: {', '.join(present[runtime]['devices'])}"
+        )
+    return runtime, device or None
+
+
+def artifacts_for(candidate: Candidate, build: bool) -> dict[str, Path]:
+    """The candidate's three files (artifacts, or the source weights for torch). Missing artifacts are
+    exported when BUILD; otherwise a missing one is an EdgeVasaError saying how to build it."""
+    fmt = RUNTIME_FORMATS[candidate.runtime]
+    if fmt is None:
+        from edge_vasa.conversion.networks import source_weights
+
+        return {n: source_weights(n) for n in EDGE_NETWORKS}
+    out = {}
+    for network in EDGE_NETWORKS:
+        path = current_artifact(network, fmt, candidate.precision)
+        if path is None:
+            if not build:
+                raise EdgeVasaError(
+                    f"not built; run `edge-vasa export --format {fmt} --precision {candidate.precision}`"
+                )
+            path = ensure_artifact(network, fmt, candidate.precision)
+        out[network] = path
+    return out
+
+
+def open_backend(candidate: Candidate, network: str, path: Path, threads: int | None = None):
+    from edge_vasa.runtimes.backends import TorchBackend, open_artifact
+
+    if candidate.runtime == "torch":
+        return TorchBackend(network, candidate.device, threads)
+    return open_artifact(path, candidate.device, threads)
+
+
+_EXAMPLES: dict[str, dict[str, np.ndarray]] = {}
+
+
+def example_feeds(network: str) -> dict[str, np.ndarray]:
+    """Real inputs of NETWORK (the export example: a prepared photo, an open-mouthed frame), built once."""
+    if network not in _EXAMPLES:
+        from edge_vasa.conversion.networks import NETWORKS, load_network
+
+        module, source = load_network(network)
+        _EXAMPLES[network] = {k: v.numpy() for k, v in NETWORKS[network](module, source).items()}
+    return _EXAMPLES[network]
+
+
+def median_ms(fn, feeds: dict, runs: int = TIMED_RUNS, warmup: int = WARMUP_RUNS) -> float:
+    for _ in range(warmup):
+        fn(feeds)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn(feeds)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1e3)
+
+
+def _timing_key(candidate: Candidate, paths: dict[str, Path], machine: dict) -> str:
+    from edge_vasa.atomic import file_sha256
+
+    digest = {n: file_sha256(p) for n, p in sorted(paths.items())}
+    text = json.dumps([asdict(candidate), digest, machine], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def timings_path() -> Path:
+    return cache_root().parent / "backend-timings.json"
+
+
+def _load_timings() -> dict:
+    try:
+        return json.loads(timings_path().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def measure(candidate: Candidate, paths: dict[str, Path]) -> tuple[float, float]:
+    """(decoder ms per frame, motion step ms per step), medians after a warm-up, all cores."""
+    decoder = open_backend(candidate, "decoder_student", paths["decoder_student"])
+    motion = open_backend(candidate, "motion_step", paths["motion_step"])
+    return median_ms(decoder, example_feeds("decoder_student")), median_ms(
+        motion, example_feeds("motion_step")
+    )
+
+
+def rank_candidates(
+    backend: str | None = None,
+    precision: str | None = None,
+    build: bool = False,
+    remeasure: bool = False,
+    progress=None,
+) -> list[Ranked]:
+    """Every candidate here (or those matching BACKEND / PRECISION), usable ones first, fastest first.
+
+    fp32 artifacts, and any the caller asked for by name, are exported when missing; other precisions only
+    with BUILD. PROGRESS, if given, is called with a line per candidate."""
+    if precision is not None and precision not in PRECISIONS:
+        raise EdgeVasaError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    machine = probe()
+    runtime, device = parse_backend(backend, machine) if backend else (None, None)
+    chosen = [
+        c
+        for c in candidates(machine)
+        if (runtime is None or c.runtime == runtime)
+        and (device is None or c.device == device)
+        and (precision is None or c.precision == precision)
+    ]
+    if not chosen:
+        raise EdgeVasaError(f"no backend matches {backend or ''} {precision or ''}; see `edge-vasa doctor`")
+    explicit = backend is not None and precision is not None
+    timings, fingerprint = _load_timings(), {"cpu": machine["cpu"], "runtimes": machine["runtimes"]}
+    ranked = []
+    for cand in chosen:
+        entry = Ranked(cand)
+        try:
+            paths = artifacts_for(cand, build or explicit or cand.precision == "fp32")
+            entry.artifacts = {n: str(p) for n, p in paths.items()}
+            key = _timing_key(cand, paths, fingerprint)
+            if key in timings and not remeasure:
+                entry.decoder_ms, entry.motion_ms = timings[key]
+                entry.cached = True
+            else:
+                entry.decoder_ms, entry.motion_ms = measure(cand, paths)
+                timings[key] = [entry.decoder_ms, entry.motion_ms]
+        except EdgeVasaError as e:
+            entry.status = str(e)
+        except Exception as e:  # a runtime that cannot load or run this artifact: not usable here
+            entry.status = f"failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        ranked.append(entry)
+        if progress:
+            progress(f"{cand}: {f'{entry.fps:.1f} FPS' if entry.usable else entry.status}")
+    _save_timings(timings)
+    return sorted(ranked, key=lambda r: (not r.usable, r.frame_ms if r.usable else 0.0))
+
+
+def _save_timings(timings: dict) -> None:
+    path = timings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(path) as tmp:
+        Path(tmp).write_text(json.dumps(timings, indent=1))
