@@ -113,6 +113,7 @@ class LiveStats:
     latencies: deque = field(default_factory=lambda: deque(maxlen=100_000))
     shown_at: deque = field(default_factory=lambda: deque(maxlen=400))
     max_queue: dict = field(default_factory=dict)
+    dropped_full: dict = field(default_factory=dict)  # drops because a queue was full, by queue
 
     def summary(self) -> dict:
         lat = np.array(self.latencies) * 1e3 if self.latencies else np.zeros(1)
@@ -121,6 +122,7 @@ class LiveStats:
         return {
             "frames_shown": self.shown,
             "frames_dropped": self.dropped,
+            "dropped_queue_full": dict(self.dropped_full),
             "fps": round(fps, 2),
             "latency_ms": {q: round(float(np.percentile(lat, int(q[1:]))), 1) for q in ("p50", "p95", "p99")},
             "silence_fed_s": round(self.silence_fed_s, 2),
@@ -155,17 +157,13 @@ class LiveSession:
         self.face, self.source, self.sinks, self.models = face, source, sinks, models
         self.fps, self.max_latency = fps, max_latency
         self.opts = opts or GenerateOptions(fps=fps)
-        import torch
-
-        # torch only does glue here (small tensors): one thread, so it never competes with the decoder
-        torch.set_num_threads(1)
         student = student or StudentMotionGenerator.load()
         self.stream = MotionStream(ArtifactStep(models, student.step), self.opts, LIVE_HOP, LIVE_LOOKAHEAD)
         self.renderer = EdgeRenderer(face.image, face.landmarks, models)
         self.vad = VoiceActivity() if vad else None
         self.audio_q: queue.Queue = queue.Queue(maxsize=200)  # 8 s of 40 ms blocks: capture never waits
-        self.motion_q: queue.Queue = queue.Queue(maxsize=16)
-        self.frame_q: queue.Queue = queue.Queue(maxsize=2)
+        self.motion_q: queue.Queue = queue.Queue(maxsize=500)  # 20 s: dropping is the latency rule's job
+        self.frame_q: queue.Queue = queue.Queue(maxsize=4)
         self.stats, self.timeline = LiveStats(), Timeline()
         self.stopping, self.finished = threading.Event(), threading.Event()
         self.source_state, self.problems = "opening", {}
@@ -251,6 +249,7 @@ class LiveSession:
                     old = q.get_nowait()
                     if old is not END and name != "audio":
                         self.stats.dropped += 1
+                        self.stats.dropped_full[name] = self.stats.dropped_full.get(name, 0) + 1
                 except queue.Empty:
                     pass
         self.stats.max_queue[name] = max(self.stats.max_queue.get(name, 0), q.qsize())
@@ -296,6 +295,12 @@ class LiveSession:
         out.extend(motion)
 
     def _motion(self) -> None:
+        import torch
+
+        # one intra-op thread for this thread's torch work (the setting is per thread): the motion step and
+        # glue are small, and more threads here would fight the decoder's for the cores (measured: the
+        # PyTorch decoder went from 67 to 109 ms per frame beside a 2-thread motion thread, 74 with 1)
+        torch.set_num_threads(1)
         display = DisplayResampler(self.fps)
         heard_until = None  # monotonic time up to which audio (or fed silence) is accounted for
         while not self.stopping.is_set():

@@ -1,0 +1,458 @@
+"""The live session: sources, sinks, selector, and the real-time loop driven by a real PyAudio stream.
+
+The microphone is a virtual ALSA capture device defined by the test itself: a `file` PCM whose input is a
+FIFO fed in real time by a writer thread (no sound card, no daemon; see the shared platform notes). The
+models run on the PyTorch reference backend, so nothing has to be exported first; a private cache keeps
+the selector's timings away from the user's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+from edge_vasa.audio import SAMPLE_RATE, load_audio
+from edge_vasa.errors import EdgeVasaError
+from edge_vasa.generate import BUNDLED_SPEECH
+from edge_vasa.live import DisplayResampler, LiveSession, Timeline, VoiceActivity
+from edge_vasa.sinks import FrameCollector, FrameInfo, MjpegSink, RecordingSink, WindowSink
+from edge_vasa.sources import FileSource, MicrophoneSource, StdinSource, StreamResampler
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def private_cache(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    old = os.environ.get("EDGE_VASA_CACHE")
+    os.environ["EDGE_VASA_CACHE"] = str(cache)
+    yield cache
+    if old is None:
+        os.environ.pop("EDGE_VASA_CACHE", None)
+    else:
+        os.environ["EDGE_VASA_CACHE"] = old
+
+
+@pytest.fixture(scope="module")
+def torch_ranking(private_cache):
+    from edge_vasa.runtimes.selector import rank_candidates
+
+    return rank_candidates(backend="torch:cpu")
+
+
+@pytest.fixture(scope="module")
+def student():
+    from edge_vasa.distill_motion import StudentMotionGenerator
+
+    return StudentMotionGenerator.load()
+
+
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    return load_audio(BUNDLED_SPEECH)
+
+
+def session_for(face, source, sinks, ranking, student, **kw) -> LiveSession:
+    from edge_vasa.runtimes.models import FallbackModels
+
+    return LiveSession(face, source, sinks, FallbackModels(ranking), student=student, **kw)
+
+
+# ------------------------------------------------------------------------------------------ pieces
+
+
+def test_stream_resampler_matches_whole_signal_and_keeps_pitch():
+    rate = 48000
+    t = np.arange(rate) / rate
+    tone = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    resampler = StreamResampler(rate)
+    blocks = [resampler(tone[i : i + 1917]) for i in range(0, len(tone), 1917)]  # odd block size
+    out = np.concatenate(blocks)
+    assert abs(len(out) - SAMPLE_RATE) <= 2
+    spectrum = np.abs(np.fft.rfft(out[2000:14000] * np.hanning(12000)))
+    peak_hz = np.argmax(spectrum) * SAMPLE_RATE / 12000
+    assert abs(peak_hz - 440) < 3
+    # no seams at block borders: the signal stays a clean sine (its second difference stays small)
+    curvature = np.abs(np.diff(out[2000:], 2)).max()
+    assert curvature < 1.2 * (2 * np.pi * 440 / SAMPLE_RATE) ** 2 * 0.5 + 1e-3
+
+
+def test_voice_activity_ignores_steady_noise_and_hears_speech(speech):
+    rng = np.random.default_rng(0)
+    vad = VoiceActivity()
+    noise = [vad((0.003 * rng.standard_normal(640)).astype(np.float32)) for _ in range(100)]
+    assert sum(noise[25:]) == 0  # after the floor settles, background hiss is not speech
+    voiced = [
+        vad(speech[i : i + 640] + 0.003 * rng.standard_normal(640).astype(np.float32))
+        for i in range(0, len(speech) - 640, 640)
+    ]
+    assert np.mean(voiced) > 0.5
+
+
+def test_display_resampler_rates_and_interpolation():
+    motion = np.arange(50, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)  # 2 s at 25 Hz
+    for fps in (25, 30, 40):
+        r = DisplayResampler(fps)
+        out = []
+        for i in range(0, 50, 2):
+            out += r.push(motion[i : i + 2], final=i + 2 >= 50)
+        assert [j for j, _ in out] == list(range(len(out)))
+        assert abs(len(out) - 2 * fps) <= 1
+        for j, m in out:  # linear interpolation of the 25 Hz track at j / fps
+            assert np.allclose(m, min(j * 25 / fps, 49), atol=1e-4)
+
+
+def test_timeline_maps_samples_to_capture_time():
+    tl = Timeline()
+    tl.add(640, 100.0)
+    tl.add(640, 100.5)  # a late block (e.g. after a gap)
+    assert tl.capture_time(320) == pytest.approx(100.02)
+    assert tl.capture_time(960) == pytest.approx(100.52)
+
+
+def test_file_source_paces_in_real_time(tmp_path, speech):
+    from edge_vasa.audio import save_wav
+
+    save_wav(tmp_path / "a.wav", speech[: SAMPLE_RATE // 2])
+    src = FileSource(tmp_path / "a.wav")
+    src.open()
+    start = time.monotonic()
+    blocks = []
+    while (got := src.read()) is not None:
+        blocks.append(got)
+    assert time.monotonic() - start == pytest.approx(0.5, abs=0.1)
+    assert np.allclose(np.concatenate([b for b, _ in blocks]), speech[: SAMPLE_RATE // 2], atol=1e-4)
+    assert np.allclose(np.diff([t for _, t in blocks]), 0.04, atol=1e-6)  # capture clock of the file
+
+
+def test_stdin_source_reads_s16le_at_any_rate(speech):
+    import io
+
+    pcm48 = (np.repeat(speech[:8000], 3) * 32767).astype("<i2").tobytes()  # crude 48 kHz
+    src = StdinSource(48000, io.BytesIO(pcm48))
+    out = []
+    while (got := src.read()) is not None:
+        out.append(got[0])
+    assert abs(len(np.concatenate(out)) - 8000) <= 3
+    with pytest.raises(EdgeVasaError, match="stdin-rate"):
+        StdinSource(100)
+
+
+def test_recording_sink_refuses_bad_paths(tmp_path):
+    with pytest.raises(EdgeVasaError, match=r"\.mp4"):
+        RecordingSink(tmp_path / "x.avi")
+    with pytest.raises(EdgeVasaError, match="does not exist"):
+        RecordingSink(tmp_path / "missing" / "x.mp4")
+
+
+def test_window_sink_without_display_is_one_clear_error(monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    if sys.platform.startswith("linux"):
+        with pytest.raises(EdgeVasaError, match="no display"):
+            WindowSink()
+
+
+def test_mjpeg_sink_serves_page_frames_and_status():
+    sink = MjpegSink(0, status=lambda: {"problems": ["Microphone lost"]})
+    try:
+        frame = np.zeros((64, 64, 3), np.uint8)
+        frame[:, :32] = (255, 0, 0)
+        sink.frame(frame, FrameInfo(0, 0.0, 0.0, 0.0))
+        page = urllib.request.urlopen(sink.url, timeout=5).read().decode()
+        assert "stream.mjpg" in page and "status.json" in page
+        import cv2
+
+        jpeg = urllib.request.urlopen(sink.url + "frame.jpg", timeout=5).read()
+        got = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+        assert np.abs(got.astype(int) - frame).mean() < 6
+        status = json.loads(urllib.request.urlopen(sink.url + "status.json", timeout=5).read())
+        assert status["problems"] == ["Microphone lost"]
+        with urllib.request.urlopen(sink.url + "stream.mjpg", timeout=5) as stream:
+            assert "multipart/x-mixed-replace" in stream.headers["Content-Type"]
+            head = stream.read(200)
+            assert b"--frame" in head and b"image/jpeg" in head
+    finally:
+        sink.close()
+
+
+# ---------------------------------------------------------------------------------------- selector
+
+
+def test_selector_refuses_unknown_and_absent_backends(private_cache):
+    from edge_vasa.runtimes.selector import parse_backend, probe, rank_candidates
+
+    machine = probe()
+    with pytest.raises(EdgeVasaError, match="unknown backend"):
+        parse_backend("tensorflow:cpu", machine)
+    with pytest.raises(EdgeVasaError, match="no device"):
+        parse_backend("torch:tpu", machine)
+    with pytest.raises(EdgeVasaError, match="precision"):
+        rank_candidates("torch:cpu", "int4")
+
+
+def test_selector_times_once_then_uses_the_cache(torch_ranking):
+    from edge_vasa.runtimes.selector import rank_candidates
+
+    first = torch_ranking[0]
+    assert first.usable and str(first.candidate) == "torch:cpu fp32"
+    assert first.decoder_ms > 0 and first.motion_ms > 0 and not first.cached
+    again = rank_candidates(backend="torch:cpu")[0]
+    assert again.cached and again.decoder_ms == first.decoder_ms
+
+
+# ------------------------------------------------------------------------------------ live session
+
+
+@pytest.fixture()
+def virtual_mic(tmp_path, monkeypatch, speech):
+    """An ALSA PCM 'edge_vasa_test_mic' fed in real time with the bundled speech, then silence. Yields
+    (device name, the 16 kHz samples it plays after its leading silence)."""
+    pytest.importorskip("pyaudio")
+    fifo = tmp_path / "mic.fifo"
+    os.mkfifo(fifo)
+    (tmp_path / ".asoundrc").write_text(
+        f'pcm.edge_vasa_test_mic {{\n type file\n slave.pcm "null"\n file "/dev/null"\n'
+        f' infile "{fifo}"\n format "raw"\n}}\n'
+    )
+    monkeypatch.setenv("HOME", str(tmp_path))  # ALSA reads $HOME/.asoundrc
+    pcm = (np.clip(speech, -1, 1) * 32767).astype("<i2")
+    stop = threading.Event()
+
+    def writer():
+        block = 1600
+        while not stop.is_set():
+            try:  # PortAudio probes (opens and closes) every device: reopen after a broken pipe
+                with open(fifo, "wb", buffering=0) as f:
+                    f.write(np.zeros(block, "<i2").tobytes())
+                    time.sleep(0.2)
+                    start = time.monotonic()
+                    for k in range(0, len(pcm), block):
+                        f.write(pcm[k : k + block].tobytes())
+                        time.sleep(max(0.0, start + (k + block) / SAMPLE_RATE - time.monotonic()))
+                    while not stop.is_set():
+                        f.write(np.zeros(block, "<i2").tobytes())
+                        time.sleep(block / SAMPLE_RATE)
+            except BrokenPipeError:
+                continue
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    yield "edge_vasa_test_mic"
+    stop.set()
+    try:  # unblock a writer waiting for a reader
+        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+    except OSError:
+        pass
+
+
+@pytest.mark.slow
+def test_pyaudio_microphone_drives_lip_sync(
+    virtual_mic, grace_hopper_prepared, torch_ranking, student, speech
+):
+    """A real PyAudio input stream from the virtual ALSA device: the frames' mouth follows the WAV."""
+    from edge_vasa.evaluate import evaluate_frames
+
+    collector = FrameCollector()
+    session = session_for(
+        grace_hopper_prepared,
+        MicrophoneSource(virtual_mic),
+        [collector],
+        torch_ranking,
+        student,
+        max_latency=60.0,  # this test checks lip sync, not speed: keep every frame however slow the CPU
+    )
+    needed = int((len(speech) / SAMPLE_RATE + 0.6) * 25)  # the writer's lead-in, the speech, a margin
+    session.start()
+    try:
+        deadline = time.monotonic() + 120
+        while len(collector.frames) < needed and time.monotonic() < deadline and not session.wait(0.2):
+            pass
+    finally:
+        session.stop()
+        session.wait(10)
+    summary = session.summary()
+    assert session.error is None and "edge_vasa_test_mic" in summary["source"]
+    indices = [i.index for i in collector.infos]
+    assert len(indices) >= needed and indices == list(range(len(indices))), summary
+    captured = np.concatenate(collector.samples)
+    n = min(len(collector.frames), int(len(captured) / SAMPLE_RATE * 25))
+    scores = evaluate_frames(np.stack(collector.frames[:n]), captured[: n * 640], 25.0)
+    assert scores["lip_sync_correlation"] >= 0.5, scores
+
+
+class FakeStream:
+    def __init__(self, mic):
+        self.mic = mic
+
+    def read(self, n, exception_on_overflow=False):
+        time.sleep(n / 16000)
+        if not self.mic.plugged:
+            raise OSError(-9999, "Unanticipated host error")
+        self.mic.reads += 1
+        return (np.sin(np.arange(n) / 3) * 8000).astype("<i2").tobytes()
+
+    def stop_stream(self):
+        pass
+
+    def close(self):
+        pass
+
+
+class FakeMic:
+    """A PyAudio stand-in whose one device can be unplugged and plugged back in."""
+
+    paInt16 = 8
+
+    def __init__(self):
+        self.plugged, self.reads, self.opens = True, 0, 0
+        mic = self
+
+        class PyAudio:
+            def get_device_count(self):
+                return 1 if mic.plugged else 0
+
+            def get_device_info_by_index(self, i):
+                return {"index": 0, "name": "USB mic", "maxInputChannels": 1, "defaultSampleRate": 16000.0}
+
+            def is_format_supported(self, *a, **k):
+                return True
+
+            def open(self, **kw):
+                if not mic.plugged:
+                    raise OSError(-9996, "Invalid input device")
+                mic.opens += 1
+                return FakeStream(mic)
+
+            def terminate(self):
+                pass
+
+        self.PyAudio = PyAudio
+
+
+def test_microphone_unplugged_then_back(monkeypatch, grace_hopper_prepared, torch_ranking, student):
+    mic = FakeMic()
+    monkeypatch.setitem(sys.modules, "pyaudio", mic)
+    monkeypatch.setattr("edge_vasa.live.RETRY_S", 0.2)
+    collector = FrameCollector(downscale=8)
+    session = session_for(grace_hopper_prepared, MicrophoneSource("USB"), [collector], torch_ranking, student)
+    session.start()
+    try:
+        time.sleep(1.5)
+        assert mic.reads > 0 and session.source_state.startswith("microphone")
+        mic.plugged = False
+        time.sleep(2.0)
+        assert session.source_state == "lost"
+        assert any("Microphone lost" in p for p in session.status()["problems"])
+        shown_while_lost = session.stats.shown
+        time.sleep(1.0)
+        assert session.stats.shown > shown_while_lost, "the avatar stopped while the microphone was gone"
+        reads_before = mic.reads
+        mic.plugged = True
+        time.sleep(1.5)
+        assert mic.opens >= 2 and mic.reads > reads_before, "the microphone was not reopened"
+        assert session.status()["problems"] == []
+    finally:
+        session.stop()
+        assert session.wait(10)
+    assert session.error is None
+    assert session.stats.silence_fed_s > 1.0  # the gap was bridged with silence, in real time
+
+
+def test_backend_failing_mid_run_falls_back(
+    monkeypatch, grace_hopper_prepared, torch_ranking, student, tmp_path
+):
+    import dataclasses
+
+    from edge_vasa.audio import save_wav
+    from edge_vasa.runtimes import models as models_module
+
+    real_open = models_module.open_backend
+    calls = {"n": 0}
+
+    class Flaky:
+        def __init__(self, backend):
+            self.backend = backend
+
+        def __call__(self, feeds):
+            calls["n"] += 1
+            if calls["n"] > 10:
+                raise RuntimeError("device lost")
+            return self.backend(feeds)
+
+    def open_backend(candidate, network, path, threads=None):
+        if candidate.device != "flaky":
+            return real_open(candidate, network, path, threads)
+        backend = real_open(dataclasses.replace(candidate, device="cpu"), network, path, threads)
+        return Flaky(backend) if network == "decoder_student" else backend
+
+    monkeypatch.setattr(models_module, "open_backend", open_backend)
+    good = torch_ranking[0]
+    flaky = dataclasses.replace(good, candidate=dataclasses.replace(good.candidate, device="flaky"))
+    save_wav(tmp_path / "s.wav", load_audio(BUNDLED_SPEECH)[: SAMPLE_RATE * 2])
+    collector = FrameCollector(downscale=8)
+    with pytest.warns(RuntimeWarning, match="falling back to torch:cpu fp32"):
+        session = session_for(
+            grace_hopper_prepared,
+            FileSource(tmp_path / "s.wav", realtime=False),
+            [collector],
+            [flaky, good],
+            student,
+            max_latency=60.0,
+        )
+        assert str(session.models.candidate) == "torch:flaky fp32"
+        summary = session.run()
+    assert summary["fallbacks"] and "device lost" in summary["fallbacks"][0]
+    assert summary["backend"] == "torch:cpu fp32"
+    assert [i.index for i in collector.infos] == list(range(50)), "a frame was lost in the fallback"
+
+
+@pytest.mark.slow
+def test_sigterm_during_recording_leaves_a_playable_mp4(tmp_path, private_cache, torch_ranking):
+    from edge_vasa.video import probe_video
+
+    out = tmp_path / "rec.mp4"
+    env = dict(os.environ, EDGE_VASA_CACHE=str(private_cache))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edge_vasa.cli",
+            "live",
+            "--source",
+            f"file:{BUNDLED_SPEECH}",
+            "--loop",
+            "--no-window",
+            "--record",
+            str(out),
+            "--backend",
+            "torch:cpu",
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("backend: "), line + proc.stderr.read()
+        time.sleep(4)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    info = probe_video(out)
+    assert info["n_frames"] >= 25 and info["has_audio"], info
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.mp4"]  # no temp file left behind
