@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -162,6 +163,44 @@ def test_window_sink_without_display_is_one_clear_error(monkeypatch):
             WindowSink()
 
 
+@pytest.fixture()
+def virtual_display(monkeypatch):
+    """A headless X server (Xvfb) for the window sink."""
+    import shutil
+
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed (apt-get install xvfb)")
+    display = f":{90 + os.getpid() % 500}"
+    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "800x600x24", "-nolisten", "tcp"])
+    try:
+        for _ in range(50):  # wait for its socket
+            if Path(f"/tmp/.X11-unix/X{display[1:]}").exists():
+                break
+            time.sleep(0.1)
+        monkeypatch.setenv("DISPLAY", display)
+        yield display
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_window_sink_shows_frames_full_screen(virtual_display):
+    sink = WindowSink(fullscreen=True)
+    sink.open(512, 25)
+    try:
+        frame = np.full((512, 512, 3), (0, 200, 0), np.uint8)
+        for i in range(3):
+            sink.frame(frame, FrameInfo(i, i / 25, 0.0, 0.0))
+        # full screen on an 800x600 screen: the picture is scaled to the screen's height
+        assert (sink.photo.width(), sink.photo.height()) == (600, 600)
+        assert sink.root.attributes("-fullscreen") in (1, True, "1")
+        sink.root.event_generate("<Escape>")
+        sink.root.update()
+        assert sink.closed_by_user  # Esc ends the session
+    finally:
+        sink.close()
+
+
 def test_mjpeg_sink_serves_page_frames_and_status():
     sink = MjpegSink(0, status=lambda: {"problems": ["Microphone lost"]})
     try:
@@ -229,12 +268,13 @@ def virtual_mic(tmp_path, monkeypatch, speech):
     stop = threading.Event()
 
     def writer():
-        block = 1600
+        block = 640
         while not stop.is_set():
-            try:  # PortAudio probes (opens and closes) every device: reopen after a broken pipe
+            try:  # PortAudio may probe (open and close) the device: reopen after a broken pipe
                 with open(fifo, "wb", buffering=0) as f:
-                    f.write(np.zeros(block, "<i2").tobytes())
-                    time.sleep(0.2)
+                    # 0.3 s of silence at once keeps the FIFO ahead of the reader: the ALSA file plugin
+                    # repeats stale samples when a read finds the FIFO short
+                    f.write(np.zeros(3 * SAMPLE_RATE // 10, "<i2").tobytes())
                     start = time.monotonic()
                     for k in range(0, len(pcm), block):
                         f.write(pcm[k : k + block].tobytes())
@@ -285,6 +325,10 @@ def test_pyaudio_microphone_drives_lip_sync(
     indices = [i.index for i in collector.infos]
     assert len(indices) >= needed and indices == list(range(len(indices))), summary
     captured = np.concatenate(collector.samples)
+    # the captured audio holds the speech (after the writer's lead-in) bit-exact up to int16 rounding
+    piece = speech[2 * SAMPLE_RATE : 2 * SAMPLE_RATE + 8000]  # a voiced stretch
+    at = int(np.argmax(np.correlate(captured[: 5 * SAMPLE_RATE], piece, "valid")))
+    assert np.abs(captured[at : at + 8000] - np.round(piece * 32767) / 32768).max() < 1e-4
     n = min(len(collector.frames), int(len(captured) / SAMPLE_RATE * 25))
     scores = evaluate_frames(np.stack(collector.frames[:n]), captured[: n * 640], 25.0)
     assert scores["lip_sync_correlation"] >= 0.5, scores
