@@ -37,6 +37,9 @@ def test_live_pipeline(benchmark, face):
         def frame(self, frame, info):
             self.count = getattr(self, "count", 0) + 1
 
+    from edge_vasa.face import release_models
+
+    release_models()  # as `edge-vasa live` does once its face is prepared
     ranking = rank_candidates(os.environ.get("EDGE_VASA_BACKEND"), os.environ.get("EDGE_VASA_PRECISION"))
     models = FallbackModels(ranking)
     process = psutil.Process()

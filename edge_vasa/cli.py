@@ -779,7 +779,7 @@ def cmd_live(args: argparse.Namespace) -> None:
     import signal
     import threading
 
-    from edge_vasa.face import prepare_face
+    from edge_vasa.face import prepare_face, release_models
     from edge_vasa.live import LiveSession
     from edge_vasa.runtimes.models import FallbackModels
     from edge_vasa.sinks import MjpegSink, RecordingSink, VirtualCameraSink, WindowSink
@@ -794,6 +794,7 @@ def cmd_live(args: argparse.Namespace) -> None:
         raise EdgeVasaError("--max-latency must be within 0.05..5 s")
     source = open_source(args.source, args.device, args.stdin_rate, args.loop)
     face = prepare_face(args.image or _bundled_photo(), face_index=args.face_index)
+    release_models()  # one face for the whole session
     session_ref: list = []
     sinks = []
     if args.record:

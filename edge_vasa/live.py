@@ -114,6 +114,10 @@ class LiveStats:
     shown_at: deque = field(default_factory=lambda: deque(maxlen=400))
     max_queue: dict = field(default_factory=dict)
     dropped_full: dict = field(default_factory=dict)  # drops because a queue was full, by queue
+    busy_s: dict = field(default_factory=dict)  # seconds each stage spent working (not waiting)
+
+    def busy(self, stage: str, seconds: float) -> None:
+        self.busy_s[stage] = self.busy_s.get(stage, 0.0) + seconds
 
     def summary(self) -> dict:
         lat = np.array(self.latencies) * 1e3 if self.latencies else np.zeros(1)
@@ -126,6 +130,7 @@ class LiveStats:
             "fps": round(fps, 2),
             "latency_ms": {q: round(float(np.percentile(lat, int(q[1:]))), 1) for q in ("p50", "p95", "p99")},
             "silence_fed_s": round(self.silence_fed_s, 2),
+            "stage_ms_per_frame": {k: round(v * 1e3 / max(1, self.shown), 2) for k, v in self.busy_s.items()},
             "max_queue": dict(self.max_queue),
         }
 
@@ -171,6 +176,7 @@ class LiveSession:
         self.render_generation = 0
         self.render_s = 0.04  # running estimate of one frame's render time
         self.stage_threads: dict[str, threading.Thread] = {}
+        self.spawned: list[threading.Thread] = []
         self.error: BaseException | None = None
 
     # ----- control
@@ -189,6 +195,7 @@ class LiveSession:
         self.beats[name] = time.monotonic()
         thread = threading.Thread(target=self._guard, args=(name, target, *args), name=name, daemon=True)
         self.stage_threads[name] = thread
+        self.spawned.append(thread)
         thread.start()
 
     def _guard(self, name: str, target, *args) -> None:
@@ -206,8 +213,15 @@ class LiveSession:
         self.stopping.set()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """True once the session has ended (source finished, stop() or a sink closed by the user)."""
-        return self.finished.wait(timeout)
+        """True once the session has ended (source finished, stop() or a sink closed by the user). After
+        stop(), it also lets the stage threads finish their current call (up to TIMEOUT): an interpreter
+        that exits while a thread is inside a native runtime call can abort."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        done = self.finished.wait(timeout)
+        if done and self.stopping.is_set():
+            for thread in self.spawned:
+                thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return done
 
     def run(self, duration: float | None = None) -> dict:
         """Start, run until the end (or DURATION s), stop cleanly; returns the summary."""
@@ -216,7 +230,7 @@ class LiveSession:
             self.finished.wait(duration)
         finally:
             self.stop()
-            self.finished.wait(10)
+            self.wait(10)
         if self.error is not None:
             raise self.error
         return self.summary()
@@ -290,9 +304,10 @@ class LiveSession:
         self.timeline.add(len(block), captured)
         for sink in self.sinks:
             sink.audio(block)
+        started = time.perf_counter()
         gated = block if self.vad is None or self.vad(block) else np.zeros_like(block)
-        motion = self.stream.push(gated)
-        out.extend(motion)
+        out.extend(self.stream.push(gated))
+        self.stats.busy("motion", time.perf_counter() - started)
 
     def _motion(self) -> None:
         import torch
@@ -369,7 +384,9 @@ class LiveSession:
             index, motion, stream_time, captured = item
             started = time.monotonic()
             frame = self.renderer.render(motion[None])[0]
-            self.render_s = 0.9 * self.render_s + 0.1 * (time.monotonic() - started)
+            took = time.monotonic() - started
+            self.render_s = 0.9 * self.render_s + 0.1 * took
+            self.stats.busy("render", took)
             if generation != self.render_generation:
                 return  # replaced by the watchdog while this call hung
             self._put(self.frame_q, (frame, index, stream_time, captured), "frames")
@@ -392,6 +409,7 @@ class LiveSession:
                 info = FrameInfo(index, stream_time, captured, now - captured)
                 for sink in self.sinks:
                     sink.frame(frame, info)
+                self.stats.busy("display", time.monotonic() - now)
                 self.stats.shown += 1
                 self.stats.latencies.append(info.latency)
                 self.stats.shown_at.append(now)

@@ -132,7 +132,8 @@ class OpenVINOBackend(Backend):
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         feeds = self.feeds(inputs)
-        return self.request.infer([feeds[k] for k in self.declared])[0].copy()
+        # share_inputs: read the (contiguous) arrays in place instead of copying 3 MB per frame
+        return self.request.infer([feeds[k] for k in self.declared], share_inputs=True)[0].copy()
 
 
 class CoreMLBackend(Backend):

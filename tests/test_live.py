@@ -500,3 +500,58 @@ def test_sigterm_during_recording_leaves_a_playable_mp4(tmp_path, private_cache,
     info = probe_video(out)
     assert info["n_frames"] >= 25 and info["has_audio"], info
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.mp4"]  # no temp file left behind
+
+
+def test_watchdog_replaces_a_hung_renderer(
+    monkeypatch, grace_hopper_prepared, torch_ranking, student, tmp_path
+):
+    """A decoder call that never returns: the watchdog notices the stalled stage, moves to the next backend
+    and starts a fresh render thread; frames keep coming."""
+    import dataclasses
+
+    from edge_vasa.runtimes import models as models_module
+
+    monkeypatch.setattr("edge_vasa.live.STALL_S", 1.0)
+    real_open = models_module.open_backend
+    release = threading.Event()
+
+    class Hangs:
+        def __init__(self, backend):
+            self.backend, self.calls = backend, 0
+
+        def __call__(self, feeds):
+            self.calls += 1
+            if self.calls > 5:
+                release.wait(30)  # hangs (until the test ends)
+            return self.backend(feeds)
+
+    def open_backend(candidate, network, path, threads=None):
+        if candidate.device != "hangs":
+            return real_open(candidate, network, path, threads)
+        backend = real_open(dataclasses.replace(candidate, device="cpu"), network, path, threads)
+        return Hangs(backend) if network == "decoder_student" else backend
+
+    monkeypatch.setattr(models_module, "open_backend", open_backend)
+    good = torch_ranking[0]
+    hangs = dataclasses.replace(good, candidate=dataclasses.replace(good.candidate, device="hangs"))
+    collector = FrameCollector(downscale=8)
+    session = session_for(
+        grace_hopper_prepared, FileSource(BUNDLED_SPEECH, loop=True), [collector], [hangs, good], student
+    )
+    try:
+        with pytest.warns(RuntimeWarning) as warned:
+            session.start()
+            deadline = time.monotonic() + 30
+            while str(session.models.candidate) != "torch:cpu fp32" and time.monotonic() < deadline:
+                time.sleep(0.1)
+            shown = session.stats.shown
+            time.sleep(2.0)
+        messages = [str(w.message) for w in warned]
+        assert any("render stage has stalled" in m for m in messages), messages
+        assert any("falling back to torch:cpu fp32" in m for m in messages), messages
+        assert session.stats.shown > shown + 5, "no frames after the watchdog's switch"
+        assert any("stalled" in f for f in session.summary()["fallbacks"])
+    finally:
+        release.set()
+        session.stop()
+        session.wait(10)
