@@ -793,8 +793,6 @@ def cmd_live(args: argparse.Namespace) -> None:
     if not 0.05 <= args.max_latency <= 5:
         raise EdgeVasaError("--max-latency must be within 0.05..5 s")
     source = open_source(args.source, args.device, args.stdin_rate, args.loop)
-    face = prepare_face(args.image or _bundled_photo(), face_index=args.face_index)
-    release_models()  # one face for the whole session
     session_ref: list = []
     sinks = []
     if args.record:
@@ -810,13 +808,16 @@ def cmd_live(args: argparse.Namespace) -> None:
     if not args.no_window:
         try:
             sinks.append(WindowSink(fullscreen=args.fullscreen or args.kiosk))
-        except EdgeVasaError:
+        except EdgeVasaError as e:
             if not sinks:
                 raise
+            warnings.warn(f"no window: {e}", RuntimeWarning, stacklevel=1)
     if not sinks:
         raise EdgeVasaError(
             "nothing to show the avatar on; drop --no-window or add --serve/--record/--virtual-camera"
         )
+    face = prepare_face(args.image or _bundled_photo(), face_index=args.face_index)
+    release_models()  # one face for the whole session
     models = FallbackModels(_ranking(args))
     print(f"backend: {models.candidate}; source: {source.name}; press Ctrl-C to stop")
     session = LiveSession(

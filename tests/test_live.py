@@ -555,3 +555,31 @@ def test_watchdog_replaces_a_hung_renderer(
         release.set()
         session.stop()
         session.wait(10)
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--no-window"], ["nothing to show"]),
+        (["--source", "radio"], ["unknown source"]),
+        (["--source", "stdin", "--stdin-rate", "5", "--no-window", "--serve", "0"], ["stdin-rate"]),
+        (["--fps", "24", "--no-window"], ["fps"]),
+        (["--max-latency", "9", "--no-window"], ["max-latency"]),
+        (["--record", "/nonexistent/x.mp4", "--no-window"], ["does not exist"]),
+        (["--record", "x.avi", "--no-window"], [".mp4"]),
+        (["--emotion", "bored", "--no-window"], ["emotion"]),
+        (["--image", "/nonexistent.jpg", "--record", "ok.mp4", "--no-window"], ["nonexistent.jpg"]),
+        (["--backend", "tensorflow", "--record", "ok.mp4", "--no-window"], ["unknown backend"]),
+    ],
+)
+def test_live_bad_options_are_one_line_errors(capsys, monkeypatch, tmp_path, argv, words):
+    from edge_vasa.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    rc = main(["live", *argv])
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and lines[0].startswith("error: "), err
+    for word in words:
+        assert word in lines[0]
+    assert list(tmp_path.iterdir()) == []  # nothing written
