@@ -412,36 +412,45 @@ def test_microphone_unplugged_then_back(monkeypatch, grace_hopper_prepared, torc
     assert session.stats.silence_fed_s > 1.0  # the gap was bridged with silence, in real time
 
 
-def test_backend_failing_mid_run_falls_back(
-    monkeypatch, grace_hopper_prepared, torch_ranking, student, tmp_path
-):
+def misbehaving_candidate(monkeypatch, good, device: str, misbehave):
+    """A ranked candidate named DEVICE that runs GOOD's networks, except that its decoder calls
+    MISBEHAVE(call number) before each frame (to raise or hang)."""
     import dataclasses
 
-    from edge_vasa.audio import save_wav
     from edge_vasa.runtimes import models as models_module
 
     real_open = models_module.open_backend
     calls = {"n": 0}
 
-    class Flaky:
-        def __init__(self, backend):
-            self.backend = backend
-
-        def __call__(self, feeds):
+    def decoder(backend):
+        def run(feeds):
             calls["n"] += 1
-            if calls["n"] > 10:
-                raise RuntimeError("device lost")
-            return self.backend(feeds)
+            misbehave(calls["n"])
+            return backend(feeds)
+
+        return run
 
     def open_backend(candidate, network, path, threads=None):
-        if candidate.device != "flaky":
+        if candidate.device != device:
             return real_open(candidate, network, path, threads)
         backend = real_open(dataclasses.replace(candidate, device="cpu"), network, path, threads)
-        return Flaky(backend) if network == "decoder_student" else backend
+        return decoder(backend) if network == "decoder_student" else backend
 
     monkeypatch.setattr(models_module, "open_backend", open_backend)
+    return dataclasses.replace(good, candidate=dataclasses.replace(good.candidate, device=device))
+
+
+def test_backend_failing_mid_run_falls_back(
+    monkeypatch, grace_hopper_prepared, torch_ranking, student, tmp_path
+):
+    from edge_vasa.audio import save_wav
+
+    def fail(call: int) -> None:
+        if call > 10:
+            raise RuntimeError("device lost")
+
     good = torch_ranking[0]
-    flaky = dataclasses.replace(good, candidate=dataclasses.replace(good.candidate, device="flaky"))
+    flaky = misbehaving_candidate(monkeypatch, good, "flaky", fail)
     save_wav(tmp_path / "s.wav", load_audio(BUNDLED_SPEECH)[: SAMPLE_RATE * 2])
     collector = FrameCollector(downscale=8)
     with pytest.warns(RuntimeWarning, match="falling back to torch:cpu fp32"):
@@ -507,33 +516,15 @@ def test_watchdog_replaces_a_hung_renderer(
 ):
     """A decoder call that never returns: the watchdog notices the stalled stage, moves to the next backend
     and starts a fresh render thread; frames keep coming."""
-    import dataclasses
-
-    from edge_vasa.runtimes import models as models_module
-
     monkeypatch.setattr("edge_vasa.live.STALL_S", 1.0)
-    real_open = models_module.open_backend
     release = threading.Event()
 
-    class Hangs:
-        def __init__(self, backend):
-            self.backend, self.calls = backend, 0
+    def hang(call: int) -> None:
+        if call > 5:
+            release.wait(30)  # hangs (until the test ends)
 
-        def __call__(self, feeds):
-            self.calls += 1
-            if self.calls > 5:
-                release.wait(30)  # hangs (until the test ends)
-            return self.backend(feeds)
-
-    def open_backend(candidate, network, path, threads=None):
-        if candidate.device != "hangs":
-            return real_open(candidate, network, path, threads)
-        backend = real_open(dataclasses.replace(candidate, device="cpu"), network, path, threads)
-        return Hangs(backend) if network == "decoder_student" else backend
-
-    monkeypatch.setattr(models_module, "open_backend", open_backend)
     good = torch_ranking[0]
-    hangs = dataclasses.replace(good, candidate=dataclasses.replace(good.candidate, device="hangs"))
+    hangs = misbehaving_candidate(monkeypatch, good, "hangs", hang)
     collector = FrameCollector(downscale=8)
     session = session_for(
         grace_hopper_prepared, FileSource(BUNDLED_SPEECH, loop=True), [collector], [hangs, good], student
