@@ -98,16 +98,11 @@ def _models() -> tuple:
 
 def release_models() -> None:
     """Free the detector and landmark model (~100 MB) once no more photos will be prepared (a live session
-    prepares one face, then runs for hours), and hand the freed heap back to the system (glibc)."""
-    import ctypes
-    import gc
+    prepares one face, then runs for hours), and hand the freed heap back to the system."""
+    from edge_vasa.heap import trim_heap
 
     _models.cache_clear()
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: the memory is reused by the process instead
-        pass
+    trim_heap()
 
 
 def landmark_model_path() -> Path:
