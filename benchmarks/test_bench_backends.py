@@ -1,0 +1,42 @@
+"""Every edge network on every backend x precision present here: latency of one call, side by side.
+
+    python3 -m pytest benchmarks/test_bench_backends.py --benchmark-only --benchmark-group-by=param:network
+
+Candidates come from the runtime selector (runtimes/selector.py): what is installed, on the devices each
+runtime reports. Artifacts must already be built (`edge-vasa doctor --build`); a candidate without them, or
+whose runtime cannot run them, is skipped with the reason. Inputs are the export examples (a real prepared
+photo, an open-mouthed frame), so every variant runs the same work.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_vasa.errors import EdgeVasaError
+from edge_vasa.runtimes.selector import (
+    EDGE_NETWORKS,
+    artifacts_for,
+    candidates,
+    example_feeds,
+    open_backend,
+    probe,
+)
+
+MACHINE = probe()
+CANDIDATES = candidates(MACHINE)
+
+
+@pytest.mark.parametrize("network", EDGE_NETWORKS)
+@pytest.mark.parametrize("candidate", CANDIDATES, ids=str)
+def test_network_latency(benchmark, candidate, network):
+    try:
+        path = artifacts_for(candidate, build=False)[network]
+        backend = open_backend(candidate, network, path)
+    except EdgeVasaError as e:
+        pytest.skip(f"{candidate}: {e}")
+    feeds = example_feeds(network)
+    backend(feeds)  # warm-up: first calls allocate and tune
+    benchmark.extra_info.update(
+        {"backend": candidate.backend, "precision": candidate.precision, "network": network}
+    )
+    benchmark(backend, feeds)
