@@ -1,7 +1,6 @@
 """Shared benchmark inputs: the held-out astronaut's prepared face and a talking motion; every benchmark
-records the CPU model, since speed claims only compare within one machine."""
+records the CPU model and ISA flags, since speed claims only compare within one machine."""
 
-import platform
 import warnings
 
 import numpy as np
@@ -10,22 +9,14 @@ import skimage.data
 
 from edge_vasa import motion as M
 from edge_vasa.face import PreparedFace, prepare_face
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from edge_vasa.runtimes.selector import cpu_info
 
 
 @pytest.fixture(autouse=True)
 def _record_cpu(request):
     if "benchmark" in request.fixturenames:
-        request.getfixturevalue("benchmark").extra_info["cpu"] = cpu_model()
+        cpu = cpu_info()
+        request.getfixturevalue("benchmark").extra_info.update(cpu=cpu["model"], isa=cpu["isa"])
 
 
 @pytest.fixture(scope="session")

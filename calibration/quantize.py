@@ -154,11 +154,9 @@ def openvino_grid_path(model) -> list[str]:
 
 def _vnni() -> bool:
     """Whether this CPU multiplies uint8 x int8 without 16-bit saturation (AVX-512 VNNI / AVX-VNNI / AMX)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
+    from edge_vasa.runtimes.selector import cpu_info
+
+    return any(f in cpu_info()["isa"] for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
 
 
 # op types NNCF puts quantizers on, kept float by measured sensitivity when the budget is missed

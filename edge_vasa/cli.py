@@ -273,6 +273,8 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
+    from edge_vasa.conversion.artifacts import FORMATS, PRECISIONS
+
     p = sub.add_parser(
         "export",
         help="export the edge networks (students) as ONNX / OpenVINO / Core ML, fp32 / fp16 / int8",
@@ -282,12 +284,8 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         "first use). A manifest beside each file records shapes, hashes, calibration and the measured "
         "parity. Artifacts already in OUT with a matching manifest are reused (--force rebuilds).",
     )
-    p.add_argument(
-        "--format", choices=("onnx", "openvino", "coreml"), default="onnx", help="format (default: onnx)"
-    )
-    p.add_argument(
-        "--precision", choices=("fp32", "fp16", "int8"), default="fp32", help="precision (default: fp32)"
-    )
+    p.add_argument("--format", choices=tuple(FORMATS), default="onnx", help="format (default: onnx)")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="precision (default: fp32)")
     p.add_argument("--out", help="artifact folder (default: the cache, ~/.cache/edge-vasa/artifacts)")
     p.add_argument("--network", action="append", help="export only this network (repeatable; default: all)")
     p.add_argument("--force", action="store_true", help="rebuild even when a matching artifact exists")
@@ -305,7 +303,9 @@ def _add_backend_options(p: argparse.ArgumentParser) -> None:
         help="RUNTIME[:DEVICE] instead of the fastest measured, e.g. onnxruntime:cpu, openvino:gpu, "
         "torch:cuda",
     )
-    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), help="only this precision")
+    from edge_vasa.conversion.artifacts import PRECISIONS
+
+    p.add_argument("--precision", choices=PRECISIONS, help="only this precision")
 
 
 def _add_doctor(sub: argparse._SubParsersAction) -> None:
@@ -713,10 +713,12 @@ def cmd_languages(args: argparse.Namespace) -> None:
         print(f"{code:5s} {lang.name:12s} {engines}")
 
 
-def _ranking(args: argparse.Namespace, build: bool = False, remeasure: bool = False, progress=None):
+def _ranking(
+    args: argparse.Namespace, build: bool = False, remeasure: bool = False, progress=None, machine=None
+):
     from edge_vasa.runtimes.selector import rank_candidates
 
-    return rank_candidates(args.backend, args.precision, build, remeasure, progress)
+    return rank_candidates(args.backend, args.precision, build, remeasure, progress, machine)
 
 
 def cmd_doctor(args: argparse.Namespace) -> None:
@@ -734,7 +736,7 @@ def cmd_doctor(args: argparse.Namespace) -> None:
     for runtime, info in machine["runtimes"].items():
         print(f"{runtime:8} {info['version']} on {', '.join(info['devices'])}")
     print("timing each backend x precision (a few frames each; cached) ...")
-    ranking = _ranking(args, args.build, args.remeasure, progress=tqdm.write)
+    ranking = _ranking(args, args.build, args.remeasure, progress=tqdm.write, machine=machine)
     print(f"\n{'backend':22} {'precision':9} {'decoder ms':>10} {'motion ms':>9} {'FPS':>6}  status")
     for r in ranking:
         if r.usable:
@@ -793,14 +795,11 @@ def cmd_live(args: argparse.Namespace) -> None:
     if not 0.05 <= args.max_latency <= 5:
         raise EdgeVasaError("--max-latency must be within 0.05..5 s")
     source = open_source(args.source, args.device, args.stdin_rate, args.loop)
-    session_ref: list = []
-    sinks = []
+    sinks, serve = [], None
     if args.record:
         sinks.append(RecordingSink(args.record))
     if args.serve is not None:
-        serve = MjpegSink(
-            args.serve, status=lambda: session_ref[0].status() if session_ref else {"problems": []}
-        )
+        serve = MjpegSink(args.serve)  # its status page follows the session once there is one
         sinks.append(serve)
         print(f"kiosk page: {serve.url}")
     if args.virtual_camera:
@@ -823,7 +822,8 @@ def cmd_live(args: argparse.Namespace) -> None:
     session = LiveSession(
         face, source, sinks, models, opts, fps=opts.fps, vad=not args.no_vad, max_latency=args.max_latency
     )
-    session_ref.append(session)
+    if serve is not None:
+        serve.status = session.status
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: session.stop())
     session.start()

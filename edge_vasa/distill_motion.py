@@ -314,14 +314,6 @@ def check_audio(audio: np.ndarray) -> np.ndarray:
     return audio.astype(np.float32)
 
 
-# Live latency: commit 2 frames per step and wait for no look-ahead beyond the encoder's one frame of
-# margin. Measured on held-out speech (hello_en, the held-out alsa recordings, a vi sentence), the
-# correlation of jaw opening with voiced energy was 0.728 vs 0.695 with the trained chunk of 10 and 8
-# frames of look-ahead; frame-to-frame head jerk rose from 0.0064 to 0.0078. A frame then waits
-# 40-120 ms for audio instead of 370-770 ms.
-LIVE_HOP, LIVE_LOOKAHEAD = 2, 0
-
-
 class MotionStream:
     """Live motion: push audio blocks of any size, get the motion frames committed so far.
 
@@ -334,7 +326,7 @@ class MotionStream:
     ):
         """HOP frames are committed per step (default: the step's chunk). LOOKAHEAD frames of audio after
         them are waited for (default: all the step was trained with); the rest counts as silence. Live use
-        takes LIVE_HOP / LIVE_LOOKAHEAD: less waiting, the same lip sync (measured, see LIVE_HOP)."""
+        takes options.LIVE_HOP / LIVE_LOOKAHEAD: less waiting, the same lip sync (measured there)."""
         opts.check()
         self.step, self.opts = step, opts
         full = step.model.cfg.window - step.chunk

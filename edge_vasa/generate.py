@@ -190,16 +190,20 @@ def _scale_head_motion(motion: np.ndarray, scale: float) -> np.ndarray:
     return motion
 
 
+def interpolate_motion(motion: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Motion at fractional frame positions T (linear between neighbours; held at the last frame)."""
+    i0 = np.clip(np.floor(t).astype(int), 0, len(motion) - 1)
+    i1 = np.clip(i0 + 1, 0, len(motion) - 1)
+    frac = (t - i0)[:, None]
+    return ((1 - frac) * motion[i0] + frac * motion[i1]).astype(np.float32)
+
+
 def resample_motion(motion: np.ndarray, fps: int) -> np.ndarray:
     """25 Hz motion -> motion at ``fps`` by linear interpolation (same duration)."""
     if fps == MOTION_FPS:
         return motion
     n_out = int(round(len(motion) * fps / MOTION_FPS))
-    t = np.arange(n_out) * MOTION_FPS / fps
-    i0 = np.clip(np.floor(t).astype(int), 0, len(motion) - 1)
-    i1 = np.clip(i0 + 1, 0, len(motion) - 1)
-    frac = (t - i0)[:, None]
-    return ((1 - frac) * motion[i0] + frac * motion[i1]).astype(np.float32)
+    return interpolate_motion(motion, np.arange(n_out) * MOTION_FPS / fps)
 
 
 class Avatar:

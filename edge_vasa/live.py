@@ -30,11 +30,11 @@ import numpy as np
 
 from edge_vasa.audio import SAMPLE_RATE
 from edge_vasa.face import PreparedFace
-from edge_vasa.generate import MOTION_FPS
+from edge_vasa.generate import MOTION_FPS, interpolate_motion
 from edge_vasa.motion import MOTION_DIM
-from edge_vasa.options import OUTPUT_FPS, GenerateOptions
+from edge_vasa.options import LIVE_HOP, LIVE_LOOKAHEAD, OUTPUT_FPS, GenerateOptions
 from edge_vasa.sinks import FrameInfo, Sink
-from edge_vasa.sources import SourceLost
+from edge_vasa.sources import BLOCK, SourceLost
 
 RETRY_S = 1.0  # between attempts to reopen a lost microphone
 GAP_S = 0.2  # no audio for this long: feed silence so the avatar keeps moving
@@ -88,28 +88,25 @@ class DisplayResampler:
         self.fps, self.motion, self.first, self.next = fps, [], 0, 0
 
     def push(self, frames: np.ndarray, final: bool = False) -> list[tuple[int, np.ndarray]]:
+        """Add 25 Hz frames; returns (display index, motion) for every display frame whose two neighbours
+        are known (at the FINAL push, also those past the last frame, which is held)."""
         self.motion.extend(frames)
-        out = []
-        while True:
-            t = self.next * MOTION_FPS / self.fps  # position in motion frames
-            i0 = int(np.floor(t))
-            last = self.first + len(self.motion) - 1
-            if i0 + 1 > last and not (final and i0 <= last):
-                break
-            a = self.motion[i0 - self.first]
-            b = self.motion[min(i0 + 1, last) - self.first]
-            out.append((self.next, ((1 - (t - i0)) * a + (t - i0) * b).astype(np.float32)))
-            self.next += 1
+        last = self.first + len(self.motion) - 1
+        ready = self.next
+        while (i0 := int(np.floor(ready * MOTION_FPS / self.fps))) + 1 <= last or (final and i0 <= last):
+            ready += 1
+        indices = np.arange(self.next, ready)
+        rows = interpolate_motion(np.asarray(self.motion), indices * MOTION_FPS / self.fps - self.first)
+        self.next = ready
         keep = max(0, int(np.floor(self.next * MOTION_FPS / self.fps)) - self.first)
         self.motion, self.first = self.motion[keep:], self.first + keep
-        return out
+        return list(zip(indices.tolist(), rows))
 
 
 @dataclass
 class LiveStats:
     shown: int = 0
     dropped: int = 0
-    audio_blocks: int = 0
     silence_fed_s: float = 0.0
     latencies: deque = field(default_factory=lambda: deque(maxlen=100_000))
     shown_at: deque = field(default_factory=lambda: deque(maxlen=400))
@@ -154,7 +151,7 @@ class LiveSession:
         max_latency: float = MAX_LATENCY_S,
         student=None,
     ):
-        from edge_vasa.distill_motion import LIVE_HOP, LIVE_LOOKAHEAD, MotionStream, StudentMotionGenerator
+        from edge_vasa.distill_motion import MotionStream, StudentMotionGenerator
         from edge_vasa.errors import EdgeVasaError
         from edge_vasa.runtimes.models import ArtifactStep, EdgeRenderer
 
@@ -278,7 +275,7 @@ class LiveSession:
                 try:
                     self.source.open()
                     opened = True
-                    self.source_state = f"{self.source.name}"
+                    self.source_state = self.source.name
                     self.problems.pop("source", None)
                 except SourceLost as e:
                     self._lost(str(e))
@@ -331,7 +328,6 @@ class LiveSession:
                 frames.extend(self.stream.flush())
             elif item is not None:
                 block, captured = item
-                self.stats.audio_blocks += 1
                 if heard_until is not None and captured - heard_until > GAP_S:  # a hole: fill with silence
                     self._silence(heard_until, captured, frames)
                 self._feed(block, captured, frames)
@@ -355,8 +351,8 @@ class LiveSession:
     def _silence(self, start: float, end: float, out: list) -> None:
         n = int((end - start) * SAMPLE_RATE)
         self.stats.silence_fed_s += n / SAMPLE_RATE
-        for i in range(0, n, SAMPLE_RATE // 25):
-            block = np.zeros(min(SAMPLE_RATE // 25, n - i), np.float32)
+        for i in range(0, n, BLOCK):
+            block = np.zeros(min(BLOCK, n - i), np.float32)
             self._feed(block, start + i / SAMPLE_RATE, out)
 
     def _render(self, generation: int) -> None:

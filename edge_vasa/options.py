@@ -10,6 +10,12 @@ from edge_vasa.motion import EMOTIONS, INDEX, RANGES
 OUTPUT_FPS = (25, 30, 40)
 RENDERERS = ("decoder", "analytic")  # the learned decoder, or the corpus renderer it learned from
 MODELS = ("teacher", "student")  # the reference models, or the distilled edge pair; the first is the default
+# Live motion: commit 2 frames per student step and wait for no look-ahead beyond the audio encoder's one
+# frame of margin. Measured on held-out speech (hello_en, the held-out alsa recordings, a vi sentence), the
+# correlation of jaw opening with voiced energy was 0.728 vs 0.695 with the trained chunk of 10 and 8
+# frames of look-ahead; frame-to-frame head jerk rose from 0.0064 to 0.0078. Audio then waits 120-160 ms
+# instead of 370-770 ms.
+LIVE_HOP, LIVE_LOOKAHEAD = 2, 0
 
 
 @dataclass

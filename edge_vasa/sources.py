@@ -80,13 +80,24 @@ def _pyaudio():
     return pyaudio
 
 
+def _input_infos(pa) -> list[dict]:
+    """PortAudio's device records of the devices that can capture."""
+    infos = (pa.get_device_info_by_index(i) for i in range(pa.get_device_count()))
+    return [d for d in infos if d["maxInputChannels"] > 0]
+
+
+def pcm16(data: bytes) -> np.ndarray:
+    """Signed 16-bit little-endian PCM bytes -> float32 samples in [-1, 1)."""
+    return np.frombuffer(data[: len(data) // 2 * 2], "<i2").astype(np.float32) / 32768
+
+
 def input_devices() -> list[dict]:
     """PyAudio's capture devices: index, name, channels, default rate."""
     pyaudio = _pyaudio()
     with quiet_stderr():
         pa = pyaudio.PyAudio()
     try:
-        infos = [pa.get_device_info_by_index(i) for i in range(pa.get_device_count())]
+        infos = _input_infos(pa)
     finally:
         pa.terminate()
     return [
@@ -97,7 +108,6 @@ def input_devices() -> list[dict]:
             "rate": int(d["defaultSampleRate"]),
         }
         for d in infos
-        if d["maxInputChannels"] > 0
     ]
 
 
@@ -111,8 +121,7 @@ class MicrophoneSource:
         self.name = f"microphone {device}" if device is not None else "default microphone"
 
     def _find(self, pa) -> dict:
-        infos = [pa.get_device_info_by_index(i) for i in range(pa.get_device_count())]
-        inputs = [d for d in infos if d["maxInputChannels"] > 0]
+        inputs = _input_infos(pa)
         if self.device is None:
             try:
                 return pa.get_default_input_device_info()
@@ -169,8 +178,7 @@ class MicrophoneSource:
         except (OSError, AttributeError) as e:  # AttributeError: closed under us by the watchdog
             raise SourceLost(f"{self.name} failed: {e}") from None
         captured = time.monotonic() - self.frames / self.rate
-        samples = np.frombuffer(data, np.int16).astype(np.float32) / 32768
-        return self.resampler(samples), captured
+        return self.resampler(pcm16(data)), captured
 
     def close(self) -> None:
         stream, pa, self.stream, self.pa = self.stream, self.pa, None, None
@@ -231,8 +239,7 @@ class StdinSource:
         data = self.stream.read(self.bytes)
         if not data:
             return None
-        data = data[: len(data) // 2 * 2]
-        samples = np.frombuffer(data, "<i2").astype(np.float32) / 32768
+        samples = pcm16(data)
         return self.resampler(samples), time.monotonic() - len(samples) / self.rate
 
     def close(self) -> None:

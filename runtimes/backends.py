@@ -72,10 +72,13 @@ class Backend:
     def precision(self) -> str:
         return self.manifest["precision"]
 
-    def feeds(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def check_inputs(self, inputs: dict[str, np.ndarray]) -> None:
         missing = [k for k in self.inputs if k not in inputs]
         if missing:
             raise EdgeVasaError(f"{self.network} needs inputs {', '.join(missing)}")
+
+    def feeds(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.check_inputs(inputs)
         # reshaped to the artifact's own shapes: Core ML takes the 0-d emotion index as a (1,) array
         return {
             k: np.ascontiguousarray(inputs[k], self.dtypes[k]).reshape(self.shapes[k]) for k in self.inputs
@@ -184,9 +187,7 @@ class TorchBackend(Backend):
         self.torch = torch
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        missing = [k for k in self.inputs if k not in inputs]
-        if missing:
-            raise EdgeVasaError(f"{self.network} needs inputs {', '.join(missing)}")
+        self.check_inputs(inputs)
         with self.torch.inference_mode():
             args = [self.torch.as_tensor(np.asarray(inputs[k])).to(self.device) for k in self.inputs]
             return self.module(*args).float().cpu().numpy()

@@ -25,13 +25,12 @@ import numpy as np
 from edge_vasa.atomic import atomic_output
 from edge_vasa.conversion.artifacts import PRECISIONS, cache_root, current_artifact, ensure_artifact
 from edge_vasa.errors import EdgeVasaError
+from edge_vasa.options import LIVE_HOP
 from edge_vasa.runtimes.backends import COREML_UNITS, default_threads, provider_device
 
 EDGE_NETWORKS = ("appearance_encoder", "motion_step", "decoder_student")
 RUNTIME_FORMATS = {"onnxruntime": "onnx", "openvino": "openvino", "coreml": "coreml", "torch": None}
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8")
-# the decoder runs once per displayed frame, the motion step once per LIVE_HOP (2) motion frames
-MOTION_STEPS_PER_FRAME = 0.5
 WARMUP_RUNS, TIMED_RUNS = 2, 7
 
 
@@ -66,8 +65,9 @@ class Ranked:
 
     @property
     def frame_ms(self) -> float:
-        """Compute per displayed frame: one decoder pass plus its share of a motion step."""
-        return self.decoder_ms + MOTION_STEPS_PER_FRAME * self.motion_ms
+        """Compute per displayed frame: one decoder pass plus its share of a motion step (live, one step
+        commits LIVE_HOP frames)."""
+        return self.decoder_ms + self.motion_ms / LIVE_HOP
 
     @property
     def fps(self) -> float:
@@ -246,14 +246,16 @@ def rank_candidates(
     build: bool = False,
     remeasure: bool = False,
     progress=None,
+    machine: dict | None = None,
 ) -> list[Ranked]:
     """Every candidate here (or those matching BACKEND / PRECISION), usable ones first, fastest first.
 
     fp32 artifacts, and any the caller asked for by name, are exported when missing; other precisions only
-    with BUILD. PROGRESS, if given, is called with a line per candidate."""
+    with BUILD. PROGRESS, if given, is called with a line per candidate. MACHINE: probe()'s result, when
+    the caller has it already."""
     if precision is not None and precision not in PRECISIONS:
         raise EdgeVasaError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
-    machine = probe()
+    machine = machine or probe()
     runtime, device = parse_backend(backend, machine) if backend else (None, None)
     chosen = [
         c

@@ -16,6 +16,17 @@ from PIL import Image
 
 from edge_vasa.cli import build_parser, main
 
+# emotion, gaze, ... shared by generate and live (cli._add_control_options)
+CONTROL_OPTIONS = [
+    "--emotion",
+    "--gaze",
+    "--distance",
+    "--motion-scale",
+    "--seed",
+    "--fps",
+    "--cfg-audio",
+    "--cfg-control",
+]
 OPTIONS = {
     (): [
         "--help",
@@ -44,14 +55,7 @@ OPTIONS = {
         "--audio",
         "--out",
         "--face-index",
-        "--emotion",
-        "--gaze",
-        "--distance",
-        "--motion-scale",
-        "--seed",
-        "--fps",
-        "--cfg-audio",
-        "--cfg-control",
+        *CONTROL_OPTIONS,
         "--steps",
         "--model",
         "--weights",
@@ -99,14 +103,7 @@ OPTIONS = {
         "--no-vad",
         "--stats",
         "--quiet",
-        "--emotion",
-        "--gaze",
-        "--distance",
-        "--motion-scale",
-        "--seed",
-        "--fps",
-        "--cfg-audio",
-        "--cfg-control",
+        *CONTROL_OPTIONS,
         "--backend",
         "--precision",
     ],

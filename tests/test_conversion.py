@@ -137,14 +137,19 @@ def test_decoder_grid_path_stays_float_in_int8(tiny, tmp_path):
             assert producer[node.input[1]].op_type != "DequantizeLinear"
 
 
+def built_then_reused(precision: str, weights, root) -> tuple:
+    """The appearance encoder exported into ROOT, then asked for again: the same file comes back untouched.
+    Returns (its path, its modification stamp)."""
+    path = ensure_artifact("appearance_encoder", "onnx", precision, root, weights=weights)
+    stamp = path.stat().st_mtime_ns
+    again = ensure_artifact("appearance_encoder", "onnx", precision, root, weights=weights)
+    assert again == path and again.stat().st_mtime_ns == stamp
+    return path, stamp
+
+
 def test_cache_reuses_a_matching_artifact_and_rebuilds_a_changed_one(tiny, tmp_path):
     weights = tiny["appearance_encoder"]
-    path = ensure_artifact("appearance_encoder", "onnx", "fp32", tmp_path, weights=weights)
-    stamp = path.stat().st_mtime_ns
-    assert (
-        ensure_artifact("appearance_encoder", "onnx", "fp32", tmp_path, weights=weights).stat().st_mtime_ns
-        == stamp
-    )
+    path, stamp = built_then_reused("fp32", weights, tmp_path)
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
@@ -155,12 +160,7 @@ def test_cache_reuses_a_matching_artifact_and_rebuilds_a_changed_one(tiny, tmp_p
 
 def test_cache_rebuilds_int8_when_its_budget_changes(tiny, tmp_path):
     weights = tiny["appearance_encoder"]
-    path = ensure_artifact("appearance_encoder", "onnx", "int8", tmp_path, weights=weights)
-    stamp = path.stat().st_mtime_ns
-    assert (
-        ensure_artifact("appearance_encoder", "onnx", "int8", tmp_path, weights=weights).stat().st_mtime_ns
-        == stamp
-    )
+    path, stamp = built_then_reused("int8", weights, tmp_path)
     manifest_file = path.with_suffix(".json")
     manifest = json.loads(manifest_file.read_text())
     manifest["quantization"]["budget_snr_db"] -= 5
