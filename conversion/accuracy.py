@@ -15,7 +15,7 @@ Speed: per-frame decoder and per-chunk motion latency of each variant, measured 
 
 from __future__ import annotations
 
-import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from edge_vasa.calibration.dataset import ALSA_SOUNDS, HELD_OUT_SPEECH, calibrat
 from edge_vasa.conversion.artifacts import ensure_artifact
 from edge_vasa.evaluate import evaluate_frames, psnr_db, render_motion
 from edge_vasa.runtimes.models import ArtifactStep, EdgeModels, EdgeRenderer
+from edge_vasa.runtimes.selector import interleaved_median_ms
 
 HELD_OUT_IDENTITIES = ("astronaut", "studio_f15", "cruise")
 HELD_OUT_LANGUAGE = "vi"
@@ -57,20 +58,6 @@ def artifact_motion(models: EdgeModels, student, audio: np.ndarray) -> np.ndarra
 
     stream = MotionStream(ArtifactStep(models, student.step), GenerateOptions())
     return np.concatenate([stream.push(audio), stream.flush()])
-
-
-def _median_ms(fns: dict, inputs: dict, rounds: int = 20) -> dict[str, float]:
-    """Median latency of each callable on the same inputs, run in turn (interleaved) so that the machine's
-    load affects them alike."""
-    for fn in fns.values():
-        fn(inputs)
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, fn in fns.items():
-            start = time.perf_counter()
-            fn(inputs)
-            times[k].append(time.perf_counter() - start)
-    return {k: float(np.median(v) * 1e3) for k, v in times.items()}
 
 
 def compare_precisions(
@@ -126,12 +113,10 @@ def compare_precisions(
         summary[p]["lip_sync_change"] = summary[p]["lip_sync"] / base["lip_sync"] - 1
     calib = calibration_set()  # speed probes: real inputs; latency does not depend on which
     speed = {
-        "decoder_ms": _median_ms(
-            {p: b["decoder_student"] for p, b in backends.items()}, calib.feeds("decoder_student")[0]
-        ),
-        "motion_step_ms": _median_ms(
-            {p: b["motion_step"] for p, b in backends.items()}, calib.feeds("motion_step")[0]
-        ),
+        key: interleaved_median_ms(
+            {p: partial(b[network], calib.feeds(network)[0]) for p, b in backends.items()}
+        )
+        for key, network in (("decoder_ms", "decoder_student"), ("motion_step_ms", "motion_step"))
     }
     return {
         "format": fmt,

@@ -75,11 +75,19 @@ class NeuralRenderer:
             self.features = self.encoder(self.image)  # once per identity
             self.small = flow_photo(self.image)
 
+    def to(self, device: str) -> NeuralRenderer:
+        """Run on DEVICE ("cuda" for the reference path on a GPU); frames still come back as numpy."""
+        self.decoder.to(device)
+        self.features, self.image, self.small = (
+            x.to(device) for x in (self.features, self.image, self.small)
+        )
+        return self
+
     def _keypoint_inputs(self, motion: np.ndarray) -> tuple[torch.Tensor, ...]:
         """(T, MOTION_DIM) -> src (T, N, 2), dst (T, N, 2), landmarks (T, 68, 2), motion (T, MOTION_DIM)."""
         motion = np.asarray(motion, np.float32)
         src, dst, landmarks = (np.stack(x) for x in zip(*(decoder_inputs(self.keypoints, m) for m in motion)))
-        return tuple(torch.from_numpy(x) for x in (src, dst, landmarks, motion))
+        return tuple(torch.from_numpy(x).to(self.image.device) for x in (src, dst, landmarks, motion))
 
     def identity_inputs(self) -> dict[str, torch.Tensor]:
         """The student decoder's inputs that stay the same for every frame of this identity (batch 1)."""
@@ -107,7 +115,7 @@ class NeuralRenderer:
                 t = len(motion_t)
                 features, image = self.features.expand(t, -1, -1, -1), self.image.expand(t, -1, -1, -1)
                 out = self.decoder(features, image, src, dst, landmarks, motion_t)
-        frames = (out.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        frames = (out.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         return frames, motion_to_landmarks(np.asarray(motion, np.float32), self.keypoints.geometry)
 
     def render(self, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -230,14 +230,22 @@ def psnr_db(a: np.ndarray, b: np.ndarray) -> float:
     return float(min(100.0, 10 * np.log10(255.0**2 / max(mse, 1e-10))))
 
 
-def compare_to_reference(frames: np.ndarray, reference: np.ndarray, lm: np.ndarray, ok: np.ndarray) -> dict:
+def compare_to_reference(
+    frames: np.ndarray,
+    reference: np.ndarray,
+    lm: np.ndarray,
+    ok: np.ndarray,
+    reference_track: Track | None = None,
+) -> dict:
+    """PSNR, SSIM and landmark distance over up to 20 frames spread over the clip. REFERENCE_TRACK: the
+    reference's landmarks on those frames, when the caller compares several videos to one reference."""
     from skimage.metrics import structural_similarity
 
     n = min(len(frames), len(reference))
     picks = np.linspace(0, n - 1, min(n, 20)).astype(int)
     psnr = [psnr_db(reference[i], frames[i]) for i in picks]
     ssim = [structural_similarity(reference[i], frames[i], channel_axis=2) for i in picks]
-    ref_track = track_landmarks(reference[picks])
+    ref_track = reference_track or track_landmarks(reference[picks])
     both = ok[picks] & ref_track.found
     dist = (
         np.linalg.norm(lm[picks][both] - ref_track.landmarks[both], axis=2).mean() if both.any() else np.nan

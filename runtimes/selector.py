@@ -17,6 +17,7 @@ import hashlib
 import json
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -210,6 +211,20 @@ def median_ms(fn, feeds: dict, runs: int = TIMED_RUNS, warmup: int = WARMUP_RUNS
         fn(feeds)
         times.append(time.perf_counter() - start)
     return float(np.median(times) * 1e3)
+
+
+def interleaved_median_ms(fns: dict[str, Callable[[], object]], rounds: int = 20) -> dict[str, float]:
+    """Median latency of each zero-argument callable, run in turn (interleaved) so that the machine's load
+    affects them alike: ratios between them hold on a noisy machine. Each timed call follows an untimed
+    one of the same callable, so the previous one's spinning threads and cache misses are not counted."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            fn()
+            start = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - start)
+    return {k: float(np.median(v) * 1e3) for k, v in times.items()}
 
 
 def _timing_key(candidate: Candidate, paths: dict[str, Path], machine: dict) -> str:

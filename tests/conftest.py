@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -72,3 +73,17 @@ def two_faces_path(two_faces, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("photos") / "two_faces.png"
     Image.fromarray(two_faces).save(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def private_cache(tmp_path_factory):
+    """A cache folder of the test module's own (EDGE_VASA_CACHE): artifacts and timings stay apart from
+    the user's."""
+    cache = tmp_path_factory.mktemp("cache")
+    old = os.environ.get("EDGE_VASA_CACHE")
+    os.environ["EDGE_VASA_CACHE"] = str(cache)
+    yield cache
+    if old is None:
+        os.environ.pop("EDGE_VASA_CACHE", None)
+    else:
+        os.environ["EDGE_VASA_CACHE"] = old

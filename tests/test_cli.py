@@ -43,6 +43,7 @@ OPTIONS = {
         "languages",
         "doctor",
         "live",
+        "bench",
     ],
     ("demo",): ["--out", "--photo", "--face-index", "--text", "--language", "--emotion", "--sing", "--seed"],
     ("prep",): ["photo", "--out", "--face-index"],
@@ -84,6 +85,7 @@ OPTIONS = {
     ("export",): ["--format", "--precision", "--out", "--network", "--force", "--compare"],
     ("languages",): ["--help"],
     ("doctor",): ["--backend", "--precision", "--build", "--remeasure", "--json"],
+    ("bench",): ["--backends", "--precisions", "--quick", "--out", "--compare", "--build", "--no-live"],
     ("live",): [
         "--image",
         "--face-index",

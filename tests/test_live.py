@@ -32,18 +32,6 @@ torch = pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="module")
-def private_cache(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("cache")
-    old = os.environ.get("EDGE_VASA_CACHE")
-    os.environ["EDGE_VASA_CACHE"] = str(cache)
-    yield cache
-    if old is None:
-        os.environ.pop("EDGE_VASA_CACHE", None)
-    else:
-        os.environ["EDGE_VASA_CACHE"] = old
-
-
-@pytest.fixture(scope="module")
 def torch_ranking(private_cache):
     from edge_vasa.runtimes.selector import rank_candidates
 

@@ -1,0 +1,214 @@
+"""`edge-vasa bench`: the report generator kept honest by misbehaving variants, the baseline comparison, and
+bad options.
+
+One quick benchmark runs end to end through the CLI on the PyTorch backend (nothing exported) and two fakes
+built from it: one whose decoder is slow, one whose decoder output is corrupted with noise. The slow one must
+rank last; the corrupted one must score lower in every frame-accuracy column. The run compares itself with a
+baseline in which the slow variant was fast, so compare mode must flag it and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import time
+
+import numpy as np
+import pytest
+
+from edge_vasa import bench
+from edge_vasa.bench_report import REGRESSION, compare_reports, load_report
+from edge_vasa.errors import EdgeVasaError
+
+torch = pytest.importorskip("torch")
+
+SLOW, NOISY, REAL = "fake:slow fp32", "fake:noisy fp32", "torch:cpu fp32"
+SLOW_S = 0.1  # more than the whole PyTorch decoder takes per frame
+NOISE = 0.1  # std of the noise added to the decoder's [0, 1] output: about 20 dB PSNR on its own
+
+
+def variants() -> list[bench.Variant]:
+    from edge_vasa.runtimes.models import EdgeModels
+    from edge_vasa.runtimes.selector import EDGE_NETWORKS, Candidate, artifacts_for, open_backend
+
+    real = Candidate("torch", "cpu", "fp32")
+    paths = artifacts_for(real, build=False)
+
+    def slow(decoder):
+        def run(feeds):
+            time.sleep(SLOW_S)
+            return decoder(feeds)
+
+        return run
+
+    def noisy(decoder):
+        rng = np.random.default_rng(0)
+        return lambda feeds: decoder(feeds) + rng.normal(0, NOISE, (1, 3, 512, 512)).astype(np.float32)
+
+    def variant(candidate, wrap=None) -> bench.Variant:
+        encoder, motion, decoder = (open_backend(real, n, paths[n]) for n in EDGE_NETWORKS)
+        models = EdgeModels(candidate, encoder, motion, wrap(decoder) if wrap else decoder)
+        return bench.Variant(candidate, models, {n: str(p) for n, p in paths.items()})
+
+    return [
+        variant(Candidate("fake", "slow", "fp32"), slow),
+        variant(real),
+        variant(Candidate("fake", "noisy", "fp32"), noisy),
+    ]
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory):
+    """(exit status, report folder, report, printed output) of `edge-vasa bench --quick --compare B`, where B
+    is a baseline in which the slow variant's decoder took half the yardstick's time (its motion step took
+    twice as long, which the run improves on)."""
+    from edge_vasa.cli import main
+
+    base = tmp_path_factory.mktemp("baseline")
+    baseline = {
+        "version": bench.REPORT_VERSION,
+        "speed": {
+            "yardstick": REAL,
+            "variants": {SLOW: {"decoder_vs_yardstick": 0.5, "motion_step_vs_yardstick": 2.0}},
+        },
+        "clips": [],
+    }
+    (base / "report.json").write_text(json.dumps(baseline))
+    out = tmp_path_factory.mktemp("bench")
+    skipped = {"fake:absent int8": "not built; run `edge-vasa export --format fake --precision int8`"}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bench, "open_variants", lambda *a, **k: (variants(), skipped))
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            rc = main(["bench", "--quick", "--out", str(out), "--compare", str(base)])
+    return rc, out, json.loads((out / "report.json").read_text()), printed.getvalue()
+
+
+def test_slow_variant_ranks_last_and_the_report_lists_everything(bench_run):
+    rc, out, report, printed = bench_run
+    names = [r["variant"] for r in report["rows"]]
+    assert sorted(names) == sorted([SLOW, NOISY, REAL])
+    assert names[-1] == SLOW, names
+    speed = report["speed"]["variants"]
+    assert speed[SLOW]["decoder_ms"] > speed[REAL]["decoder_ms"] + 0.8 * SLOW_S * 1e3
+    assert report["speed"]["yardstick"] == REAL and speed[REAL]["decoder_vs_yardstick"] == 1.0
+    # the reference path was measured and the ratios follow from the same run
+    assert report["speed"]["reference_decoder_ms"] > 0
+    assert report["ratios"]["decoder_student_vs_teacher_pytorch"] == pytest.approx(
+        report["speed"]["reference_decoder_ms"] / speed[REAL]["decoder_ms"], rel=0.01
+    )
+    assert report["accuracy"]["reference"]["lip_sync_correlation"] > 0.2
+    # the fastest variant ran live: FPS, latency percentiles and a CDF
+    fastest = names[0]
+    assert list(report["live"]) == [fastest]
+    live = report["live"][fastest]
+    assert live["frames_shown"] > 0 and len(live["latency_cdf_ms"]) == 101
+    assert live["latency_ms"]["p50"] <= live["latency_ms"]["p95"]
+    # what a reader gets: the table, the targets, the machine and how to reproduce
+    for name in names + ["reference (teacher, PyTorch)"]:
+        assert name in printed
+    assert "backend precision" in printed and "PSNR dB" in printed
+    assert "40 FPS at 512x512" in printed and "PSNR vs reference >= 30 dB" in printed
+    md = (out / "report.md").read_text()
+    for words in (*names, "fake:absent int8: not built", "- CPU:", "ISA:", "## Reproduce"):
+        assert words in md
+    assert report["command"].startswith("edge-vasa bench --quick --out")
+
+
+def test_corrupted_output_lowers_the_accuracy_columns(bench_run):
+    _, _, report, _ = bench_run
+    acc = report["accuracy"]
+    real, noisy = acc[REAL], acc[NOISY]
+    assert real["psnr_vs_student_db"] >= 60  # the same PyTorch student: identical frames
+    assert noisy["psnr_vs_student_db"] < 25
+    assert noisy["psnr_db"] < real["psnr_db"] - 5
+    assert noisy["ssim"] < real["ssim"] - 0.1
+    assert acc[SLOW]["psnr_db"] == pytest.approx(real["psnr_db"], abs=0.01)  # slow, but right
+    psnr_target = next(t for t in report["targets"] if t["target"].startswith("PSNR"))
+    assert NOISY not in psnr_target["passing"] and REAL in psnr_target["passing"]
+    assert psnr_target["met"] is False  # one variant misses it, so the target is not met here
+
+
+def test_plots_are_written_and_not_blank(bench_run):
+    import cv2
+
+    _, out, _, _ = bench_run
+    for name in ("fps.png", "accuracy_vs_speed.png", "latency_cdf.png", "stages.png"):
+        image = cv2.imread(str(out / name))
+        assert image is not None, name
+        assert image.shape[0] >= 400 and image.shape[1] >= 700, (name, image.shape)
+        assert image.std() > 10, f"{name} is blank"
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_compare_mode_flags_the_regression_and_exits_1(bench_run):
+    rc, out, report, printed = bench_run
+    assert rc == 1
+    flagged = [c for c in report["comparison"] if c["regression"]]
+    assert [(c["variant"], c["figure"]) for c in flagged] == [(SLOW, "decoder_vs_yardstick")]
+    assert "regression" in printed and SLOW in printed
+    assert "## Against the baseline" in (out / "report.md").read_text()
+
+
+def test_comparison_of_two_reports(bench_run):
+    _, out, report, _ = bench_run
+    same = compare_reports(report, load_report(out))
+    assert same and not any(c["regression"] for c in same)
+    worse = copy.deepcopy(report)
+    worse["speed"]["variants"][NOISY]["decoder_vs_yardstick"] *= 1 + 2 * REGRESSION
+    worse["speed"]["variants"][SLOW]["decoder_vs_yardstick"] *= 1 + REGRESSION / 2  # within the noise
+    for clip in worse["clips"]:
+        clip["variants"][REAL]["psnr_db"] *= 0.8
+    flagged = {(c["variant"], c["figure"]) for c in compare_reports(worse, report) if c["regression"]}
+    assert flagged == {(NOISY, "decoder_vs_yardstick"), (REAL, "psnr_db")}
+    better = compare_reports(report, worse)  # improvements are never regressions
+    assert not any(c["regression"] for c in better)
+
+
+def test_quick_clip_is_a_clip_of_the_full_set():
+    full = bench.bench_speech()
+    names = [n for _, n, _ in full]
+    assert {"tts:vi", "tts:ja", "tts:fr", "sung:en"} <= set(names)
+    quick = bench.bench_speech(bench.QUICK["speech"])
+    assert [(i, n) for i, n, _ in quick] == [(i, n) for i, n, _ in full if n in bench.QUICK["speech"]]
+    for _, name, audio in full:
+        assert audio.dtype == np.float32 and len(audio) > 16000, name  # over a second of 16 kHz audio
+
+
+def test_load_report_refuses_what_is_not_a_report(tmp_path):
+    with pytest.raises(EdgeVasaError, match="not found"):
+        load_report(tmp_path / "nothing.json")
+    (tmp_path / "report.json").write_text("{ not json")
+    with pytest.raises(EdgeVasaError, match="not a readable report"):
+        load_report(tmp_path)
+    (tmp_path / "report.json").write_text(json.dumps({"version": 99, "speed": {}}))
+    with pytest.raises(EdgeVasaError, match="not an edge-vasa bench report"):
+        load_report(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--compare", "missing.json"], ["missing.json", "not found"]),
+        (["--compare", "bad.json"], ["not a readable report"]),
+        (["--out", "a_file"], ["a_file", "is a file"]),
+        (["--backends", "tensorflow"], ["unknown backend"]),
+        (["--backends", "coreml"], ["coreml", "not installed"]),
+    ],
+)
+def test_bad_bench_options_are_one_line_errors(capsys, monkeypatch, tmp_path, argv, words):
+    from edge_vasa.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.json").write_text("[1, 2")
+    (tmp_path / "a_file").write_text("x")
+    rc = main(["bench", "--out", "report", *argv])
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and lines[0].startswith("error: "), err
+    for word in words:
+        assert word in lines[0]
+    report = tmp_path / "report"
+    assert not report.exists() or not any(report.iterdir())  # nothing written
