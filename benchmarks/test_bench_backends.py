@@ -1,4 +1,5 @@
-"""Every edge network on every backend x precision present here: latency of one call, side by side.
+"""Every edge network on every backend x precision present here: latency of one call and the throughput of
+one stream of calls (calls per second, in extra_info), side by side.
 
     python3 -m pytest benchmarks/test_bench_backends.py --benchmark-only --benchmark-group-by=param:network
 
@@ -40,3 +41,4 @@ def test_network_latency(benchmark, candidate, network):
         {"backend": candidate.backend, "precision": candidate.precision, "network": network}
     )
     benchmark(backend, feeds)
+    benchmark.extra_info["calls_per_s"] = round(1 / benchmark.stats.stats.median, 1)

@@ -1,13 +1,14 @@
-"""The live pipeline from a real-time file source, on the backend the selector picks (or EDGE_VASA_BACKEND /
-EDGE_VASA_PRECISION): sustained FPS, capture-to-frame latency percentiles, resident memory and queue
-depths over the run. Targets (issue 6, 2-core CPU): >= 25 FPS (goal 40), p95 latency <= 250 ms (goal
-170), RSS <= 600 MB, no queue growth.
+"""The live pipeline from a real-time file source on every backend x precision built here (or only those
+matching EDGE_VASA_BACKEND / EDGE_VASA_PRECISION): sustained FPS, capture-to-frame latency percentiles,
+resident memory and queue depths over the run. Targets (2-core CPU): >= 25 FPS (goal 40), p95 latency
+<= 250 ms (goal 170), RSS <= 600 MB, no queue growth. Candidates without artifacts skip with the reason.
 
-    python3 -m pytest benchmarks/test_bench_live.py --benchmark-only -s                  # 60 s
-    EDGE_VASA_LIVE_SECONDS=600 python3 -m pytest benchmarks/test_bench_live.py --benchmark-only -s
+    python3 -m pytest benchmarks/test_bench_live.py --benchmark-only -s                  # 60 s each
+    EDGE_VASA_LIVE_SECONDS=600 EDGE_VASA_BACKEND=openvino EDGE_VASA_PRECISION=int8 \
+        python3 -m pytest benchmarks/test_bench_live.py --benchmark-only -s
 
-Writes live-timeline.json and live-timeline.png (FPS, latency, memory, queue depth over time) to
-EDGE_VASA_BENCH_OUT (default: the current folder).
+Writes live-timeline-RUNTIME-DEVICE-PRECISION.json and .png (FPS, latency, memory, queue depth over time)
+to EDGE_VASA_BENCH_OUT (default: the current folder).
 """
 
 from __future__ import annotations
@@ -18,18 +19,32 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from edge_vasa.errors import EdgeVasaError
 from edge_vasa.generate import BUNDLED_SPEECH
+from edge_vasa.runtimes.selector import artifacts_for, candidates, parse_backend, probe
 
 SECONDS = float(os.environ.get("EDGE_VASA_LIVE_SECONDS", "60"))
+MACHINE = probe()
+WANTED = (
+    parse_backend(os.environ["EDGE_VASA_BACKEND"], MACHINE) if os.environ.get("EDGE_VASA_BACKEND") else None
+)
+CANDIDATES = [
+    c
+    for c in candidates(MACHINE)
+    if (WANTED is None or (c.runtime == WANTED[0] and WANTED[1] in (None, c.device)))
+    and os.environ.get("EDGE_VASA_PRECISION") in (None, c.precision)
+]
 
 
-def test_live_pipeline(benchmark, face):
+@pytest.mark.parametrize("candidate", CANDIDATES, ids=str)
+def test_live_pipeline(benchmark, face, candidate):
     import psutil
 
     from edge_vasa.live import LiveSession
     from edge_vasa.runtimes.models import FallbackModels
-    from edge_vasa.runtimes.selector import rank_candidates
+    from edge_vasa.runtimes.selector import Ranked
     from edge_vasa.sinks import FrameCollector
     from edge_vasa.sources import FileSource
 
@@ -40,8 +55,11 @@ def test_live_pipeline(benchmark, face):
     from edge_vasa.face import release_models
 
     release_models()  # as `edge-vasa live` does once its face is prepared
-    ranking = rank_candidates(os.environ.get("EDGE_VASA_BACKEND"), os.environ.get("EDGE_VASA_PRECISION"))
-    models = FallbackModels(ranking)
+    try:
+        paths = artifacts_for(candidate, build=False)
+    except EdgeVasaError as e:
+        pytest.skip(f"{candidate}: {e}")
+    models = FallbackModels([Ranked(candidate, artifacts={n: str(p) for n, p in paths.items()})])
     process = psutil.Process()
     timeline = []
 
@@ -87,8 +105,9 @@ def test_live_pipeline(benchmark, face):
     benchmark.extra_info.update(result)
     out = Path(os.environ.get("EDGE_VASA_BENCH_OUT", "."))
     out.mkdir(parents=True, exist_ok=True)
-    (out / "live-timeline.json").write_text(json.dumps({"summary": result, "timeline": timeline}, indent=1))
-    _plot(timeline, result, out / "live-timeline.png")
+    stem = f"live-timeline-{candidate.runtime}-{candidate.device}-{candidate.precision}"
+    (out / f"{stem}.json").write_text(json.dumps({"summary": result, "timeline": timeline}, indent=1))
+    _plot(timeline, result, out / f"{stem}.png")
     print(json.dumps(result, indent=1))
     assert summary["frames_shown"] > 0
 

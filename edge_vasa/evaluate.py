@@ -134,16 +134,20 @@ class Track:
     found: np.ndarray  # (T,) bool
 
 
-def track_landmarks(frames: np.ndarray) -> Track:
-    """Detect the face and its 68 landmarks on every frame (the previous box helps when detection fails)."""
+def track_landmarks(frames: np.ndarray, detect_every: int = 1) -> Track:
+    """Detect the face and its 68 landmarks on every frame (the previous box helps when detection fails).
+
+    DETECT_EVERY > 1 runs the face detector (most of the time per frame) only on every so many frames and
+    fits the landmarks in the last box between them: a talking head moves a few pixels in that time."""
     out = np.full((len(frames), 68, 2), np.nan)
     found = np.zeros(len(frames), bool)
-    box = None
+    box, detected = None, False
     for i, frame in enumerate(frames):
-        boxes = detect_faces(frame)
-        if boxes:
-            box = boxes[0]
-            found[i] = True
+        if i % detect_every == 0 or not detected:
+            boxes = detect_faces(frame)
+            detected = bool(boxes)
+            box = boxes[0] if boxes else box
+        found[i] = detected
         if box is not None:
             out[i] = detect_landmarks(frame, box)
     return Track(out, found)
