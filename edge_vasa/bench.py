@@ -37,12 +37,13 @@ from edge_vasa.runtimes.selector import Candidate
 REPORT_VERSION = 1
 YARDSTICK = ("onnxruntime:cpu fp32", "torch:cpu fp32")  # the first one present: speed ratios divide by it
 TARGET_FPS, MIN_FPS, TARGET_LATENCY_MS, TARGET_PSNR_DB = 40.0, 25.0, 170.0, 30.0
-LIVE_FPS = 40  # live sessions ask for the goal; what a backend cannot render in time is dropped
+LIVE_FPS = 40  # a live session asks for the goal; what a backend cannot render in time is dropped
+LATENCY_FPS = 25  # and one at the default live rate measures latency
 FPS_SLACK = 0.5  # a sustained rate this close to the target meets it (the display clock is exact)
 FIDELITY_FRAMES = 16
 DETECT_EVERY = 5  # frames per face detection when tracking whole clips (evaluate.track_landmarks)
-QUICK = {"speech": ("tts:vi",), "speed_rounds": 5, "live_seconds": 8.0, "live_variants": 1}
-FULL = {"speech": None, "speed_rounds": 15, "live_seconds": 20.0, "live_variants": None}
+QUICK = {"speech": ("tts:vi",), "speed_rounds": 5, "live_seconds": 6.0, "live_variants": 1}
+FULL = {"speech": None, "speed_rounds": 15, "live_seconds": 15.0, "live_variants": None}
 SUNG = ("la la la, the sun is up, la la la", "en")
 TTS = (
     ("vi", 0),
@@ -379,10 +380,9 @@ def summarize_accuracy(clips: list[dict], names: list[str]) -> dict:
 # --- live ------------------------------------------------------------------------------------------
 
 
-def measure_live(variants: list[Variant], face: PreparedFace, seconds: float, progress: bool = True) -> dict:
-    """A live session per variant on FACE at LIVE_FPS, from the bundled speech as a real-time file source
-    (looped): the FPS it sustains, dropped frames, capture-to-frame latency (percentiles and CDF), busy time
-    per stage."""
+def live_session(v: Variant, face: PreparedFace, fps: int, seconds: float) -> dict:
+    """One live session of V on FACE at FPS for SECONDS, from the bundled speech as a real-time file source
+    (looped): the rate it sustains, drops, capture-to-frame latency (percentiles and CDF), stage busy time."""
     from edge_vasa.generate import BUNDLED_SPEECH
     from edge_vasa.live import LiveSession
     from edge_vasa.sinks import Sink
@@ -392,27 +392,38 @@ def measure_live(variants: list[Variant], face: PreparedFace, seconds: float, pr
         def frame(self, frame, info) -> None:
             pass
 
+    session = LiveSession(face, FileSource(BUNDLED_SPEECH, loop=True), [Discard()], v.models, fps=fps)
+    session.start()
+    time.sleep(seconds)
+    session.stop()
+    session.wait(10)
+    summary = session.summary()
+    latencies = np.array(session.stats.latencies) * 1e3
+    cdf = np.percentile(latencies, np.arange(101)) if len(latencies) else []
+    return {
+        "fps_requested": fps,
+        "seconds": seconds,
+        "fps": summary["fps"],
+        "frames_shown": summary["frames_shown"],
+        "frames_dropped": summary["frames_dropped"],
+        "latency_ms": summary["latency_ms"],
+        "latency_cdf_ms": [round(float(x), 1) for x in cdf],
+        "stage_ms_per_frame": summary["stage_ms_per_frame"],
+    }
+
+
+def measure_live(variants: list[Variant], face: PreparedFace, seconds: float, progress: bool = True) -> dict:
+    """Two live sessions per variant: at LIVE_FPS, for the rate it sustains (late frames are dropped, so an
+    overloaded backend's latency sits at the drop limit), and at LATENCY_FPS, the default live rate, for
+    latency. The top-level FPS comes from the first, latency from the second."""
     out = {}
-    for v in tqdm(variants, desc=f"live, {seconds:.0f} s each", unit="backend", disable=not progress):
-        source = FileSource(BUNDLED_SPEECH, loop=True)
-        session = LiveSession(face, source, [Discard()], v.models, fps=LIVE_FPS)
-        session.start()
-        time.sleep(seconds)
-        session.stop()
-        session.wait(10)
-        summary = session.summary()
-        latencies = np.array(session.stats.latencies) * 1e3
+    for v in tqdm(variants, desc=f"live, 2 x {seconds:.0f} s each", unit="backend", disable=not progress):
+        fast, default = (live_session(v, face, fps, seconds) for fps in (LIVE_FPS, LATENCY_FPS))
         out[v.name] = {
-            "seconds": seconds,
-            "fps_requested": LIVE_FPS,
-            "fps": summary["fps"],
-            "frames_shown": summary["frames_shown"],
-            "frames_dropped": summary["frames_dropped"],
-            "latency_ms": summary["latency_ms"],
-            "latency_cdf_ms": [round(float(x), 1) for x in np.percentile(latencies, np.arange(101))]
-            if len(latencies)
-            else [],
-            "stage_ms_per_frame": summary["stage_ms_per_frame"],
+            "fps": fast["fps"],
+            "latency_ms": default["latency_ms"],
+            "latency_cdf_ms": default["latency_cdf_ms"],
+            "sessions": [fast, default],
         }
     return out
 
@@ -563,7 +574,7 @@ def targets(report: dict) -> list[dict]:
     name, value = best(p95, min)
     out.append(
         {
-            "target": f"capture-to-frame latency p95 <= {TARGET_LATENCY_MS:.0f} ms (live)",
+            "target": f"capture-to-frame latency p95 <= {TARGET_LATENCY_MS:.0f} ms (live, {LATENCY_FPS} FPS)",
             "met": value is not None and value <= TARGET_LATENCY_MS,
             "best": name,
             "value": value,

@@ -100,11 +100,14 @@ def test_slow_variant_ranks_last_and_the_report_lists_everything(bench_run):
         report["speed"]["reference_decoder_ms"] / speed[REAL]["decoder_ms"], rel=0.01
     )
     assert report["accuracy"]["reference"]["lip_sync_correlation"] > 0.2
-    # the fastest variant ran live: FPS, latency percentiles and a CDF
+    # the fastest variant ran live, at the goal rate (FPS) and at the default rate (latency percentiles, CDF)
     fastest = names[0]
     assert list(report["live"]) == [fastest]
     live = report["live"][fastest]
-    assert live["frames_shown"] > 0 and len(live["latency_cdf_ms"]) == 101
+    assert [s["fps_requested"] for s in live["sessions"]] == [bench.LIVE_FPS, bench.LATENCY_FPS]
+    assert all(s["frames_shown"] > 0 for s in live["sessions"])
+    assert live["fps"] == live["sessions"][0]["fps"] and 0 < live["fps"] <= bench.LIVE_FPS + 1
+    assert live["latency_ms"] == live["sessions"][1]["latency_ms"] and len(live["latency_cdf_ms"]) == 101
     assert live["latency_ms"]["p50"] <= live["latency_ms"]["p95"]
     # what a reader gets: the table, the targets, the machine and how to reproduce
     for name in names + ["reference (teacher, PyTorch)"]:

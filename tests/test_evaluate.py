@@ -18,6 +18,7 @@ from edge_vasa.evaluate import (
     mouth_opening,
     separability,
     speech_activity,
+    track_landmarks,
 )
 from edge_vasa.face import prepare_face
 from edge_vasa.motion import INDEX
@@ -71,6 +72,25 @@ def test_evaluate_frames_on_a_rendered_clip(clip):
     assert m["psnr_db"] > 60 and m["ssim"] > 0.99, "identical to its reference"
     blinks = int(np.sum(np.diff((motion[:, INDEX["blink_left"]] > 0.5).astype(int)) == 1))
     assert abs(m["blinks_per_minute"] * len(frames) / 25 / 60 - blinks) <= 1
+
+
+def test_tracking_with_sparse_detection_matches_detecting_every_frame(clip, monkeypatch):
+    from edge_vasa import evaluate
+
+    frames, marks, audio, _, _ = clip
+    calls = []
+    detect = evaluate.detect_faces
+    monkeypatch.setattr(evaluate, "detect_faces", lambda frame: calls.append(1) or detect(frame))
+    every = track_landmarks(frames)
+    assert len(calls) == len(frames)
+    calls.clear()
+    sparse = track_landmarks(frames, detect_every=5)
+    assert len(calls) == -(-len(frames) // 5), "the detector runs on every fifth frame only"
+    assert sparse.found.all()
+    error = [np.linalg.norm(t.landmarks - marks, axis=2).mean() for t in (every, sparse)]
+    assert error[1] < error[0] + 0.5, f"landmark error {error[1]:.2f} px vs {error[0]:.2f} px"
+    sync = [evaluate_frames(frames, audio, 25.0, track=t)["lip_sync_correlation"] for t in (every, sparse)]
+    assert sync[1] == pytest.approx(sync[0], abs=0.02)
 
 
 # ------------------------------------------------------------------------------------------- controls
