@@ -25,7 +25,7 @@ from edge_vasa.calibration.dataset import ALSA_SOUNDS, HELD_OUT_SPEECH, calibrat
 from edge_vasa.conversion.artifacts import ensure_artifact
 from edge_vasa.evaluate import evaluate_frames, psnr_db, render_motion
 from edge_vasa.runtimes.models import ArtifactStep, EdgeModels, EdgeRenderer
-from edge_vasa.runtimes.selector import interleaved_median_ms
+from edge_vasa.runtimes.selector import interleaved_ms
 
 HELD_OUT_IDENTITIES = ("astronaut", "studio_f15", "cruise")
 HELD_OUT_LANGUAGE = "vi"
@@ -113,9 +113,12 @@ def compare_precisions(
         summary[p]["lip_sync_change"] = summary[p]["lip_sync"] / base["lip_sync"] - 1
     calib = calibration_set()  # speed probes: real inputs; latency does not depend on which
     speed = {
-        key: interleaved_median_ms(
-            {p: partial(b[network], calib.feeds(network)[0]) for p, b in backends.items()}
-        )
+        key: {
+            p: float(np.median(t))
+            for p, t in interleaved_ms(
+                {p: partial(b[network], calib.feeds(network)[0]) for p, b in backends.items()}
+            ).items()
+        }
         for key, network in (("decoder_ms", "decoder_student"), ("motion_step_ms", "motion_step"))
     }
     return {

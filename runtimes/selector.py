@@ -17,7 +17,6 @@ import hashlib
 import json
 import platform
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -213,18 +212,19 @@ def median_ms(fn, feeds: dict, runs: int = TIMED_RUNS, warmup: int = WARMUP_RUNS
     return float(np.median(times) * 1e3)
 
 
-def interleaved_median_ms(fns: dict[str, Callable[[], object]], rounds: int = 20) -> dict[str, float]:
-    """Median latency of each zero-argument callable, run in turn (interleaved) so that the machine's load
-    affects them alike: ratios between them hold on a noisy machine. Each timed call follows an untimed
-    one of the same callable, so the previous one's spinning threads and cache misses are not counted."""
-    times: dict[str, list[float]] = {k: [] for k in fns}
+def interleaved_ms(fns: dict, rounds: int = 20) -> dict[object, np.ndarray]:
+    """Milliseconds per call of each zero-argument callable, ROUNDS calls each, run in turn (interleaved) so
+    that the machine's load affects them alike: ratios between them hold on a noisy machine. Each timed
+    call follows an untimed one of the same callable, so the previous one's spinning threads and cache
+    misses are not counted."""
+    times: dict = {k: [] for k in fns}
     for _ in range(rounds):
         for k, fn in fns.items():
             fn()
             start = time.perf_counter()
             fn()
             times[k].append(time.perf_counter() - start)
-    return {k: float(np.median(v) * 1e3) for k, v in times.items()}
+    return {k: np.array(v) * 1e3 for k, v in times.items()}
 
 
 def _timing_key(candidate: Candidate, paths: dict[str, Path], machine: dict) -> str:
