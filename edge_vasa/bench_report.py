@@ -28,6 +28,7 @@ from edge_vasa.bench import (
     TARGET_LATENCY_MS,
     TARGET_PSNR_DB,
 )
+from edge_vasa.conversion.artifacts import PRECISIONS
 from edge_vasa.errors import EdgeVasaError
 from edge_vasa.options import LIVE_HOP
 
@@ -192,11 +193,11 @@ def format_ratios(report: dict) -> str:
     return "\n".join(lines)
 
 
-def format_regressions(comparison: list[dict]) -> str:
+def format_regressions(comparison: list[dict], tolerance: float = REGRESSION) -> str:
     flagged = [c for c in comparison if c["regression"]]
     if not flagged:
-        return f"no regression beyond {REGRESSION:.0%} in {len(comparison)} compared figures"
-    lines = [f"{len(flagged)} regression(s) beyond {REGRESSION:.0%}:"]
+        return f"no regression beyond {tolerance:.0%} in {len(comparison)} compared figures"
+    lines = [f"{len(flagged)} regression(s) beyond {tolerance:.0%}:"]
     lines += [
         f"  {c['variant']}: {c['figure']} {c['baseline']} -> {c['now']} ({c['worse_by']:+.1%} worse)"
         for c in flagged
@@ -290,7 +291,15 @@ def write_markdown(report: dict, path: Path) -> None:
         for c in report["clips"]
     ]
     if "comparison" in report:
-        lines += ["", "## Against the baseline", "", "```", format_regressions(report["comparison"]), "```"]
+        tolerance = report.get("tolerance", REGRESSION)
+        lines += [
+            "",
+            "## Against the baseline",
+            "",
+            "```",
+            format_regressions(report["comparison"], tolerance),
+            "```",
+        ]
     lines += [
         "",
         "## Reproduce",
@@ -348,7 +357,8 @@ def plot_fps(report: dict, path: Path) -> None:
     """Bars: estimated FPS per backend, one bar per precision; live FPS as dots where measured."""
     rows = report["rows"]
     backends = list(dict.fromkeys(r["variant"].rsplit(" ", 1)[0] for r in rows))
-    precisions = list(dict.fromkeys(r["variant"].rsplit(" ", 1)[1] for r in rows))
+    present = {r["variant"].rsplit(" ", 1)[1] for r in rows}
+    precisions = [p for p in PRECISIONS if p in present] + sorted(present - set(PRECISIONS))  # same colours
     fig, ax = pyplot().subplots(figsize=(9, 4.5), dpi=100)
     width = 0.8 / max(1, len(precisions))
     x = np.arange(len(backends))
@@ -357,7 +367,7 @@ def plot_fps(report: dict, path: Path) -> None:
         pos = x + (j - (len(precisions) - 1) / 2) * width
         present = [(p, by[b]["fps_estimate"]) for p, b in zip(pos, backends) if b in by]
         bars = ax.bar(*zip(*present), width, label=f"{precision} (decoder + motion step)")
-        ax.bar_label(bars, fmt="%.1f", fontsize=8)
+        ax.bar_label(bars, fmt="%.1f", fontsize=8, label_type="center", color="white")  # tops: live marks
         live = [(p, by[b]["live_fps"]) for p, b in zip(pos, backends) if b in by and by[b]["live_fps"]]
         if live:
             ax.scatter(*zip(*live), color="black", marker="D", zorder=3, label="_live")

@@ -348,6 +348,13 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="one short clip, fewer rounds, one live session")
     p.add_argument("--out", default="bench", help="folder for the report (default: %(default)s)")
     p.add_argument("--compare", metavar="BASELINE", help="a baseline report.json (or its folder) to compare")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.10,
+        help="with --compare: how much worse a figure may be before it is flagged (default: %(default)s; "
+        "speed ratios between runtimes moved 10-14%% between runs of unchanged code on a shared 2-core VM)",
+    )
     p.add_argument("--build", action="store_true", help="export missing fp16/int8 artifacts first (slow)")
     p.add_argument("--no-live", action="store_true", help="skip the live sessions")
 
@@ -819,7 +826,7 @@ def _bench_command(args: argparse.Namespace) -> str:
     ]
     words.append(f"--out {args.out}")
     if args.compare:
-        words.append(f"--compare {args.compare}")
+        words.append(f"--compare {args.compare} --tolerance {args.tolerance}")
     return " ".join(words)
 
 
@@ -827,6 +834,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from edge_vasa import bench, bench_report
     from edge_vasa.runtimes.selector import parse_backend, probe
 
+    if not 0 < args.tolerance < 1:
+        raise EdgeVasaError(f"--tolerance {args.tolerance} is out of range; give a fraction such as 0.1")
     baseline = bench_report.load_report(args.compare) if args.compare else None
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -850,7 +859,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         command=_bench_command(args),
     )
     if baseline is not None:
-        report["comparison"] = bench_report.compare_reports(report, baseline)
+        report["comparison"] = bench_report.compare_reports(report, baseline, args.tolerance)
+        report["tolerance"] = args.tolerance
     files = bench_report.write_report(report, out)
     print()
     print(bench_report.format_table(report))
@@ -860,7 +870,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(bench_report.format_targets(report))
     if baseline is not None:
         print()
-        print(bench_report.format_regressions(report["comparison"]))
+        print(bench_report.format_regressions(report["comparison"], args.tolerance))
     print(f"\nwrote {', '.join(str(f) for f in files)} ({report['wall_s']:.0f} s)")
     return 1 if baseline is not None and any(c["regression"] for c in report["comparison"]) else 0
 

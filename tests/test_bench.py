@@ -199,6 +199,7 @@ def test_load_report_refuses_what_is_not_a_report(tmp_path):
         (["--out", "a_file"], ["a_file", "is a file"]),
         (["--backends", "tensorflow"], ["unknown backend"]),
         (["--backends", "coreml"], ["coreml", "not installed"]),
+        (["--tolerance", "5"], ["--tolerance", "out of range"]),
     ],
 )
 def test_bad_bench_options_are_one_line_errors(capsys, monkeypatch, tmp_path, argv, words):

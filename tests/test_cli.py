@@ -85,7 +85,16 @@ OPTIONS = {
     ("export",): ["--format", "--precision", "--out", "--network", "--force", "--compare"],
     ("languages",): ["--help"],
     ("doctor",): ["--backend", "--precision", "--build", "--remeasure", "--json"],
-    ("bench",): ["--backends", "--precisions", "--quick", "--out", "--compare", "--build", "--no-live"],
+    ("bench",): [
+        "--backends",
+        "--precisions",
+        "--quick",
+        "--out",
+        "--compare",
+        "--tolerance",
+        "--build",
+        "--no-live",
+    ],
     ("live",): [
         "--image",
         "--face-index",
