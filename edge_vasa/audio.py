@@ -7,6 +7,7 @@ features line up with each other and with video frames at any FPS by time alone.
 
 import os
 import wave
+from fractions import Fraction
 from functools import lru_cache
 
 import av
@@ -17,6 +18,8 @@ from edge_vasa.atomic import atomic_output
 from edge_vasa.errors import EdgeVasaError
 
 SAMPLE_RATE = 16000
+MIN_RATE, MAX_RATE = 1000, 768000  # Hz a file may declare; outside this the header is damaged
+MAX_RESAMPLE_TERM = 1000  # bounds the polyphase filter (taps grow with the ratio's terms)
 HOP = 160  # 10 ms: 100 feature frames per second
 N_FFT = 400  # 25 ms analysis window
 N_MELS = 80
@@ -60,23 +63,29 @@ def load_audio(path: str | os.PathLike) -> np.ndarray:
         ) from None
     if audio.size == 0:
         raise EdgeVasaError(f"{path} contains no audio samples; use a file with recorded speech")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise EdgeVasaError(
+            f"{path} declares a sample rate of {rate} Hz (damaged header?); use audio at 1-768 kHz"
+        )
     # The resampling filter can overshoot on clipped input; the contract is [-1, 1].
     return np.clip(resample(audio, rate), -1.0, 1.0)
 
 
 def resample(audio: np.ndarray, rate: int) -> np.ndarray:
-    """Mono float audio at ``rate`` Hz -> float32 at SAMPLE_RATE (polyphase filter; exact ratio)."""
+    """Mono float audio at ``rate`` Hz -> float32 at SAMPLE_RATE (polyphase filter). The ratio is exact for
+    every usual rate (8 k, 11.025 k, 44.1 k, 48 k, ...); an odd one (a damaged header's 22051 Hz) is
+    approximated within 1e-6, since its exact ratio would need a filter of gigabytes."""
     if rate == SAMPLE_RATE:
         return np.asarray(audio, dtype=np.float32)
-    g = np.gcd(rate, SAMPLE_RATE)
-    return resample_poly(audio, SAMPLE_RATE // g, rate // g).astype(np.float32)
+    ratio = Fraction(SAMPLE_RATE, int(rate)).limit_denominator(MAX_RESAMPLE_TERM)
+    return resample_poly(audio, ratio.numerator, ratio.denominator).astype(np.float32)
 
 
 def _decode_mono(container: av.container.InputContainer, stream: av.AudioStream) -> tuple[np.ndarray, int]:
     """All decodable samples of one stream, channels averaged, at the decoded sample rate."""
     chunks = []
     # The decoder's rate, not the container's: HE-AAC, for one, decodes at twice the declared rate.
-    rate = stream.sample_rate
+    rate = getattr(stream, "sample_rate", 0) or 0  # absent when a damaged header names no codec rate
     to_float = av.AudioResampler(format="fltp")  # only the sample format changes: same rate and channels
     try:
         for packet in container.demux(stream):

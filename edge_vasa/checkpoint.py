@@ -153,7 +153,15 @@ def read_checkpoint(path: str | Path, what: str, train_command: str) -> tuple[di
         raise EdgeVasaError(f"{what} not found: {path}; train one with `{train_command}`")
     manifest = path.with_suffix(".json")
     if manifest.is_file():  # shipped weights carry a manifest: refuse a file that does not match it
-        want = json.loads(manifest.read_text()).get("sha256")
+        try:
+            fields = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            fields = None
+        if not isinstance(fields, dict) or not isinstance(fields.get("sha256", ""), str):
+            raise EdgeVasaError(
+                f"the manifest {manifest.name} beside {path} is damaged; reinstall edge-vasa or re-export"
+            )
+        want = fields.get("sha256")
         if want and file_sha256(path) != want:
             raise EdgeVasaError(
                 f"{path} does not match its manifest (sha256); reinstall edge-vasa or re-export"
