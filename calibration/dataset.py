@@ -75,7 +75,8 @@ def prepared_faces(names: tuple[str, ...] = IDENTITIES) -> list[tuple[str, Prepa
     return out
 
 
-def _spread(n_total: int, n_keep: int) -> np.ndarray:
+def spread(n_total: int, n_keep: int) -> np.ndarray:
+    """Up to N_KEEP indices of 0..N_TOTAL-1, evenly spaced, first and last included."""
     return np.unique(np.linspace(0, n_total - 1, min(n_keep, n_total)).round().astype(int))
 
 
@@ -105,8 +106,8 @@ def build_calibration_set(path: str | Path, weights: str | Path | None = None) -
         hook.remove()
     faces = prepared_faces()
     motion = np.concatenate(motions).astype(np.float32)
-    frames = _spread(len(motion), FRAME_SAMPLES)
-    chunks = _spread(len(recorded), STEP_SAMPLES)
+    frames = spread(len(motion), FRAME_SAMPLES)
+    chunks = spread(len(recorded), STEP_SAMPLES)
     step_names = ("past", "mel", "emotion", "controls", "guidance", "noise")
     arrays = {
         "face_images": np.stack([face.image for _, face in faces]),

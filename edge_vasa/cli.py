@@ -857,6 +857,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         args.build,
         live=not args.no_live,
         command=_bench_command(args),
+        machine=machine,
     )
     if baseline is not None:
         report["comparison"] = bench_report.compare_reports(report, baseline, args.tolerance)
