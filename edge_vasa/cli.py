@@ -127,6 +127,9 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     )
     _add_model_options(p, MODELS, RENDERERS)
     p.add_argument("--decoder-weights", help="decoder weights (.safetensors); default: the shipped --model's")
+    p.add_argument(
+        "--label", help='visible label on every frame, e.g. --label "AI-generated" (default: none)'
+    )
 
 
 def _add_control_options(p: argparse.ArgumentParser) -> None:
@@ -359,6 +362,25 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-live", action="store_true", help="skip the live sessions")
 
 
+def _add_verify(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "verify",
+        help="is this video made by edge-vasa? watermark, provenance tags and C2PA manifest",
+        description="Looks for the invisible watermark every generate/live frame carries (it survives "
+        "re-encoding, resizing, cropping and brightness/contrast changes), decodes its payload (version and "
+        "render id), and reads the MP4 provenance tags and the C2PA manifest when they are still there. "
+        "Exit status: 0 when every file is synthetic (made by edge-vasa), 1 when one is not.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="video files (MP4/MOV/MKV/WebM/AVI)")
+    p.add_argument("--json", help="also write the findings to this JSON file")
+    p.add_argument(
+        "--frames",
+        type=int,
+        default=250,
+        help="read at most this many frames per file (default: %(default)s)",
+    )
+
+
 def _add_live(sub: argparse._SubParsersAction) -> None:
     from edge_vasa.live import MAX_LATENCY_S
 
@@ -387,7 +409,16 @@ def _add_live(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--loop", action="store_true", help="with --source file: play it again and again")
     p.add_argument("--no-window", action="store_true", help="no window (use with --serve/--record/...)")
     p.add_argument("--fullscreen", action="store_true", help="full-screen window")
-    p.add_argument("--kiosk", action="store_true", help="kiosk: full-screen window, or --serve's page")
+    p.add_argument(
+        "--kiosk",
+        action="store_true",
+        help='kiosk: full-screen window, or --serve\'s page; labels "AI-generated"',
+    )
+    p.add_argument(
+        "--label",
+        help='visible label on every frame, e.g. --label "AI-generated" (default: none; "AI-generated" with '
+        '--kiosk; --label "" for none)',
+    )
     p.add_argument(
         "--serve",
         type=int,
@@ -458,6 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(sub)
     _add_doctor(sub)
     _add_live(sub)
+    _add_verify(sub)
     _add_bench(sub)
     sub.add_parser("languages", help="list the speech languages and voices")
     return parser
@@ -586,6 +618,7 @@ def cmd_features(args: argparse.Namespace) -> None:
 
 def cmd_generate(args: argparse.Namespace) -> None:
     from edge_vasa.generate import BUNDLED_SPEECH, generate_video
+    from edge_vasa.provenance import check_label
 
     opts = _options(args)
     _check_output(args.out)
@@ -600,8 +633,12 @@ def cmd_generate(args: argparse.Namespace) -> None:
         renderer=args.renderer,
         decoder_weights=args.decoder_weights,
         model=args.model,
+        label=check_label(args.label),
     )
-    print(f"wrote {out} ({args.model}, {opts.fps} fps, {opts.emotion}, seed {opts.seed})")
+    print(
+        f"wrote {out} ({args.model}, {opts.fps} fps, {opts.emotion}, seed {opts.seed}; "
+        "watermarked, C2PA-signed)"
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -876,13 +913,57 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 1 if baseline is not None and any(c["regression"] for c in report["comparison"]) else 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+
+    from edge_vasa.atomic import atomic_output
+    from edge_vasa.provenance import verify
+
+    if args.frames < 1:
+        raise EdgeVasaError("--frames must be at least 1")
+    verdicts = []
+    for path in args.files:
+        v = verify(path, args.frames)
+        verdicts.append(v)
+        print(v.summary())
+        mark = v.watermark
+        payload = mark["payload"]
+        said = (
+            f"version {payload['version']}, render {payload['render_id']}"
+            if payload
+            else "payload unreadable"
+        )
+        print(
+            f"  watermark: {'found' if mark['found'] else 'not found'} "
+            f"(z {mark['z']}, scale {mark['scale']}, "
+            f"{mark['frames']} frames{'; ' + said if mark['found'] else ''})"
+        )
+        print(f"  tags: {json.dumps(v.tags) if v.tags else 'none'}")
+        if v.c2pa is None:
+            print("  C2PA: none")
+        else:
+            c = v.c2pa
+            print(
+                f"  C2PA: {c['state']}{' (TAMPERED)' if c.get('tampered') else ''}, "
+                f"AI-generated: {c.get('ai_generated')}, by {', '.join(c.get('generator') or ['?'])}, "
+                f"signer {c.get('signer')}; {', '.join(c.get('failures') or []) or 'no failures'}"
+            )
+    if args.json:
+        with atomic_output(args.json) as tmp:
+            Path(tmp).write_text(json.dumps([asdict(v) for v in verdicts], indent=1))
+    return 0 if all(v.synthetic for v in verdicts) else 1
+
+
 def cmd_live(args: argparse.Namespace) -> None:
     import json
     import signal
     import threading
 
     from edge_vasa.face import prepare_face, release_models
+    from edge_vasa.generate import model_files
     from edge_vasa.live import LiveSession
+    from edge_vasa.provenance import Marker, Provenance, check_label
     from edge_vasa.runtimes.models import FallbackModels
     from edge_vasa.sinks import MjpegSink, RecordingSink, VirtualCameraSink, WindowSink
     from edge_vasa.sources import input_devices, open_source
@@ -894,10 +975,12 @@ def cmd_live(args: argparse.Namespace) -> None:
     opts = _options(args)
     if not 0.05 <= args.max_latency <= 5:
         raise EdgeVasaError("--max-latency must be within 0.05..5 s")
+    label = check_label(args.label) if args.label is not None else ("AI-generated" if args.kiosk else None)
+    provenance = Provenance.for_files("live", model_files("student"))
     source = open_source(args.source, args.device, args.stdin_rate, args.loop)
     sinks, serve = [], None
     if args.record:
-        sinks.append(RecordingSink(args.record))
+        sinks.append(RecordingSink(args.record, provenance))
     if args.serve is not None:
         serve = MjpegSink(args.serve)  # its status page follows the session once there is one
         sinks.append(serve)
@@ -920,7 +1003,15 @@ def cmd_live(args: argparse.Namespace) -> None:
     models = FallbackModels(_ranking(args))
     print(f"backend: {models.candidate}; source: {source.name}; press Ctrl-C to stop")
     session = LiveSession(
-        face, source, sinks, models, opts, fps=opts.fps, vad=not args.no_vad, max_latency=args.max_latency
+        face,
+        source,
+        sinks,
+        models,
+        opts,
+        fps=opts.fps,
+        vad=not args.no_vad,
+        max_latency=args.max_latency,
+        marker=Marker(provenance, label or None),
     )
     if serve is not None:
         serve.status = session.status
@@ -976,6 +1067,7 @@ COMMANDS = {
     "languages": cmd_languages,
     "doctor": cmd_doctor,
     "live": cmd_live,
+    "verify": cmd_verify,
     "bench": cmd_bench,
 }
 

@@ -273,12 +273,36 @@ def generate_video(
     renderer: str = "decoder",
     decoder_weights: str | Path | None = None,
     model: str = MODELS[0],
+    label: str | None = None,
 ) -> Path:
-    """Photo + speech file -> MP4 with the original audio muxed (written atomically)."""
+    """Photo + speech file -> MP4 with the original audio muxed (written atomically).
+
+    Every frame carries the provenance watermark (and LABEL, visible, when given); the file carries
+    provenance tags and a signed C2PA manifest (see provenance.py).
+    """
+    from edge_vasa.provenance import Marker, Provenance
+
     opts = opts or GenerateOptions()
     opts.check()
     audio = load_audio(audio_path)
     avatar = Avatar.from_image(image, face_index, weights, renderer, decoder_weights, model)
-    frames = avatar.render(audio, opts, progress=progress)
-    write_mp4(out, frames, opts.fps, audio=audio, metadata={"comment": "synthetic: edge-vasa generate"})
+    provenance = Provenance.for_files("generate", model_files(model, weights, decoder_weights, renderer))
+    mark = Marker(provenance, label)
+    frames = (mark(frame) for frame in avatar.render(audio, opts, progress=progress))
+    write_mp4(out, frames, opts.fps, audio=audio, metadata=provenance.tags(), finish=provenance.sign)
     return Path(out)
+
+
+def model_files(
+    model: str = MODELS[0],
+    weights: str | Path | None = None,
+    decoder_weights: str | Path | None = None,
+    renderer: str = "decoder",
+) -> dict[str, Path]:
+    """The weight files a render uses, by role: what its provenance record hashes."""
+    from edge_vasa.distill_motion import STUDENT_WEIGHTS
+
+    files = {"motion": Path(weights or (STUDENT_WEIGHTS if model == "student" else WEIGHTS))}
+    if renderer == "decoder":
+        files["decoder"] = Path(decoder_weights or default_decoder_weights(model))
+    return files

@@ -150,14 +150,20 @@ class LiveSession:
         vad: bool = True,
         max_latency: float = MAX_LATENCY_S,
         student=None,
+        marker=None,
     ):
+        """MARKER (provenance.Marker) watermarks, and may label, every frame shown; default: a new one."""
         from edge_vasa.distill_motion import MotionStream, StudentMotionGenerator
         from edge_vasa.errors import EdgeVasaError
         from edge_vasa.runtimes.models import ArtifactStep, EdgeRenderer
 
         if fps not in OUTPUT_FPS:
             raise EdgeVasaError(f"--fps {fps} is not offered; use one of {', '.join(map(str, OUTPUT_FPS))}")
+        from edge_vasa.generate import model_files
+        from edge_vasa.provenance import Marker, Provenance
+
         self.face, self.source, self.sinks, self.models = face, source, sinks, models
+        self.mark = marker or Marker(Provenance.for_files("live", model_files("student")))
         self.fps, self.max_latency = fps, max_latency
         self.opts = opts or GenerateOptions(fps=fps)
         student = student or StudentMotionGenerator.load()
@@ -403,6 +409,7 @@ class LiveSession:
                     break
                 frame, index, stream_time, captured = item
                 now = time.monotonic()
+                frame = self.mark(frame)
                 info = FrameInfo(index, stream_time, captured, now - captured)
                 for sink in self.sinks:
                     sink.frame(frame, info)

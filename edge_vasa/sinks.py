@@ -65,7 +65,10 @@ class RecordingSink(Sink):
     """An MP4 of the displayed frames and the captured audio, in sync (frame pts from the audio clock).
     Written to a temp file and moved into place when the session ends, also after Ctrl-C or SIGTERM."""
 
-    def __init__(self, path: str | Path, metadata: dict[str, str] | None = None):
+    def __init__(self, path: str | Path, provenance=None):
+        """PROVENANCE (provenance.Provenance): tags written and C2PA manifest signed; default: a new one."""
+        from edge_vasa.provenance import Provenance
+
         path = Path(path)
         if path.suffix.lower() != ".mp4":
             raise EdgeVasaError(f"--record {path}: the recording is an MP4; give a path ending in .mp4")
@@ -73,7 +76,7 @@ class RecordingSink(Sink):
             raise EdgeVasaError(f"--record {path}: folder {path.parent} does not exist")
         if not os.access(path.parent, os.W_OK):
             raise EdgeVasaError(f"--record {path}: folder {path.parent} is not writable")
-        self.path, self.metadata = path, metadata or {"comment": "synthetic: edge-vasa live"}
+        self.path, self.provenance = path, provenance or Provenance.for_files("live", {})
         self.lock = threading.Lock()
         self.writer = None
         self.early: list[np.ndarray] = []
@@ -83,7 +86,9 @@ class RecordingSink(Sink):
 
         with self.lock:
             self.fps = fps
-            self.writer = Mp4Writer(self.path, fps, audio=True, metadata=self.metadata)
+            self.writer = Mp4Writer(
+                self.path, fps, audio=True, metadata=self.provenance.tags(), finish=self.provenance.sign
+            )
             for block in self.early:
                 self.writer.add_audio(block)
             self.early = []

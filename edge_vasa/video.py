@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
 
 import av
@@ -39,6 +39,7 @@ class Mp4Writer:
         sample_rate: int = SAMPLE_RATE,
         crf: int = 20,
         metadata: dict[str, str] | None = None,
+        finish: Callable[[str], None] | None = None,
     ):
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
@@ -48,6 +49,7 @@ class Mp4Writer:
             sample_rate,
         )
         self.crf, self.metadata, self.has_audio = crf, metadata or {}, audio
+        self.finish = finish  # called on the complete temp file before it moves into place (C2PA signing)
         self.stack = contextlib.ExitStack()
         self.tmp = self.stack.enter_context(atomic_output(self.path))
         self.container = self.video = self.sound = None
@@ -126,6 +128,12 @@ class Mp4Writer:
             self._mux(self.sound.encode(None))
         self.container.close()
         self.container = None
+        if self.finish is not None:
+            try:
+                self.finish(self.tmp)
+            except BaseException:
+                self.abort()
+                raise
         self.stack.close()
         return self.path
 
@@ -154,15 +162,17 @@ def write_mp4(
     sample_rate: int = SAMPLE_RATE,
     crf: int = 20,
     metadata: dict[str, str] | None = None,
+    finish: Callable[[str], None] | None = None,
 ) -> str:
     """Encode RGB uint8 frames (H x W x 3, H and W even) and optional mono float audio into an MP4.
 
     ``frames`` may be a generator: frames are encoded as they come, with the audio interleaved
     alongside. The file appears at ``path`` only when complete; on any failure (including
     KeyboardInterrupt) neither it nor the temp file is left behind. ``metadata`` becomes container
-    tags (any key is kept). Both streams start at time 0; their lengths are the caller's business.
+    tags (any key is kept); ``finish`` gets the complete temp file before it is renamed. Both
+    streams start at time 0; their lengths are the caller's business.
     """
-    with Mp4Writer(path, fps, audio is not None, sample_rate, crf, metadata) as mp4:
+    with Mp4Writer(path, fps, audio is not None, sample_rate, crf, metadata, finish) as mp4:
         if audio is not None:
             mp4.add_audio(audio)
         count = 0
@@ -231,6 +241,20 @@ def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float, np.ndarray |
         raise EdgeVasaError(f"no video frames decode from {path}; the file is empty or damaged")
     audio = load_audio(path)[:audio_len] if sound else None
     return np.stack(frames), fps, audio
+
+
+def frames_of(path: str | os.PathLike, limit: int | None = None) -> Iterator[np.ndarray]:
+    """The first LIMIT frames (all when None) of a video as RGB uint8 arrays, decoded one at a time."""
+    with _open_video(path) as container:
+        try:
+            for i, frame in enumerate(container.decode(container.streams.video[0])):
+                if limit is not None and i >= limit:
+                    return
+                yield frame.to_ndarray(format="rgb24")
+        except av.error.FFmpegError as e:
+            raise EdgeVasaError(
+                f"cannot decode video in {path} ({e.strerror}); the file is damaged"
+            ) from None
 
 
 def probe_video(path: str | os.PathLike) -> dict:
