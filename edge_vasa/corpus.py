@@ -70,6 +70,12 @@ def faces_dir() -> Path:
     return Path(os.environ.get("EDGE_VASA_FACES", default))
 
 
+def videos_dir() -> Path:
+    """Where scripts/install_videos.sh unpacked real camera footage that packages ship (never watermarked)."""
+    default = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "edge-vasa" / "videos"
+    return Path(os.environ.get("EDGE_VASA_VIDEOS", default))
+
+
 def load_source(src: IdentitySource) -> tuple[np.ndarray, int]:
     """The photo and the index (largest first, as prepare_face counts) of the wanted face in it."""
     kind, _, name = src.loader.partition(":")

@@ -209,7 +209,7 @@ def detect(frames: Iterable[np.ndarray] | np.ndarray, key: bytes = DEFAULT_KEY) 
         return Detection(False, 0.0, 0.0, 1.0, None, n)
     aligned = np.roll(np.fft.ifft2(white).real, (-dy, -dx), axis=(0, 1))
     payload = decode_payload(np.tensordot(c[1:], aligned, axes=2))
-    found = z >= DETECT_Z or (payload is not None and z >= CONFIRM_Z)
+    found = bool(z >= DETECT_Z or (payload is not None and z >= CONFIRM_Z))
     return Detection(found, confidence(z, payload is not None), float(z), float(scale), payload, n)
 
 

@@ -75,6 +75,19 @@ def two_faces_path(two_faces, tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_signing_identity(tmp_path_factory):
+    """C2PA signing certificates made by the tests stay in a temp folder, not the user's config."""
+    folder = tmp_path_factory.mktemp("identity")
+    old = os.environ.get("EDGE_VASA_IDENTITY")
+    os.environ["EDGE_VASA_IDENTITY"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("EDGE_VASA_IDENTITY", None)
+    else:
+        os.environ["EDGE_VASA_IDENTITY"] = old
+
+
 @pytest.fixture(scope="module")
 def private_cache(tmp_path_factory):
     """A cache folder of the test module's own (EDGE_VASA_CACHE): artifacts and timings stay apart from

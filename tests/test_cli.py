@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import assert_one_error_line, run
 from PIL import Image
 
-from edge_vasa.cli import build_parser, main
+from edge_vasa.cli import build_parser
 
 # emotion, gaze, ... shared by generate and live (cli._add_control_options)
 CONTROL_OPTIONS = [
@@ -44,6 +45,7 @@ OPTIONS = {
         "doctor",
         "live",
         "bench",
+        "verify",
     ],
     ("demo",): ["--out", "--photo", "--face-index", "--text", "--language", "--emotion", "--sing", "--seed"],
     ("prep",): ["photo", "--out", "--face-index"],
@@ -62,6 +64,7 @@ OPTIONS = {
         "--weights",
         "--renderer",
         "--decoder-weights",
+        "--label",
     ],
     ("train",): ["motion", "decoder"],
     ("eval",): [
@@ -95,6 +98,7 @@ OPTIONS = {
         "--build",
         "--no-live",
     ],
+    ("verify",): ["files", "--json", "--frames"],
     ("live",): [
         "--image",
         "--face-index",
@@ -106,6 +110,7 @@ OPTIONS = {
         "--no-window",
         "--fullscreen",
         "--kiosk",
+        "--label",
         "--serve",
         "--virtual-camera",
         "--record",
@@ -127,25 +132,6 @@ def _restore_warning_format():
     saved = warnings.formatwarning
     yield
     warnings.formatwarning = saved
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        rc = main(list(argv))
-    except SystemExit as e:  # argparse: --help, --version, usage errors
-        rc = e.code
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def assert_one_error_line(rc: int, err: str, *words: str) -> str:
-    assert rc == 2, f"exit code {rc}, stderr {err!r}"
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    for w in words:
-        assert w.lower() in lines[0].lower(), f"{w!r} not in {lines[0]!r}"
-    return lines[0]
 
 
 def files_in(path: Path) -> list[str]:

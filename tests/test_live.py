@@ -459,6 +459,7 @@ def test_backend_failing_mid_run_falls_back(
 
 @pytest.mark.slow
 def test_sigterm_during_recording_leaves_a_playable_mp4(tmp_path, private_cache, torch_ranking):
+    from edge_vasa.provenance import verify
     from edge_vasa.video import probe_video
 
     out = tmp_path / "rec.mp4"
@@ -497,6 +498,10 @@ def test_sigterm_during_recording_leaves_a_playable_mp4(tmp_path, private_cache,
     info = probe_video(out)
     assert info["n_frames"] >= 25 and info["has_audio"], info
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.mp4"]  # no temp file left behind
+    verdict = verify(out)  # live frames carry the watermark; the recording has tags and a signed manifest
+    assert verdict.synthetic and verdict.watermark["found"] and verdict.watermark["payload"], verdict
+    assert verdict.tags["command"] == "live" and verdict.c2pa["ai_generated"] and not verdict.c2pa["tampered"]
+    assert verdict.watermark["payload"]["render_id"] == verdict.tags["render_id"]
 
 
 def test_watchdog_replaces_a_hung_renderer(

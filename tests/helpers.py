@@ -1,0 +1,27 @@
+"""Helpers for tests that run the command line in-process (imported as `helpers`: pytest puts tests/ on
+sys.path)."""
+
+from __future__ import annotations
+
+from edge_vasa.cli import main
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    """main(ARGV) -> (exit status, stdout, stderr)."""
+    try:
+        rc = main(list(argv))
+    except SystemExit as e:  # argparse: --help, --version, usage errors
+        rc = e.code
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def assert_one_error_line(rc: int, err: str, *words: str) -> str:
+    """Exit status 2 and exactly one `error: ...` line on stderr that names every one of WORDS."""
+    assert rc == 2, f"exit code {rc}, stderr {err!r}"
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for w in words:
+        assert w.lower() in lines[0].lower(), f"{w!r} not in {lines[0]!r}"
+    return lines[0]
