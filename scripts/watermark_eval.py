@@ -54,7 +54,12 @@ def attack(src: Path, dst: Path, name: str, start: float = 0.0) -> None:
 
 def score(path: Path) -> dict:
     d = detect(frames_of(path, 250))
-    return {"z": round(d.z, 2), "found": bool(d.found), "payload_ok": d.payload is not None, "scale": round(d.scale, 3)}
+    return {
+        "z": round(d.z, 2),
+        "found": bool(d.found),
+        "payload_ok": d.payload is not None,
+        "scale": round(d.scale, 3),
+    }
 
 
 def speech_pool() -> list[np.ndarray]:
@@ -147,7 +152,9 @@ def summarize(results: list[dict], seconds: float) -> dict:
     return {
         "groups": rows,
         "detected_pct_required": rows.get(f"generated / {REQUIRED}", {}).get("flagged_pct"),
-        "false_positive_pct": round(100 * float(np.mean([r["found"] for r in others])), 2) if others else None,
+        "false_positive_pct": round(100 * float(np.mean([r["found"] for r in others])), 2)
+        if others
+        else None,
         "threshold_z": DETECT_Z,
         "seconds": round(seconds),
     }
@@ -158,8 +165,8 @@ def write_summary(summary: dict, path: Path) -> None:
         "# Watermark detection",
         "",
         f"Generated clips found after {REQUIRED}: **{summary['detected_pct_required']} %**; "
-        f"other video flagged: **{summary['false_positive_pct']} %** (threshold z >= {summary['threshold_z']}, "
-        "or a checked payload). Run time {} s.".format(summary["seconds"]),
+        f"other video flagged: **{summary['false_positive_pct']} %** "
+        f"(threshold z >= {summary['threshold_z']}, or a checked payload). Run time {summary['seconds']} s.",
         "",
         "| group | clips | flagged | payload decoded | z min | z median | z max |",
         "|---|---|---|---|---|---|---|",
@@ -187,9 +194,13 @@ def plot(results: list[dict], path: Path) -> None:
     names = list(groups)
     for k, name in enumerate(names):
         z = groups[name]
-        ax.scatter(z, np.full(len(z), k) + np.random.default_rng(k).uniform(-0.2, 0.2, len(z)), s=10, alpha=0.6)
+        ax.scatter(
+            z, np.full(len(z), k) + np.random.default_rng(k).uniform(-0.2, 0.2, len(z)), s=10, alpha=0.6
+        )
     ax.axvline(DETECT_Z, color="tab:red", linestyle="--", label=f"detection threshold z = {DETECT_Z}")
-    ax.set(yticks=range(len(names)), yticklabels=names, xlabel="sync peak z (robust std)", title="verify's score")
+    ax.set(
+        yticks=range(len(names)), yticklabels=names, xlabel="sync peak z (robust std)", title="verify's score"
+    )
     ax.legend(loc="lower right")
     fig.tight_layout()
     with atomic_output(path) as t:
