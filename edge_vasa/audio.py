@@ -19,6 +19,7 @@ from edge_vasa.errors import EdgeVasaError
 
 SAMPLE_RATE = 16000
 MIN_RATE, MAX_RATE = 1000, 768000  # Hz a file may declare; outside this the header is damaged
+MAX_AUDIO_S = 3600  # one file at most an hour: 230 MB of samples, hours of rendering; longer is split
 MAX_RESAMPLE_TERM = 1000  # bounds the polyphase filter (taps grow with the ratio's terms)
 HOP = 160  # 10 ms: 100 feature frames per second
 N_FFT = 400  # 25 ms analysis window
@@ -55,6 +56,8 @@ def load_audio(path: str | os.PathLike) -> np.ndarray:
         with av.open(path) as container:
             if not container.streams.audio:
                 raise EdgeVasaError(f"no audio stream in {path}; use a WAV/FLAC/MP3/OGG/M4A file with speech")
+            if container.duration and container.duration / av.time_base > MAX_AUDIO_S:
+                _too_long(path, container.duration / av.time_base)
             audio, rate = _decode_mono(container, container.streams.audio[0])
     except av.error.FFmpegError as e:
         raise EdgeVasaError(
@@ -63,12 +66,21 @@ def load_audio(path: str | os.PathLike) -> np.ndarray:
         ) from None
     if audio.size == 0:
         raise EdgeVasaError(f"{path} contains no audio samples; use a file with recorded speech")
+    if rate and audio.size / rate > MAX_AUDIO_S:  # a header without a duration: counted after decoding
+        _too_long(path, audio.size / rate)
     if not MIN_RATE <= rate <= MAX_RATE:
         raise EdgeVasaError(
             f"{path} declares a sample rate of {rate} Hz (damaged header?); use audio at 1-768 kHz"
         )
     # The resampling filter can overshoot on clipped input; the contract is [-1, 1].
     return np.clip(resample(audio, rate), -1.0, 1.0)
+
+
+def _too_long(path: str, seconds: float) -> None:
+    raise EdgeVasaError(
+        f"{path} is {seconds / 3600:.1f} h long; at most {MAX_AUDIO_S // 60} min at a time: split it "
+        "(e.g. ffmpeg -i IN -f segment -segment_time 600 part%03d.wav) and generate each part"
+    )
 
 
 def resample(audio: np.ndarray, rate: int) -> np.ndarray:

@@ -166,13 +166,21 @@ def read_checkpoint(path: str | Path, what: str, train_command: str) -> tuple[di
             raise EdgeVasaError(
                 f"{path} does not match its manifest (sha256); reinstall edge-vasa or re-export"
             )
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if head[:1] == b"\x80" or head == b"PK":  # a pickle, or torch.save's zip of pickles
+        raise EdgeVasaError(
+            f"{path} is a PyTorch pickle; edge-vasa loads only .safetensors weights (pickles can run code); "
+            f"use weights from `{train_command}`"
+        )
     try:
         with safe_open(str(path), "pt") as f:
             meta = json.loads(f.metadata()["meta"])
         return load_file(str(path)), meta
     except (OSError, KeyError, ValueError, TypeError, RuntimeError, SafetensorError) as e:
         raise EdgeVasaError(
-            f"cannot load {what} {path} ({type(e).__name__}): damaged or wrong version"
+            f"cannot load {what} weights {path} ({type(e).__name__}): damaged, or not edge-vasa weights of "
+            f"this version; use weights from `{train_command}`"
         ) from None
 
 

@@ -6,6 +6,7 @@ Every subcommand reports bad input as one ``error:`` line and exits 2, never wit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -471,8 +472,15 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     _add_model_options(p, MODELS, RENDERERS)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other error: what is wrong, and where the help is."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="edge-vasa",
         description="One photo + speech -> a talking-face video, on an ordinary CPU (VASA-1 style).",
     )
@@ -533,9 +541,18 @@ def _bundled_photo() -> str:
 
 
 def _check_output(path: str) -> None:
+    """Before any work: the output's folder exists and takes a file (claimed and released again)."""
+    from edge_vasa.atomic import atomic_output
+
     parent = Path(path).resolve().parent
     if not parent.is_dir():
         raise EdgeVasaError(f"output directory {parent} does not exist; create it or choose another --out")
+    with contextlib.suppress(_Probe), atomic_output(path):
+        raise _Probe  # nothing written: the temp file is removed, the target untouched
+
+
+class _Probe(Exception):
+    """Ends _check_output's trial of the output folder."""
 
 
 def cmd_prep(args: argparse.Namespace) -> None:

@@ -168,6 +168,9 @@ def alignment_transform(landmarks: np.ndarray, size: int = CROP_SIZE) -> np.ndar
     return np.hstack([rot, (target - rot @ center)[:, None]])
 
 
+MIN_PHOTO_PX = 64  # the detector's smallest face is about 40 px; a smaller photo cannot hold one
+
+
 def prepare_face(
     source: str | Path | np.ndarray, face_index: int = 0, size: int = CROP_SIZE, name: str | None = None
 ) -> PreparedFace:
@@ -182,6 +185,11 @@ def prepare_face(
             "read photos with load_image"
         )
     label = name or (str(source) if not isinstance(source, np.ndarray) else "image")
+    if min(rgb.shape[:2]) < MIN_PHOTO_PX:
+        raise EdgeVasaError(
+            f"{label} is {rgb.shape[1]}x{rgb.shape[0]} px: too small to find a face in; "
+            f"use a photo at least {MIN_PHOTO_PX}x{MIN_PHOTO_PX} px (512 or more looks best)"
+        )
     boxes = detect_faces(rgb)
     if not boxes:
         raise EdgeVasaError(f"no face found in {label}; use a photo with a clear, frontal, well-lit face")

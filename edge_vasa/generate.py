@@ -50,6 +50,7 @@ FIRST_BLINK_BY = 2.0  # s: even a 2-3 s clip blinks (people blink as they start 
 MAX_BLINK_GAP = 6.0  # s: a longer stare looks lifeless
 EYES = [INDEX["blink_left"], INDEX["blink_right"]]
 WEIGHTS = Path(__file__).parent / "weights" / "motion_teacher.safetensors"
+MIN_SPEECH_S = 0.2  # shorter is a damaged or empty file more often than speech: five frames
 BUNDLED_SPEECH = (
     Path(__file__).parent / "assets" / "hello_en.wav"
 )  # festival kal_diphone, made by the project
@@ -285,6 +286,11 @@ def generate_video(
     opts = opts or GenerateOptions()
     opts.check()
     audio = load_audio(audio_path)
+    if len(audio) < MIN_SPEECH_S * SAMPLE_RATE:
+        raise EdgeVasaError(
+            f"{audio_path} holds only {len(audio) / SAMPLE_RATE * 1000:.0f} ms of audio; "
+            f"use at least {MIN_SPEECH_S} s of speech"
+        )
     avatar = Avatar.from_image(image, face_index, weights, renderer, decoder_weights, model)
     provenance = Provenance.for_files("generate", model_files(model, weights, decoder_weights, renderer))
     mark = Marker(provenance, label)
