@@ -382,6 +382,33 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _add_soak(sub: argparse._SubParsersAction) -> None:
+    from edge_vasa.soak import SAMPLE_S, WARMUP_S
+
+    p = sub.add_parser(
+        "soak",
+        help="run the live pipeline for a long time: FPS, latency and memory over time, with a plot",
+        description="Runs a live session from a speech file played in real time (looped) on the backend "
+        "`live` would pick, for --minutes, sampling memory, frame rate, latency and the frame ledger every "
+        "--interval seconds. Writes soak.json and soak.png to --out. Exit status 1 when unstable: memory "
+        "after the warm-up grew more than 5 %, or a frame was lost beyond the drop policy.",
+    )
+    p.add_argument("--minutes", type=float, default=10.0, help="how long (default: %(default)s)")
+    p.add_argument("--image", help="face photo (default: the bundled one)")
+    p.add_argument("--audio", help="speech file, looped (default: the bundled sentence)")
+    p.add_argument(
+        "--fps", type=int, default=25, help="frame rate asked of the session (default: %(default)s)"
+    )
+    p.add_argument("--out", default="soak", help="folder for soak.json and soak.png (default: %(default)s)")
+    p.add_argument(
+        "--warmup", type=float, default=WARMUP_S, help="seconds before memory counts (default: %(default)s)"
+    )
+    p.add_argument(
+        "--interval", type=float, default=SAMPLE_S, help="seconds between samples (default: %(default)s)"
+    )
+    _add_backend_options(p)
+
+
 def _add_live(sub: argparse._SubParsersAction) -> None:
     from edge_vasa.live import MAX_LATENCY_S
 
@@ -498,6 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_doctor(sub)
     _add_live(sub)
     _add_verify(sub)
+    _add_soak(sub)
     _add_bench(sub)
     sub.add_parser("languages", help="list the speech languages and voices")
     return parser
@@ -972,6 +1000,52 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if all(v.synthetic for v in verdicts) else 1
 
 
+def cmd_soak(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+
+    from edge_vasa.atomic import atomic_output
+    from edge_vasa.face import prepare_face, release_models
+    from edge_vasa.generate import BUNDLED_SPEECH
+    from edge_vasa.live import LiveSession
+    from edge_vasa.runtimes.models import FallbackModels
+    from edge_vasa.soak import plot_soak, run_soak
+    from edge_vasa.sources import FileSource
+
+    if not 0 < args.minutes <= 24 * 60:
+        raise EdgeVasaError("--minutes must be within 0..1440")
+    if not 0.5 <= args.interval <= 600 or args.warmup < 0:
+        raise EdgeVasaError("--interval must be within 0.5..600 s and --warmup at least 0")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise EdgeVasaError(f"--out {out} is a file; give a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    _check_output(str(out / "soak.json"))
+    source = FileSource(args.audio or BUNDLED_SPEECH, loop=True)
+    face = prepare_face(args.image or _bundled_photo())
+    release_models()
+    models = FallbackModels(_ranking(args))
+    print(f"backend: {models.candidate}; {args.minutes:g} min at {args.fps} FPS")
+
+    def session(sinks):
+        return LiveSession(face, source, sinks, models, fps=args.fps)
+
+    soak = run_soak(session, args.minutes * 60, args.interval, args.warmup)
+    with atomic_output(out / "soak.json") as tmp:
+        Path(tmp).write_text(json.dumps(asdict(soak), indent=1))
+    plot_soak(soak, out / "soak.png", args.warmup)
+    v = soak.verdict
+    print(
+        f"{'STABLE' if v['stable'] else 'UNSTABLE'}: memory {v['memory_after_warmup_mb']:.0f} MB after "
+        f"warm-up, peak {v['memory_peak_mb']:.0f} MB ({v['memory_growth_pct']:+.1f} %), "
+        f"{v['frames_shown']} frames shown, "
+        f"{v['frames_dropped']} dropped by policy, {v['frames_lost']} lost; FPS median {v['fps_median']} "
+        f"(min {v['fps_min']}), latency p95 {v['latency_p95_ms_median']} ms"
+    )
+    print(f"wrote {out / 'soak.json'} and {out / 'soak.png'}")
+    return 0 if v["stable"] else 1
+
+
 def cmd_live(args: argparse.Namespace) -> None:
     import json
     import signal
@@ -1085,6 +1159,7 @@ COMMANDS = {
     "doctor": cmd_doctor,
     "live": cmd_live,
     "verify": cmd_verify,
+    "soak": cmd_soak,
     "bench": cmd_bench,
 }
 
