@@ -1,8 +1,9 @@
 """Loaders fuzzed for crashes: whatever bytes a user hands over, each loader either returns what its contract
 says or raises EdgeVasaError (a one-line message for the CLI), never another exception.
 
-Inputs are valid files with bytes flipped, cut or spliced, and plain random bytes. Bounded: a fixed number of
-examples per loader (EDGE_VASA_FUZZ_EXAMPLES, default 100), no deadline, derandomized so CI runs repeat.
+Inputs (images, audio, weights, bench reports, signed MP4s for `verify`) are valid files with bytes flipped,
+cut or spliced, and plain random bytes. Bounded: a fixed number of examples per loader
+(EDGE_VASA_FUZZ_EXAMPLES, default 100; a quarter for verify), no deadline, derandomized so CI runs repeat.
 """
 
 from __future__ import annotations
@@ -189,3 +190,33 @@ def test_odd_sample_rates_found_by_fuzzing(tmp_path):
     assert abs(len(audio) - 8000) <= 2  # 0.5 s at 16 kHz
     with pytest.raises(EdgeVasaError, match="sample rate of 500 Hz"):
         load_audio(_wav_at(tmp_path / "slow.wav", 500))
+
+
+@pytest.fixture(scope="module")
+def signed_mp4(tmp_path_factory) -> bytes:
+    """A small watermarked MP4 with tags and a C2PA manifest: what verify reads."""
+    from edge_vasa.provenance import Provenance
+    from edge_vasa.video import write_mp4
+
+    provenance = Provenance("generate", {})
+    mark = provenance.watermarker()
+    rng = np.random.default_rng(0)
+    frames = [mark(rng.integers(60, 200, (160, 160, 3), dtype=np.uint8)) for _ in range(8)]
+    path = tmp_path_factory.mktemp("mp4") / "x.mp4"
+    write_mp4(path, frames, 25, metadata=provenance.tags(), finish=provenance.sign)
+    return path.read_bytes()
+
+
+def test_verify_returns_a_verdict_or_a_clear_error(tmp_path, signed_mp4):
+    from edge_vasa.provenance import verify
+
+    @settings(FUZZ, max_examples=max(10, EXAMPLES // 4))
+    @given(mutated(signed_mp4))
+    def check(data):
+        try:
+            verdict = verify(_write(tmp_path, "x.mp4", data))
+        except EdgeVasaError:
+            return
+        assert isinstance(verdict.synthetic, bool) and 0.0 <= verdict.confidence <= 1.0
+
+    check()
