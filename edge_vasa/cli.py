@@ -131,6 +131,14 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--label", help='visible label on every frame, e.g. --label "AI-generated" (default: none)'
     )
+    p.add_argument(
+        "--backend",
+        help="render with the exported edge models (student pair) on RUNTIME[:DEVICE], e.g. openvino:cpu, or "
+        "auto (the fastest measured here), as live does; default: PyTorch --model",
+    )
+    from edge_vasa.conversion.artifacts import PRECISIONS
+
+    p.add_argument("--precision", choices=PRECISIONS, help="with --backend: only this precision")
 
 
 def _add_control_options(p: argparse.ArgumentParser) -> None:
@@ -382,6 +390,21 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _add_ui(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ui",
+        help="a local web page for making videos: photo + speech + controls -> video (Gradio)",
+        description="Serves a web page on this machine: upload a photo (the detected face is shown) and "
+        "speech (or record it), set emotion, gaze, head size and motion, seed, frame rate and backend, and "
+        "get the video to play or download, with its provenance note. Nothing leaves the machine.",
+    )
+    p.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to serve on (default: %(default)s, this machine)"
+    )
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+
+
 def _add_soak(sub: argparse._SubParsersAction) -> None:
     from edge_vasa.soak import SAMPLE_S, WARMUP_S
 
@@ -526,6 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_live(sub)
     _add_verify(sub)
     _add_soak(sub)
+    _add_ui(sub)
     _add_bench(sub)
     sub.add_parser("languages", help="list the speech languages and voices")
     return parser
@@ -666,6 +690,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from edge_vasa.provenance import check_label
 
     opts = _options(args)
+    if args.precision and not args.backend:
+        raise EdgeVasaError("--precision needs --backend (auto or RUNTIME[:DEVICE])")
     _check_output(args.out)
     image, audio = args.image or _bundled_photo(), args.audio or BUNDLED_SPEECH
     out = generate_video(
@@ -679,9 +705,11 @@ def cmd_generate(args: argparse.Namespace) -> None:
         decoder_weights=args.decoder_weights,
         model=args.model,
         label=check_label(args.label),
+        backend=args.backend,
+        precision=args.precision,
     )
     print(
-        f"wrote {out} ({args.model}, {opts.fps} fps, {opts.emotion}, seed {opts.seed}; "
+        f"wrote {out} ({args.backend or args.model}, {opts.fps} fps, {opts.emotion}, seed {opts.seed}; "
         "watermarked, C2PA-signed)"
     )
 
@@ -1000,6 +1028,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if all(v.synthetic for v in verdicts) else 1
 
 
+def cmd_ui(args: argparse.Namespace) -> None:
+    if not 1 <= args.port <= 65535:
+        raise EdgeVasaError("--port must be within 1..65535")
+    try:
+        from edge_vasa.ui import serve
+    except ImportError as e:
+        raise EdgeVasaError(
+            f"the web UI needs Gradio ({e.name} is missing); pip install 'edge-vasa[ui]'"
+        ) from None
+    print(f"edge-vasa ui on http://{args.host}:{args.port}/ (Ctrl-C to stop)")
+    serve(args.host, args.port, open_browser=not args.no_browser)
+
+
 def cmd_soak(args: argparse.Namespace) -> int:
     import json
     from dataclasses import asdict
@@ -1160,6 +1201,7 @@ COMMANDS = {
     "live": cmd_live,
     "verify": cmd_verify,
     "soak": cmd_soak,
+    "ui": cmd_ui,
     "bench": cmd_bench,
 }
 

@@ -207,6 +207,16 @@ def resample_motion(motion: np.ndarray, fps: int) -> np.ndarray:
     return interpolate_motion(motion, np.arange(n_out) * MOTION_FPS / fps)
 
 
+class _EdgeSequence:
+    """runtimes.models.EdgeRenderer behind the renderer interface Avatar draws with."""
+
+    def __init__(self, renderer):
+        self.renderer = renderer
+
+    def render_sequence(self, motion: np.ndarray) -> tuple[np.ndarray, None]:
+        return self.renderer.render(motion), None
+
+
 class Avatar:
     """One identity, prepared once, rendered under motion generated from any speech."""
 
@@ -218,11 +228,14 @@ class Avatar:
         decoder_weights: str | Path | None = None,
         model: str = MODELS[0],
     ):
-        if renderer not in RENDERERS:
-            raise EdgeVasaError(f"unknown renderer {renderer!r}; use one of {', '.join(RENDERERS)}")
         self.face = face
         self.generator = generator or load_generator(model)
-        if renderer == "decoder":
+        self.backend = "torch:cpu"
+        if not isinstance(renderer, str):  # an object with render_sequence (on_edge's)
+            self.renderer = renderer
+        elif renderer not in RENDERERS:
+            raise EdgeVasaError(f"unknown renderer {renderer!r}; use one of {', '.join(RENDERERS)}")
+        elif renderer == "decoder":
             encoder, decoder, _ = load_decoder_models(decoder_weights or default_decoder_weights(model))
             self.renderer = NeuralRenderer(face.image, face.landmarks, (encoder, decoder))
         else:
@@ -240,6 +253,23 @@ class Avatar:
     ) -> Avatar:
         face = prepare_face(path, face_index=face_index)
         return cls(face, load_generator(model, weights), renderer, decoder_weights, model)
+
+    @classmethod
+    def on_edge(cls, face: PreparedFace, backend: str | None = None, precision: str | None = None) -> Avatar:
+        """FACE drawn by the exported edge models, as `live` runs them: the student's streaming motion step
+        and decoder on BACKEND (RUNTIME[:DEVICE]; None: the fastest measured here), falling back to the
+        next backend if one fails."""
+        from edge_vasa.distill_motion import StudentMotionGenerator
+        from edge_vasa.runtimes.models import ArtifactStep, EdgeRenderer, FallbackModels
+        from edge_vasa.runtimes.selector import rank_candidates
+
+        models = FallbackModels(rank_candidates(backend, precision))
+        generator = StudentMotionGenerator.load()
+        generator.step = ArtifactStep(models, generator.step)
+        avatar = cls(face, generator, _EdgeSequence(EdgeRenderer(face.image, face.landmarks, models)))
+        avatar.backend = str(models.candidate)
+        avatar.models = models
+        return avatar
 
     def motion(
         self, audio: np.ndarray, opts: GenerateOptions | None = None, progress: bool = False
@@ -275,11 +305,14 @@ def generate_video(
     decoder_weights: str | Path | None = None,
     model: str = MODELS[0],
     label: str | None = None,
+    backend: str | None = None,
+    precision: str | None = None,
 ) -> Path:
     """Photo + speech file -> MP4 with the original audio muxed (written atomically).
 
-    Every frame carries the provenance watermark (and LABEL, visible, when given); the file carries
-    provenance tags and a signed C2PA manifest (see provenance.py).
+    BACKEND ("auto" or RUNTIME[:DEVICE]) renders with the exported edge models (Avatar.on_edge) instead of
+    the PyTorch MODEL. Every frame carries the provenance watermark (and LABEL, visible, when given); the
+    file carries provenance tags and a signed C2PA manifest (see provenance.py).
     """
     from edge_vasa.provenance import Marker, Provenance
 
@@ -291,12 +324,21 @@ def generate_video(
             f"{audio_path} holds only {len(audio) / SAMPLE_RATE * 1000:.0f} ms of audio; "
             f"use at least {MIN_SPEECH_S} s of speech"
         )
-    avatar = Avatar.from_image(image, face_index, weights, renderer, decoder_weights, model)
-    provenance = Provenance.for_files("generate", model_files(model, weights, decoder_weights, renderer))
+    if backend is None:
+        avatar = Avatar.from_image(image, face_index, weights, renderer, decoder_weights, model)
+        files = model_files(model, weights, decoder_weights, renderer)
+    else:
+        avatar = Avatar.on_edge(prepare_face(image, face_index=face_index), _auto(backend), precision)
+        files = {f"{network} ({avatar.backend})": path for network, path in avatar.models.artifacts.items()}
+    provenance = Provenance.for_files("generate", files)
     mark = Marker(provenance, label)
     frames = (mark(frame) for frame in avatar.render(audio, opts, progress=progress))
     write_mp4(out, frames, opts.fps, audio=audio, metadata=provenance.tags(), finish=provenance.sign)
     return Path(out)
+
+
+def _auto(backend: str) -> str | None:
+    return None if backend == "auto" else backend
 
 
 def model_files(

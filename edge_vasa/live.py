@@ -182,6 +182,7 @@ class LiveSession:
         self.stage_threads: dict[str, threading.Thread] = {}
         self.spawned: list[threading.Thread] = []
         self.error: BaseException | None = None
+        self.started = time.time()
 
     # ----- control
     def start(self) -> LiveSession:
@@ -240,11 +241,16 @@ class LiveSession:
         return self.summary()
 
     def status(self) -> dict:
-        """What a status page shows: state, backend, problems (empty when all is well)."""
+        """What a status page shows: state, backend, problems (empty when all is well: a backend fallback
+        stays a problem, since the session runs degraded), and when the session started (a page sees a
+        restart by it)."""
+        fallbacks = list(getattr(self.models, "fallbacks", []))
+        problems = list(self.problems.values()) + ([f"Backend fallback: {fallbacks[-1]}"] if fallbacks else [])
         return {
             "source": self.source_state,
             "backend": str(getattr(self.models, "candidate", "")),
-            "problems": list(self.problems.values()),
+            "problems": problems,
+            "started": self.started,
             **self.stats.summary(),
         }
 

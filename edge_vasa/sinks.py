@@ -206,25 +206,37 @@ class VirtualCameraSink(Sink):
 
 KIOSK_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>edge-vasa</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-html, body { margin: 0; height: 100%; background: #000; overflow: hidden; }
+html, body { margin: 0; height: 100%; background: #000; overflow: hidden; cursor: none; }
 #avatar { position: absolute; inset: 0; margin: auto; max-width: 100vw; max-height: 100vh;
   aspect-ratio: 1; width: 100vmin; }
 #status { position: absolute; left: 0; right: 0; bottom: 0; padding: 0.6em 1em; display: none;
   font: 1.1em system-ui, sans-serif; color: #fff; background: rgba(160, 40, 40, 0.85); }
 </style></head>
-<body><img id="avatar" alt="talking avatar" src="stream.mjpg"><div id="status"></div>
+<body><img id="avatar" alt="talking avatar" src="stream.mjpg"><div id="status" role="status"></div>
 <script>
+// The overlay shows only when something is wrong: the session reports problems (microphone lost, a backend
+// fallback), or the server is unreachable. The stream reconnects by itself: after an error, when the
+// server comes back, when a new session starts (its start time changes), or when frames stop arriving.
 const img = document.getElementById("avatar"), status = document.getElementById("status");
+let started = null, shown = -1, stalledSince = null, down = false;
 function show(text) { status.textContent = text; status.style.display = text ? "block" : "none"; }
-img.onerror = () => { show("Reconnecting to the avatar stream..."); setTimeout(() => {
-  img.src = "stream.mjpg?" + Date.now(); }, 1000); };
-img.onload = () => show("");
+function reconnect() { img.src = "stream.mjpg?" + Date.now(); stalledSince = null; }
+img.onerror = () => { down = true; setTimeout(reconnect, 1000); };
 async function poll() {
   try {
     const s = await (await fetch("status.json", {cache: "no-store"})).json();
-    show(s.problems.join(" | "));
-  } catch (e) { show("Avatar server not reachable; retrying..."); }
+    const restarted = started !== null && s.started !== undefined && s.started !== started;
+    if (down || restarted) { down = false; reconnect(); }
+    started = s.started;
+    if (s.frames_shown !== undefined) {
+      if (s.frames_shown !== shown) { shown = s.frames_shown; stalledSince = null; }
+      else if (stalledSince === null) { stalledSince = Date.now(); }
+      else if (Date.now() - stalledSince > 3000) { reconnect(); }
+    }
+    show((s.problems || []).join(" | "));
+  } catch (e) { down = true; show("Avatar server not reachable; reconnecting..."); }
   setTimeout(poll, 1000);
 }
 poll();

@@ -79,7 +79,7 @@ class FallbackModels:
                 message = f"{reason}; falling back to {ranked.candidate}"
                 self.fallbacks.append(message)
                 self.warn(message)
-            self.active = models
+            self.active, self.ranked = models, ranked
             return
         raise EdgeVasaError(f"every backend failed; the last: {reason}")
 
@@ -90,6 +90,11 @@ class FallbackModels:
     @property
     def candidate(self) -> Candidate:
         return self.active.candidate
+
+    @property
+    def artifacts(self) -> dict[str, Path]:
+        """The current backend's artifact file per network."""
+        return {network: Path(path) for network, path in self.ranked.artifacts.items()}
 
     def skip(self, reason: str) -> None:
         """Move to the next backend now (the current one hangs, say)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -75,28 +76,30 @@ def two_faces_path(two_faces, tmp_path_factory) -> Path:
     return path
 
 
+@contextmanager
+def _env_folder(name: str, folder):
+    """Environment variable NAME set to FOLDER for the duration, then restored."""
+    old = os.environ.get(name)
+    os.environ[name] = str(folder)
+    try:
+        yield folder
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
 @pytest.fixture(scope="session", autouse=True)
 def private_signing_identity(tmp_path_factory):
     """C2PA signing certificates made by the tests stay in a temp folder, not the user's config."""
-    folder = tmp_path_factory.mktemp("identity")
-    old = os.environ.get("EDGE_VASA_IDENTITY")
-    os.environ["EDGE_VASA_IDENTITY"] = str(folder)
-    yield folder
-    if old is None:
-        os.environ.pop("EDGE_VASA_IDENTITY", None)
-    else:
-        os.environ["EDGE_VASA_IDENTITY"] = old
+    with _env_folder("EDGE_VASA_IDENTITY", tmp_path_factory.mktemp("identity")) as folder:
+        yield folder
 
 
 @pytest.fixture(scope="module")
 def private_cache(tmp_path_factory):
     """A cache folder of the test module's own (EDGE_VASA_CACHE): artifacts and timings stay apart from
     the user's."""
-    cache = tmp_path_factory.mktemp("cache")
-    old = os.environ.get("EDGE_VASA_CACHE")
-    os.environ["EDGE_VASA_CACHE"] = str(cache)
-    yield cache
-    if old is None:
-        os.environ.pop("EDGE_VASA_CACHE", None)
-    else:
-        os.environ["EDGE_VASA_CACHE"] = old
+    with _env_folder("EDGE_VASA_CACHE", tmp_path_factory.mktemp("cache")) as cache:
+        yield cache

@@ -47,6 +47,7 @@ OPTIONS = {
         "bench",
         "verify",
         "soak",
+        "ui",
     ],
     ("demo",): ["--out", "--photo", "--face-index", "--text", "--language", "--emotion", "--sing", "--seed"],
     ("prep",): ["photo", "--out", "--face-index"],
@@ -66,6 +67,8 @@ OPTIONS = {
         "--renderer",
         "--decoder-weights",
         "--label",
+        "--backend",
+        "--precision",
     ],
     ("train",): ["motion", "decoder"],
     ("eval",): [
@@ -100,6 +103,7 @@ OPTIONS = {
         "--no-live",
     ],
     ("verify",): ["files", "--json", "--frames"],
+    ("ui",): ["--port", "--host", "--no-browser"],
     ("soak",): [
         "--minutes",
         "--image",
@@ -503,3 +507,28 @@ def test_train_needs_a_corpus(capsys, tmp_path, model, command):
     pytest.importorskip("torch")
     rc, out, err = run(capsys, command, model, "--corpus", str(tmp_path), "--out", str(tmp_path / "run"))
     assert_one_error_line(rc, err, "corpus")
+
+
+def test_generate_on_an_edge_backend(capsys, tmp_path):
+    """--backend renders with the edge models through the runtime selector, as live does (torch:cpu here: the
+    reference backend needs no export)."""
+    pytest.importorskip("torch")
+    from edge_vasa.provenance import verify
+    from edge_vasa.video import probe_video
+
+    speech = _tone_wav(tmp_path / "s.wav", seconds=1.0, rate=16000, channels=1)
+    out = tmp_path / "o.mp4"
+    rc, stdout, err = run(
+        capsys, "generate", "--backend", "torch:cpu", "--audio", str(speech), "--out", str(out)
+    )
+    assert rc == 0, err
+    assert "torch:cpu" in stdout
+    assert probe_video(out)["n_frames"] == 25
+    models = verify(out).tags["models"]
+    assert any("decoder_student" in name and "torch:cpu" in name for name in models), models
+
+
+def test_generate_precision_needs_a_backend(capsys, tmp_path):
+    rc, out, err = run(capsys, "generate", "--precision", "int8", "--out", str(tmp_path / "o.mp4"))
+    assert_one_error_line(rc, err, "--precision", "--backend")
+    assert not list(tmp_path.iterdir())
