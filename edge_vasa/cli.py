@@ -390,6 +390,32 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _add_batch(sub: argparse._SubParsersAction) -> None:
+    from edge_vasa.batch import CHUNK_S
+
+    p = sub.add_parser(
+        "batch",
+        help="many videos from a CSV/JSONL of (photo, speech, options) rows, in parallel on Ray",
+        description="Renders every row of JOBS (CSV with a header row, or JSONL) into --out: NAME.mp4 and "
+        "NAME.status.json per row, written atomically, so a rerun skips finished rows and retries failed "
+        "ones. "
+        "Columns: image, audio (paths relative to JOBS), and optionally name, emotion, gaze_x, gaze_y, "
+        "distance, motion_scale, seed, fps, label, face_index. Runs on a local Ray instance started here (no "
+        "setup), or on a cluster with --ray-address. Prints a summary table; exit status 1 if a row failed.",
+    )
+    p.add_argument("jobs", help="jobs file (.csv or .jsonl)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--workers", type=int, help="render workers (default: one per core)")
+    p.add_argument("--ray-address", help="an existing Ray cluster (default: a local instance)")
+    p.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=CHUNK_S,
+        help="audio longer than this is rendered in parallel chunks (default: %(default)s)",
+    )
+    _add_backend_options(p)
+
+
 def _add_ui(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "ui",
@@ -550,6 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verify(sub)
     _add_soak(sub)
     _add_ui(sub)
+    _add_batch(sub)
     _add_bench(sub)
     sub.add_parser("languages", help="list the speech languages and voices")
     return parser
@@ -1028,6 +1055,36 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if all(v.synthetic for v in verdicts) else 1
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    import json
+
+    from edge_vasa.atomic import atomic_output
+    from edge_vasa.batch import format_summary, read_jobs, run_batch
+
+    if args.workers is not None and not 1 <= args.workers <= 256:
+        raise EdgeVasaError("--workers must be within 1..256")
+    if args.chunk_seconds < 5:
+        raise EdgeVasaError("--chunk-seconds must be at least 5")
+    read_jobs(args.jobs)  # a bad jobs file fails here, before Ray starts
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise EdgeVasaError("batch needs Ray; pip install 'edge-vasa[batch]'") from None
+    summary = run_batch(
+        args.jobs,
+        args.out,
+        workers=args.workers,
+        ray_address=args.ray_address,
+        backend=args.backend,
+        precision=args.precision,
+        chunk_s=args.chunk_seconds,
+    )
+    print(format_summary(summary))
+    with atomic_output(Path(args.out) / "summary.json") as tmp:
+        Path(tmp).write_text(json.dumps(summary, indent=1))
+    return 1 if summary["failed"] else 0
+
+
 def cmd_ui(args: argparse.Namespace) -> None:
     if not 1 <= args.port <= 65535:
         raise EdgeVasaError("--port must be within 1..65535")
@@ -1202,6 +1259,7 @@ COMMANDS = {
     "verify": cmd_verify,
     "soak": cmd_soak,
     "ui": cmd_ui,
+    "batch": cmd_batch,
     "bench": cmd_bench,
 }
 

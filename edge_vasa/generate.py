@@ -217,6 +217,31 @@ class _EdgeSequence:
         return self.renderer.render(motion), None
 
 
+class EdgeStudio:
+    """The exported edge models loaded once, for any number of faces: the student's streaming motion step and
+    decoder on BACKEND (RUNTIME[:DEVICE]; None: the fastest measured here), falling back to the next backend
+    if one fails."""
+
+    def __init__(self, backend: str | None = None, precision: str | None = None):
+        from edge_vasa.distill_motion import StudentMotionGenerator
+        from edge_vasa.runtimes.models import ArtifactStep, FallbackModels
+        from edge_vasa.runtimes.selector import rank_candidates
+
+        self.models = FallbackModels(rank_candidates(backend, precision))
+        self.generator = StudentMotionGenerator.load()
+        self.generator.step = ArtifactStep(self.models, self.generator.step)
+
+    def avatar(self, face: PreparedFace) -> Avatar:
+        """FACE, its appearance encoded once by the edge encoder."""
+        from edge_vasa.runtimes.models import EdgeRenderer
+
+        avatar = Avatar(
+            face, self.generator, _EdgeSequence(EdgeRenderer(face.image, face.landmarks, self.models))
+        )
+        avatar.backend, avatar.models = str(self.models.candidate), self.models
+        return avatar
+
+
 class Avatar:
     """One identity, prepared once, rendered under motion generated from any speech."""
 
@@ -256,20 +281,8 @@ class Avatar:
 
     @classmethod
     def on_edge(cls, face: PreparedFace, backend: str | None = None, precision: str | None = None) -> Avatar:
-        """FACE drawn by the exported edge models, as `live` runs them: the student's streaming motion step
-        and decoder on BACKEND (RUNTIME[:DEVICE]; None: the fastest measured here), falling back to the
-        next backend if one fails."""
-        from edge_vasa.distill_motion import StudentMotionGenerator
-        from edge_vasa.runtimes.models import ArtifactStep, EdgeRenderer, FallbackModels
-        from edge_vasa.runtimes.selector import rank_candidates
-
-        models = FallbackModels(rank_candidates(backend, precision))
-        generator = StudentMotionGenerator.load()
-        generator.step = ArtifactStep(models, generator.step)
-        avatar = cls(face, generator, _EdgeSequence(EdgeRenderer(face.image, face.landmarks, models)))
-        avatar.backend = str(models.candidate)
-        avatar.models = models
-        return avatar
+        """FACE drawn by the exported edge models, as `live` runs them (see EdgeStudio)."""
+        return EdgeStudio(backend, precision).avatar(face)
 
     def motion(
         self, audio: np.ndarray, opts: GenerateOptions | None = None, progress: bool = False

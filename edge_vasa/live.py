@@ -245,7 +245,9 @@ class LiveSession:
         stays a problem, since the session runs degraded), and when the session started (a page sees a
         restart by it)."""
         fallbacks = list(getattr(self.models, "fallbacks", []))
-        problems = list(self.problems.values()) + ([f"Backend fallback: {fallbacks[-1]}"] if fallbacks else [])
+        problems = list(self.problems.values()) + (
+            [f"Backend fallback: {fallbacks[-1]}"] if fallbacks else []
+        )
         return {
             "source": self.source_state,
             "backend": str(getattr(self.models, "candidate", "")),

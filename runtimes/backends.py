@@ -46,6 +46,10 @@ def port_names(ports, known) -> list[str]:
 
 
 def default_threads() -> int:
+    """Threads per network call: EDGE_VASA_THREADS when set (batch workers share the cores), else every core
+    this process may use."""
+    if os.environ.get("EDGE_VASA_THREADS", "").isdigit():
+        return max(1, int(os.environ["EDGE_VASA_THREADS"]))
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

@@ -48,6 +48,7 @@ OPTIONS = {
         "verify",
         "soak",
         "ui",
+        "batch",
     ],
     ("demo",): ["--out", "--photo", "--face-index", "--text", "--language", "--emotion", "--sing", "--seed"],
     ("prep",): ["photo", "--out", "--face-index"],
@@ -104,6 +105,15 @@ OPTIONS = {
     ],
     ("verify",): ["files", "--json", "--frames"],
     ("ui",): ["--port", "--host", "--no-browser"],
+    ("batch",): [
+        "jobs",
+        "--out",
+        "--workers",
+        "--ray-address",
+        "--chunk-seconds",
+        "--backend",
+        "--precision",
+    ],
     ("soak",): [
         "--minutes",
         "--image",

@@ -125,7 +125,7 @@ def test_real_footage_is_not_flagged(tmp_path):
     if not videos:
         pytest.skip(f"no real videos in {videos_dir()}; run scripts/install_videos.sh")
     for video in videos:
-        verdict = verify(video, max_frames=60)
+        verdict = verify(video, max_frames=30)
         assert not verdict.synthetic and verdict.watermark["z"] < DETECT_Z, (video.name, verdict)
 
 
