@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -51,6 +53,12 @@ def file_sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def write_json(path: str | os.PathLike, data, **dumps) -> None:
+    """Save DATA as indented JSON, atomically (keyword arguments go to json.dumps)."""
+    with atomic_output(path) as tmp:
+        Path(tmp).write_text(json.dumps(data, indent=1, **dumps))
 
 
 def pyplot():

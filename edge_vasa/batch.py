@@ -234,10 +234,9 @@ def write_status(job: Job, out: Path, status: dict) -> None:
 
 
 def _write_status(out: Path, name: str, status: dict) -> None:
-    from edge_vasa.atomic import atomic_output
+    from edge_vasa.atomic import write_json
 
-    with atomic_output(out / f"{name}.status.json") as tmp:
-        Path(tmp).write_text(json.dumps({"name": name, **status}, indent=1))
+    write_json(out / f"{name}.status.json", {"name": name, **status})
 
 
 def finished(job: Job, out: Path) -> bool:
@@ -336,7 +335,8 @@ class _Row:
     key: str
     audio: np.ndarray
     provenance: object
-    parts: list[str]
+    starts: list[float]  # where each chunk begins (s), as planned from the audio
+    parts: list[str]  # a chunk's part file each; none when the row renders whole
     left: int = 0
     seconds: float = 0.0
 
@@ -349,11 +349,13 @@ class _Driver:
         from tqdm import tqdm
 
         from edge_vasa.generate import model_files
+        from edge_vasa.provenance import Provenance
 
         self.ray, self.pool, self.out, self.chunk_s, self.backend = ray, pool, out, chunk_s, backend
         self.results = results
         self.joiner = ray.remote(num_cpus=0, max_retries=3)(assemble)
-        self.weights = model_files("student")  # what the edge artifacts were exported from
+        # hashed once per batch: the student weights the edge artifacts were exported from
+        self.hashes = Provenance.for_files("batch", model_files("student")).models
         self.faces: dict[str, object] = {}
         self.pending: dict = {}  # ObjectRef -> (row, step)
         self.rows: dict[str, _Row] = {}
@@ -399,7 +401,7 @@ class _Driver:
             if len(spans) > 1
             else []
         )
-        row = _Row(job, key, audio, Provenance.for_files("batch", self.weights), parts)
+        row = _Row(job, key, audio, Provenance("batch", self.hashes), [start for start, _ in spans], parts)
         self.rows[job.name] = row
         return row
 
@@ -448,7 +450,7 @@ class _Driver:
 
     def render_parts(self, row: _Row, motion: np.ndarray) -> None:
         fps = row.job.opts.fps
-        bounds = [round(start * fps) for start, _ in chunks(len(motion) / fps, self.chunk_s)] + [len(motion)]
+        bounds = [round(start * fps) for start in row.starts] + [len(motion)]  # the plan, not re-derived
         row.left = len(row.parts)
         face = self.faces[row.key]
         for part, a, b in zip(row.parts, bounds, bounds[1:]):

@@ -815,17 +815,15 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def _compare_precisions(fmt: str, precision: str, root: Path) -> None:
-    import json
 
-    from edge_vasa.atomic import atomic_output
+    from edge_vasa.atomic import write_json
     from edge_vasa.conversion.accuracy import compare_precisions
 
     if precision == "fp32":
         raise EdgeVasaError("--compare scores a precision against fp32; give --precision fp16 or int8")
     result = compare_precisions(fmt, ("fp32", precision), root)
     dest = root / f"{fmt}-{precision}" / "accuracy.json"
-    with atomic_output(dest) as tmp:
-        Path(tmp).write_text(json.dumps(result, indent=1))
+    write_json(dest, result)
     print(
         f"{'':6} {'PSNR vs teacher':>16} {'vs fp32':>8} {'lip sync':>9} {'decoder ms':>11} {'motion ms':>10}"
     )
@@ -896,7 +894,6 @@ def _ranking(
 
 
 def cmd_doctor(args: argparse.Namespace) -> None:
-    import json
 
     from tqdm import tqdm
 
@@ -943,11 +940,10 @@ def cmd_doctor(args: argparse.Namespace) -> None:
     if args.json:
         from dataclasses import asdict
 
-        from edge_vasa.atomic import atomic_output
+        from edge_vasa.atomic import write_json
 
         rows = [asdict(r) | {"fps": r.fps if r.usable else None} for r in ranking]
-        with atomic_output(args.json) as tmp:
-            Path(tmp).write_text(json.dumps({"machine": machine, "ranking": rows}, indent=1, default=str))
+        write_json(args.json, {"machine": machine, "ranking": rows}, default=str)
 
 
 def _bench_command(args: argparse.Namespace) -> str:
@@ -1017,7 +1013,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     import json
     from dataclasses import asdict
 
-    from edge_vasa.atomic import atomic_output
+    from edge_vasa.atomic import write_json
     from edge_vasa.provenance import verify
 
     if args.frames < 1:
@@ -1050,15 +1046,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 f"signer {c.get('signer')}; {', '.join(c.get('failures') or []) or 'no failures'}"
             )
     if args.json:
-        with atomic_output(args.json) as tmp:
-            Path(tmp).write_text(json.dumps([asdict(v) for v in verdicts], indent=1))
+        write_json(args.json, [asdict(v) for v in verdicts])
     return 0 if all(v.synthetic for v in verdicts) else 1
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    import json
 
-    from edge_vasa.atomic import atomic_output
+    from edge_vasa.atomic import write_json
     from edge_vasa.batch import format_summary, read_jobs, run_batch
 
     if args.workers is not None and not 1 <= args.workers <= 256:
@@ -1080,8 +1074,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         chunk_s=args.chunk_seconds,
     )
     print(format_summary(summary))
-    with atomic_output(Path(args.out) / "summary.json") as tmp:
-        Path(tmp).write_text(json.dumps(summary, indent=1))
+    write_json(Path(args.out) / "summary.json", summary)
     return 1 if summary["failed"] else 0
 
 
@@ -1099,10 +1092,9 @@ def cmd_ui(args: argparse.Namespace) -> None:
 
 
 def cmd_soak(args: argparse.Namespace) -> int:
-    import json
     from dataclasses import asdict
 
-    from edge_vasa.atomic import atomic_output
+    from edge_vasa.atomic import write_json
     from edge_vasa.face import prepare_face, release_models
     from edge_vasa.generate import BUNDLED_SPEECH
     from edge_vasa.live import LiveSession
@@ -1129,8 +1121,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
         return LiveSession(face, source, sinks, models, fps=args.fps)
 
     soak = run_soak(session, args.minutes * 60, args.interval, args.warmup)
-    with atomic_output(out / "soak.json") as tmp:
-        Path(tmp).write_text(json.dumps(asdict(soak), indent=1))
+    write_json(out / "soak.json", asdict(soak))
     plot_soak(soak, out / "soak.png", args.warmup)
     v = soak.verdict
     print(
@@ -1145,7 +1136,6 @@ def cmd_soak(args: argparse.Namespace) -> int:
 
 
 def cmd_live(args: argparse.Namespace) -> None:
-    import json
     import signal
     import threading
 
@@ -1235,10 +1225,9 @@ def cmd_live(args: argparse.Namespace) -> None:
     if args.record and Path(args.record).is_file():
         print(f"recording: {args.record}")
     if args.stats:
-        from edge_vasa.atomic import atomic_output
+        from edge_vasa.atomic import write_json
 
-        with atomic_output(args.stats) as tmp:
-            Path(tmp).write_text(json.dumps(summary, indent=1))
+        write_json(args.stats, summary)
     if session.error is not None:
         raise session.error
 

@@ -235,11 +235,9 @@ class EdgeStudio:
         """FACE, its appearance encoded once by the edge encoder."""
         from edge_vasa.runtimes.models import EdgeRenderer
 
-        avatar = Avatar(
+        return Avatar(
             face, self.generator, _EdgeSequence(EdgeRenderer(face.image, face.landmarks, self.models))
         )
-        avatar.backend, avatar.models = str(self.models.candidate), self.models
-        return avatar
 
 
 class Avatar:
@@ -255,8 +253,7 @@ class Avatar:
     ):
         self.face = face
         self.generator = generator or load_generator(model)
-        self.backend = "torch:cpu"
-        if not isinstance(renderer, str):  # an object with render_sequence (on_edge's)
+        if not isinstance(renderer, str):  # an object with render_sequence (EdgeStudio's)
             self.renderer = renderer
         elif renderer not in RENDERERS:
             raise EdgeVasaError(f"unknown renderer {renderer!r}; use one of {', '.join(RENDERERS)}")
@@ -278,11 +275,6 @@ class Avatar:
     ) -> Avatar:
         face = prepare_face(path, face_index=face_index)
         return cls(face, load_generator(model, weights), renderer, decoder_weights, model)
-
-    @classmethod
-    def on_edge(cls, face: PreparedFace, backend: str | None = None, precision: str | None = None) -> Avatar:
-        """FACE drawn by the exported edge models, as `live` runs them (see EdgeStudio)."""
-        return EdgeStudio(backend, precision).avatar(face)
 
     def motion(
         self, audio: np.ndarray, opts: GenerateOptions | None = None, progress: bool = False
@@ -323,7 +315,7 @@ def generate_video(
 ) -> Path:
     """Photo + speech file -> MP4 with the original audio muxed (written atomically).
 
-    BACKEND ("auto" or RUNTIME[:DEVICE]) renders with the exported edge models (Avatar.on_edge) instead of
+    BACKEND ("auto" or RUNTIME[:DEVICE]) renders with the exported edge models (EdgeStudio) instead of
     the PyTorch MODEL. Every frame carries the provenance watermark (and LABEL, visible, when given); the
     file carries provenance tags and a signed C2PA manifest (see provenance.py).
     """
@@ -341,17 +333,15 @@ def generate_video(
         avatar = Avatar.from_image(image, face_index, weights, renderer, decoder_weights, model)
         files = model_files(model, weights, decoder_weights, renderer)
     else:
-        avatar = Avatar.on_edge(prepare_face(image, face_index=face_index), _auto(backend), precision)
-        files = {f"{network} ({avatar.backend})": path for network, path in avatar.models.artifacts.items()}
+        studio = EdgeStudio(None if backend == "auto" else backend, precision)
+        avatar = studio.avatar(prepare_face(image, face_index=face_index))
+        models = studio.models
+        files = {f"{network} ({models.candidate})": path for network, path in models.artifacts.items()}
     provenance = Provenance.for_files("generate", files)
     mark = Marker(provenance, label)
     frames = (mark(frame) for frame in avatar.render(audio, opts, progress=progress))
     write_mp4(out, frames, opts.fps, audio=audio, metadata=provenance.tags(), finish=provenance.sign)
     return Path(out)
-
-
-def _auto(backend: str) -> str | None:
-    return None if backend == "auto" else backend
 
 
 def model_files(

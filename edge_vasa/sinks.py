@@ -66,7 +66,9 @@ class RecordingSink(Sink):
     Written to a temp file and moved into place when the session ends, also after Ctrl-C or SIGTERM."""
 
     def __init__(self, path: str | Path, provenance=None):
-        """PROVENANCE (provenance.Provenance): tags written and C2PA manifest signed; default: a new one."""
+        """PROVENANCE (provenance.Provenance): tags written and C2PA manifest signed; default: a new one, with
+        the hashes of the student weights a live session runs (as LiveSession's own default)."""
+        from edge_vasa.generate import model_files
         from edge_vasa.provenance import Provenance
 
         path = Path(path)
@@ -76,7 +78,8 @@ class RecordingSink(Sink):
             raise EdgeVasaError(f"--record {path}: folder {path.parent} does not exist")
         if not os.access(path.parent, os.W_OK):
             raise EdgeVasaError(f"--record {path}: folder {path.parent} is not writable")
-        self.path, self.provenance = path, provenance or Provenance.for_files("live", {})
+        self.path = path
+        self.provenance = provenance or Provenance.for_files("live", model_files("student"))
         self.lock = threading.Lock()
         self.writer = None
         self.early: list[np.ndarray] = []

@@ -69,7 +69,8 @@ def render(
 ) -> tuple[str, str]:
     """Photo + speech + controls -> (MP4 path, provenance note). Problems become one-line messages."""
     from edge_vasa.generate import generate_video
-    from edge_vasa.provenance import verify
+    from edge_vasa.provenance import read_tags
+    from edge_vasa.video import probe_video
 
     if not photo:
         raise gr.Error("Upload a face photo first.")
@@ -89,7 +90,6 @@ def render(
         generate_video(
             photo, speech, out, opts, model=model, backend=edge, label=DEFAULT_LABEL if label else None
         )
-        verdict = verify(out, max_frames=50)
     except EdgeVasaError as e:  # named by the user's file names, not Gradio's upload copies
         message = str(e).replace(photo, Path(photo).name).replace(speech, Path(speech).name)
         raise gr.Error(message) from None
@@ -98,7 +98,7 @@ def render(
         raise gr.Error(
             f"Rendering failed ({type(e).__name__}); the terminal running `edge-vasa ui` has details."
         ) from None
-    tags = verdict.tags or {}
+    tags = read_tags(probe_video(out)["metadata"]) or {}  # what the file itself says
     note = (
         f"**This video is AI-generated.** It carries an invisible watermark (render id "
         f"`{tags.get('render_id', '?')}`), provenance tags and a signed C2PA manifest; "

@@ -225,12 +225,7 @@ def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float, np.ndarray |
     with _open_video(path) as container:
         stream = container.streams.video[0]
         fps = float(stream.average_rate or stream.guessed_rate or 0)
-        try:
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
-        except av.error.FFmpegError as e:
-            raise EdgeVasaError(
-                f"cannot decode video in {path} ({e.strerror}); the file is damaged"
-            ) from None
+        frames = list(_decoded(container, path))
         sound = container.streams.audio[0] if container.streams.audio else None
         # The AAC encoder pads its last frame and FFmpeg decodes the padding too; the declared
         # stream duration (from the MP4 edit list) says where the real audio ends.
@@ -246,15 +241,19 @@ def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float, np.ndarray |
 def frames_of(path: str | os.PathLike, limit: int | None = None) -> Iterator[np.ndarray]:
     """The first LIMIT frames (all when None) of a video as RGB uint8 arrays, decoded one at a time."""
     with _open_video(path) as container:
-        try:
-            for i, frame in enumerate(container.decode(container.streams.video[0])):
-                if limit is not None and i >= limit:
-                    return
-                yield frame.to_ndarray(format="rgb24")
-        except av.error.FFmpegError as e:
-            raise EdgeVasaError(
-                f"cannot decode video in {path} ({e.strerror}); the file is damaged"
-            ) from None
+        yield from _decoded(container, path, limit)
+
+
+def _decoded(
+    container: av.container.InputContainer, path: str | os.PathLike, limit: int | None = None
+) -> Iterator[np.ndarray]:
+    try:
+        for i, frame in enumerate(container.decode(container.streams.video[0])):
+            if limit is not None and i >= limit:
+                return
+            yield frame.to_ndarray(format="rgb24")
+    except av.error.FFmpegError as e:
+        raise EdgeVasaError(f"cannot decode video in {path} ({e.strerror}); the file is damaged") from None
 
 
 def probe_video(path: str | os.PathLike) -> dict:
