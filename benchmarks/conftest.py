@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import skimage.data
 
-from edge_vasa import motion as M
-from edge_vasa.face import PreparedFace, prepare_face
+from edge_vasa.core import motion as M
+from edge_vasa.core.face import PreparedFace, prepare_face
 from edge_vasa.runtimes.selector import cpu_info
 
 

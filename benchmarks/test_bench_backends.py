@@ -13,15 +13,9 @@ from __future__ import annotations
 
 import pytest
 
-from edge_vasa.errors import EdgeVasaError
-from edge_vasa.runtimes.selector import (
-    EDGE_NETWORKS,
-    artifacts_for,
-    candidates,
-    example_feeds,
-    open_backend,
-    probe,
-)
+from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.core.shipped import EDGE_NETWORKS
+from edge_vasa.runtimes.selector import artifacts_for, candidates, example_feeds, open_backend, probe
 
 MACHINE = probe()
 CANDIDATES = candidates(MACHINE)

@@ -7,10 +7,10 @@ Targets live here, not in unit tests: the corpus needs the renderer at >= 50 fra
 import numpy as np
 import pytest
 
-from edge_vasa import motion as M
-from edge_vasa.audio import LogMelStream, log_mel
-from edge_vasa.render import Renderer
-from edge_vasa.video import write_mp4
+from edge_vasa.core import motion as M
+from edge_vasa.core.audio import LogMelStream, log_mel
+from edge_vasa.core.video import write_mp4
+from edge_vasa.pipeline.analytic import Renderer
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_write_mp4_100_frames(benchmark, renderer, talking_motion, tmp_path):
 
 
 def test_decode_100_frames(benchmark, renderer, talking_motion, tmp_path):
-    from edge_vasa.video import read_video
+    from edge_vasa.core.video import read_video
 
     path = write_mp4(tmp_path / "d.mp4", iter(renderer.render_sequence(talking_motion)[0]), 25)
     benchmark(read_video, path)

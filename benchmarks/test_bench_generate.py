@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import pytest
 
-from edge_vasa.audio import load_audio
-from edge_vasa.errors import EdgeVasaError
-from edge_vasa.generate import BUNDLED_SPEECH
+from edge_vasa.core.audio import load_audio
+from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.core.shipped import BUNDLED_SPEECH
 from edge_vasa.runtimes.selector import candidates, probe
 
 CANDIDATES = candidates(probe())
@@ -33,8 +33,10 @@ def _record(benchmark, speech) -> None:
 
 
 def test_reference_path(benchmark, face, speech):
-    from edge_vasa.evaluate import render_motion
-    from edge_vasa.generate import Avatar, GenerateOptions, load_generator
+    from edge_vasa.core.options import GenerateOptions
+    from edge_vasa.evaluation.evaluate import render_motion
+    from edge_vasa.pipeline.avatar import Avatar
+    from edge_vasa.pipeline.loaders import load_generator
 
     benchmark.group = "offline generation, bundled speech"
     avatar = Avatar(face, load_generator("teacher"))
@@ -45,7 +47,7 @@ def test_reference_path(benchmark, face, speech):
 @pytest.mark.parametrize("candidate", CANDIDATES, ids=str)
 def test_edge_chain(benchmark, face, speech, candidate):
     from edge_vasa.conversion.accuracy import artifact_motion
-    from edge_vasa.distill_motion import StudentMotionGenerator
+    from edge_vasa.pipeline.student_motion import StudentMotionGenerator
     from edge_vasa.runtimes.models import EdgeModels, EdgeRenderer
     from edge_vasa.runtimes.selector import Ranked, artifacts_for
 

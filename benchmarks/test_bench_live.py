@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_vasa.errors import EdgeVasaError
-from edge_vasa.generate import BUNDLED_SPEECH
+from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.core.shipped import BUNDLED_SPEECH
 from edge_vasa.runtimes.selector import artifacts_for, candidates, parse_backend, probe
 
 SECONDS = float(os.environ.get("EDGE_VASA_LIVE_SECONDS", "60"))
@@ -42,17 +42,17 @@ CANDIDATES = [
 def test_live_pipeline(benchmark, face, candidate):
     import psutil
 
-    from edge_vasa.live import LiveSession
+    from edge_vasa.live.session import LiveSession
+    from edge_vasa.live.sinks import FrameCollector
+    from edge_vasa.live.sources import FileSource
     from edge_vasa.runtimes.models import FallbackModels
     from edge_vasa.runtimes.selector import Ranked
-    from edge_vasa.sinks import FrameCollector
-    from edge_vasa.sources import FileSource
 
     class Counter(FrameCollector):  # keeps nothing: memory must reflect the pipeline, not the test
         def frame(self, frame, info):
             self.count = getattr(self, "count", 0) + 1
 
-    from edge_vasa.face import release_models
+    from edge_vasa.core.face import release_models
 
     release_models()  # as `edge-vasa live` does once its face is prepared
     try:

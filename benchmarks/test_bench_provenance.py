@@ -14,10 +14,10 @@ import itertools
 import numpy as np
 import pytest
 
-from edge_vasa.provenance import Marker, Provenance
-from edge_vasa.render import Renderer
-from edge_vasa.video import write_mp4
-from edge_vasa.watermark import Payload, Watermarker, detect
+from edge_vasa.core.video import write_mp4
+from edge_vasa.pipeline.analytic import Renderer
+from edge_vasa.provenance.record import Marker, Provenance
+from edge_vasa.provenance.watermark import Payload, Watermarker, detect
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from edge_vasa.decoder import NeuralRenderer  # noqa: E402
-from edge_vasa.generate import GenerateOptions, MotionGenerator  # noqa: E402
+from edge_vasa.core.options import GenerateOptions
+from edge_vasa.pipeline.decoder import NeuralRenderer
+from edge_vasa.pipeline.teacher_motion import MotionGenerator
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -13,14 +13,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from edge_vasa.decoder import NeuralRenderer, load_decoder_models  # noqa: E402
-from edge_vasa.generate import (  # noqa: E402
-    Avatar,
-    GenerateOptions,
-    default_decoder_weights,
-    load_generator,
-)
-from edge_vasa.options import MODELS  # noqa: E402
+from edge_vasa.core.options import MODELS, GenerateOptions
+from edge_vasa.pipeline.avatar import Avatar
+from edge_vasa.pipeline.decoder import NeuralRenderer, load_decoder_models
+from edge_vasa.pipeline.loaders import default_decoder_weights, load_generator
 
 SPEECH_SECONDS = 4.0
 

@@ -16,14 +16,29 @@ calibration never saw. Everything is deterministic: the same sources give a byte
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.numpy import load_file, save_file
 
-from edge_vasa.atomic import atomic_output, file_sha256
-from edge_vasa.face import PreparedFace
+from edge_vasa.core.audio import load_audio, resample
+from edge_vasa.core.face import PreparedFace, prepare_face
+from edge_vasa.core.files import atomic_output, file_sha256
+from edge_vasa.core.motion import EMOTIONS
+from edge_vasa.core.options import GenerateOptions
+from edge_vasa.core.shipped import STUDENT_WEIGHTS
+from edge_vasa.core.speech import LANGUAGES, synthesize
+from edge_vasa.data.corpus import available_sources, load_source
+from edge_vasa.pipeline.decoder_inputs import DecoderInputs
+from edge_vasa.pipeline.edge_networks import load_network
+from edge_vasa.pipeline.motion_stream import STEP_INPUTS
+from edge_vasa.pipeline.student_motion import StudentMotionGenerator
+from edge_vasa.runtimes.artifacts import cache_root
 
 CALIBRATION_VERSION = 1
 IDENTITIES = ("grace_hopper", "feat_single", "studio_f1", "poker_1", "actor_2", "party_1")
@@ -36,16 +51,11 @@ FRAME_SAMPLES = 64  # decoder frames kept
 
 
 def calibration_path() -> Path:
-    from edge_vasa.conversion.artifacts import cache_root
-
     return cache_root().parent / "calibration" / f"calibration-v{CALIBRATION_VERSION}.safetensors"
 
 
 def calibration_speech() -> list[tuple[str, np.ndarray]]:
     """(name, 16 kHz mono audio) of every utterance of the set: the TTS sentences, then the recordings."""
-    from edge_vasa.audio import load_audio, resample
-    from edge_vasa.speech import LANGUAGES, synthesize
-
     out = []
     for code, i in TTS_SPEECH:
         utterance = synthesize(LANGUAGES[code].sentences[i], code)
@@ -59,11 +69,6 @@ def calibration_speech() -> list[tuple[str, np.ndarray]]:
 
 def prepared_faces(names: tuple[str, ...] = IDENTITIES) -> list[tuple[str, PreparedFace]]:
     """(name, aligned 512x512 face) of the named corpus identities whose photos are installed."""
-    import warnings
-
-    from edge_vasa.corpus import available_sources, load_source
-    from edge_vasa.face import prepare_face
-
     out = []
     for src in available_sources():
         if src.name in names:
@@ -82,15 +87,9 @@ def spread(n_total: int, n_keep: int) -> np.ndarray:
 
 def build_calibration_set(path: str | Path, weights: str | Path | None = None) -> Path:
     """Run the motion student over the calibration speech and save the set to PATH (safetensors)."""
-    from safetensors.numpy import save_file
-
-    from edge_vasa.distill_motion import STUDENT_WEIGHTS, StudentMotionGenerator
-    from edge_vasa.motion import EMOTIONS
-    from edge_vasa.options import GenerateOptions
-
     generator = StudentMotionGenerator.load(weights or STUDENT_WEIGHTS)
     recorded: list[tuple[np.ndarray, ...]] = []
-    step = generator.step
+    step = generator.module
 
     def record(_module, args, _output):
         recorded.append(tuple(np.asarray(a).copy() for a in args))
@@ -108,7 +107,6 @@ def build_calibration_set(path: str | Path, weights: str | Path | None = None) -
     motion = np.concatenate(motions).astype(np.float32)
     frames = spread(len(motion), FRAME_SAMPLES)
     chunks = spread(len(recorded), STEP_SAMPLES)
-    step_names = ("past", "mel", "emotion", "controls", "guidance", "noise")
     arrays = {
         "face_images": np.stack([face.image for _, face in faces]),
         "face_landmarks": np.stack([face.landmarks for _, face in faces]).astype(np.float32),
@@ -118,7 +116,7 @@ def build_calibration_set(path: str | Path, weights: str | Path | None = None) -
             f"step_{k}": np.stack([recorded[c][j] for c in chunks]).astype(
                 np.int64 if k == "emotion" else np.float32
             )
-            for j, k in enumerate(step_names)
+            for j, k in enumerate(STEP_INPUTS)
         },
     }
     metadata = {
@@ -139,14 +137,10 @@ class CalibrationSet:
 
     @cached_property
     def arrays(self) -> dict[str, np.ndarray]:
-        from safetensors.numpy import load_file
-
         return load_file(str(self.path))
 
     @cached_property
     def metadata(self) -> dict:
-        from safetensors import safe_open
-
         with safe_open(str(self.path), "np") as f:
             meta = f.metadata()
         return {
@@ -175,12 +169,13 @@ class CalibrationSet:
         """The calibration inputs of NETWORK, one dict {input name: array} per sample."""
         a = self.arrays
         if network == "motion_step":
-            names = ("past", "mel", "emotion", "controls", "guidance", "noise")
-            return [{k: np.asarray(a[f"step_{k}"][i]) for k in names} for i in range(len(a["step_past"]))]
+            steps = range(len(a["step_past"]))
+            return [{k: np.asarray(a[f"step_{k}"][i]) for k in STEP_INPUTS} for i in steps]
         if network == "appearance_encoder":
-            from edge_vasa.conversion.networks import encoder_image
-
-            return [{"image": encoder_image(img).numpy()} for img in a["face_images"]]
+            return [
+                {"image": DecoderInputs(img, lm).encoder_image()}
+                for img, lm in zip(a["face_images"], a["face_landmarks"])
+            ]
         if network == "decoder_student":
             return decoder_feeds(a, weights)
         raise ValueError(f"no calibration inputs for {network!r}")
@@ -189,17 +184,16 @@ class CalibrationSet:
 def decoder_feeds(arrays: dict[str, np.ndarray], weights: str | Path | None = None) -> list[dict]:
     """Per-frame decoder inputs, in frame order: each frame's motion on its identity, with appearance
     features from the student's own encoder (run once per identity)."""
-    from edge_vasa.conversion.networks import load_network
-    from edge_vasa.decoder import NeuralRenderer
-
     encoder, _ = load_network("appearance_encoder", weights)
     inputs = {}
     for k, (image, landmarks) in enumerate(zip(arrays["face_images"], arrays["face_landmarks"])):
         frames = np.flatnonzero(arrays["frame_face"] == k)
-        batch = NeuralRenderer(image, landmarks, (encoder, None)).student_inputs(
-            arrays["frame_motion"][frames]
-        )
-        inputs |= {f: {n: v[i : i + 1].numpy() for n, v in batch.items()} for i, f in enumerate(frames)}
+        face = DecoderInputs(image, landmarks)
+        with torch.no_grad():
+            identity = face.identity(encoder(torch.from_numpy(face.image)).numpy())
+        per_frame = face.frames(arrays["frame_motion"][frames])
+        for i, f in enumerate(frames):
+            inputs[f] = identity | {n: v[i : i + 1] for n, v in per_frame.items()}
     return [inputs[f] for f in range(len(arrays["frame_motion"]))]
 
 

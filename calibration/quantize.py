@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_vasa.calibration.dataset import calibration_set
-from edge_vasa.conversion.artifacts import snr_db
+from edge_vasa.evaluation.metrics import snr_db
 
 # Budgets on the calibration set (SNR of the int8 output against the fp32 output, dB). The decoder's is
 # set so that a frame's PSNR against the teacher drops by well under 1 dB: its output variance is about
@@ -91,7 +91,7 @@ def quantize_onnx(
     import onnx
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from edge_vasa.conversion.onnx_export import run_onnx
+    from edge_vasa.runtimes.backends import run_onnx
 
     calib = calibration_set()
     feeds = calib.feeds(network, weights)

@@ -8,7 +8,7 @@ calibration (joined into one clip), and a sentence in the held-out language. Two
 * frames: the PyTorch student's motion rendered by the variant's appearance encoder + decoder, scored by
   PSNR against the reference path (the teacher decoder on the same motion) and against the fp32 variant;
 * lip sync: the whole edge chain on the variant (motion step -> decoder), scored by the correlation of
-  the tracked mouth opening with voiced speech energy (edge_vasa.evaluate), as for any generated video.
+  the tracked mouth opening with voiced speech energy (edge_vasa.evaluation), as for any generated video.
 
 Speed: per-frame decoder and per-chunk motion latency of each variant, measured interleaved in one run.
 """
@@ -22,9 +22,18 @@ import numpy as np
 from tqdm import tqdm
 
 from edge_vasa.calibration.dataset import ALSA_SOUNDS, HELD_OUT_SPEECH, calibration_set, prepared_faces
-from edge_vasa.conversion.artifacts import ensure_artifact
-from edge_vasa.evaluate import evaluate_frames, psnr_db, render_motion
-from edge_vasa.runtimes.models import ArtifactStep, EdgeModels, EdgeRenderer
+from edge_vasa.conversion.export import ensure_artifact
+from edge_vasa.core.audio import SAMPLE_RATE, load_audio, resample
+from edge_vasa.core.options import GenerateOptions
+from edge_vasa.core.shipped import DECODER_WEIGHTS, EDGE_NETWORKS
+from edge_vasa.core.speech import LANGUAGES, synthesize
+from edge_vasa.evaluation.evaluate import evaluate_frames, psnr_db, render_motion
+from edge_vasa.pipeline.avatar import Avatar
+from edge_vasa.pipeline.motion_stream import StreamingGenerator
+from edge_vasa.pipeline.student_motion import StudentMotionGenerator
+from edge_vasa.runtimes.backends import open_artifact
+from edge_vasa.runtimes.models import ArtifactStep, EdgeModels
+from edge_vasa.runtimes.renderer import EdgeRenderer
 from edge_vasa.runtimes.selector import interleaved_ms
 
 HELD_OUT_IDENTITIES = ("astronaut", "studio_f15", "cruise")
@@ -33,9 +42,6 @@ HELD_OUT_LANGUAGE = "vi"
 
 def held_out_speech() -> list[tuple[str, np.ndarray]]:
     """(name, 16 kHz audio): the held-out recordings joined with short pauses, and a Vietnamese sentence."""
-    from edge_vasa.audio import SAMPLE_RATE, load_audio, resample
-    from edge_vasa.speech import LANGUAGES, synthesize
-
     out = []
     pause = np.zeros(SAMPLE_RATE // 4, np.float32)
     recordings = [
@@ -50,28 +56,18 @@ def held_out_speech() -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def artifact_motion(models: EdgeModels, student, audio: np.ndarray) -> np.ndarray:
-    """(T, MOTION_DIM) motion at 25 Hz from the exported streaming step in place of STUDENT's own
-    (a StudentMotionGenerator: its config drives the stream), with default options."""
-    from edge_vasa.distill_motion import MotionStream
-    from edge_vasa.options import GenerateOptions
-
-    stream = MotionStream(ArtifactStep(models, student.step), GenerateOptions())
-    return np.concatenate([stream.push(audio), stream.flush()])
+def artifact_motion(models: EdgeModels, audio: np.ndarray) -> np.ndarray:
+    """(T, MOTION_DIM) motion at 25 Hz from the exported streaming step, with default options."""
+    return StreamingGenerator(ArtifactStep(models))(audio, GenerateOptions())
 
 
 def compare_precisions(
     fmt: str, precisions: tuple[str, ...] = ("fp32", "int8"), root: str | Path | None = None
 ) -> dict:
     """Frames, lip sync and speed of FORMAT's precisions on held-out faces and speech (see module doc)."""
-    from edge_vasa.decoder import DECODER_WEIGHTS
-    from edge_vasa.distill_motion import StudentMotionGenerator
-    from edge_vasa.generate import Avatar
-    from edge_vasa.options import GenerateOptions
-    from edge_vasa.runtimes.backends import open_artifact
-
-    networks = ("decoder_student", "appearance_encoder", "motion_step")
-    backends = {p: {n: open_artifact(ensure_artifact(n, fmt, p, root)) for n in networks} for p in precisions}
+    backends = {
+        p: {n: open_artifact(ensure_artifact(n, fmt, p, root)) for n in EDGE_NETWORKS} for p in precisions
+    }
     models = {
         p: EdgeModels(None, b["appearance_encoder"], b["motion_step"], b["decoder_student"])
         for p, b in backends.items()
@@ -82,9 +78,10 @@ def compare_precisions(
     rows = []
     for speech_name, audio in speech:
         motion = student(audio, GenerateOptions())
-        chains = {p: artifact_motion(m, student, audio) for p, m in models.items()}
+        chains = {p: artifact_motion(m, audio) for p, m in models.items()}
         for face_name, face in tqdm(faces, desc=f"held-out faces, {speech_name}", unit="face"):
-            reference = render_motion(Avatar(face, student, decoder_weights=DECODER_WEIGHTS), motion)
+            teacher = Avatar.load(face, decoder_weights=DECODER_WEIGHTS, generator=student)
+            reference = render_motion(teacher, motion)
             image, landmarks = face.image, face.landmarks
             row = {"speech": speech_name, "face": face_name, "frames": len(motion), "variants": {}}
             renderers = {p: EdgeRenderer(image, landmarks, m) for p, m in models.items()}

@@ -1,30 +1,29 @@
-"""Exported artifacts: where they live, their manifests, and the cache that builds them on demand.
+"""Building artifacts: manifests, parity budgets, and the cache that exports them on demand.
 
-    path = ensure_artifact("decoder_student", "openvino", "int8")   # built once, then reused
-    manifest = verify_artifact(path)                                 # refuses a changed byte
+    fields = export_fields(network, fmt, precision, source)   # what every manifest starts with
+    figures = measure_parity(network, fmt, precision, expected, got)
 
-An artifact is one network in one format and precision: its files (NAME.onnx; NAME.xml + NAME.bin;
-NAME.mlpackage/...) and NAME.json beside them. The manifest is written last and lists the sha256 of every
-file, so a half-written or tampered artifact never verifies. Artifacts are built on demand into a cache
-(``$EDGE_VASA_CACHE/artifacts``, default ``~/.cache/edge-vasa/artifacts``), one folder per format and
-precision, and rebuilt when the source weights, the calibration set or the tool versions change.
+Where artifacts live and how a manifest is verified is the runtime's side (runtimes.artifacts). Here an
+artifact counts as current only when it was exported from the same source weights, calibration set and
+tool versions (and INT8 budget); otherwise conversion.export exports it again.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import platform
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from edge_vasa import __version__
-from edge_vasa.atomic import atomic_output, file_sha256
-from edge_vasa.errors import EdgeVasaError
-
-FORMATS = {"onnx": ".onnx", "openvino": ".xml", "coreml": ".mlpackage"}
-PRECISIONS = ("fp32", "fp16", "int8")
+from edge_vasa.calibration.dataset import calibration_set
+from edge_vasa.calibration.quantize import INT8_BUDGET_DB
+from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.core.files import atomic_output, file_sha256
+from edge_vasa.evaluation.metrics import snr_db
+from edge_vasa.runtimes.artifacts import artifact_files, find_artifact, manifest_path, verify_artifact
 
 # Parity budgets, per precision, on the network's outputs for the export's example inputs.
 #   fp32: against PyTorch, max abs difference (frames in [0, 1]; motion in its own units).
@@ -33,46 +32,6 @@ PRECISIONS = ("fp32", "fp16", "int8")
 FP32_MAX_ABS = 1e-3
 FP16_MAX_ABS = 2e-2
 INT8_MIN_SNR_DB = 20.0
-
-
-def cache_root() -> Path:
-    """The artifact cache: $EDGE_VASA_CACHE/artifacts, else ~/.cache/edge-vasa/artifacts."""
-    base = (
-        os.environ.get("EDGE_VASA_CACHE")
-        or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edge-vasa"
-    )
-    return Path(base) / "artifacts"
-
-
-def artifact_path(root: str | Path, network: str, fmt: str, precision: str) -> Path:
-    """ROOT/FORMAT-PRECISION/NETWORK.EXT: the main file of an artifact (its manifest is NETWORK.json)."""
-    if fmt not in FORMATS:
-        raise EdgeVasaError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    if precision not in PRECISIONS:
-        raise EdgeVasaError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
-    return Path(root) / f"{fmt}-{precision}" / f"{network}{FORMATS[fmt]}"
-
-
-def manifest_path(main: str | Path) -> Path:
-    return Path(main).with_suffix(".json")
-
-
-def artifact_files(main: str | Path) -> list[Path]:
-    """Every file of an artifact: the main file, the OpenVINO weights beside an .xml, or all files inside a
-    Core ML package (a folder)."""
-    main = Path(main)
-    if main.is_dir():
-        return sorted(p for p in main.rglob("*") if p.is_file())
-    if main.suffix == ".xml":
-        return [main, main.with_suffix(".bin")]
-    return [main]
-
-
-def snr_db(reference: np.ndarray, got: np.ndarray) -> float:
-    """10 log10(variance of the reference / mean squared error): how far the output's variation stands above
-    the error it carries (inf when equal)."""
-    err = float(np.mean((np.asarray(got, np.float64) - reference) ** 2))
-    return float("inf") if err == 0 else 10 * np.log10(float(np.var(reference)) / err)
 
 
 def write_manifest(main: str | Path, fields: dict) -> Path:
@@ -92,27 +51,8 @@ def write_manifest(main: str | Path, fields: dict) -> Path:
     return path
 
 
-def verify_artifact(main: str | Path) -> dict:
-    """The manifest beside an artifact, after checking every file's sha256 against it."""
-    main = Path(main)
-    path = manifest_path(main)
-    if not path.is_file():
-        raise EdgeVasaError(f"{main} has no manifest ({path.name}); export it again")
-    try:
-        manifest = json.loads(path.read_text())
-        files = manifest["files"]
-    except (ValueError, KeyError):
-        raise EdgeVasaError(f"{path} is not an artifact manifest; export it again") from None
-    for file, digest in files.items():
-        p = main.parent / file
-        if not p.is_file() or file_sha256(p) != digest:
-            raise EdgeVasaError(f"{p} does not match its manifest (sha256); export it again")
-    return manifest
-
-
 def tool_versions(fmt: str) -> dict[str, str]:
     """Versions of the libraries an artifact of this format depends on (a change triggers a rebuild)."""
-    import torch
 
     names = {"onnx": ["onnx", "onnxruntime"], "openvino": ["onnx", "openvino"], "coreml": ["coremltools"]}
     versions = {"torch": torch.__version__.split("+")[0]}
@@ -132,72 +72,26 @@ def export_fields(network: str, fmt: str, precision: str, source: str | Path) ->
     }
 
 
-def ensure_artifact(
-    network: str,
-    fmt: str,
-    precision: str,
-    root: str | Path | None = None,
-    weights: str | Path | None = None,
-    force: bool = False,
-) -> Path:
-    """The artifact's main file, exported now unless a verified one with the same source weights,
-    calibration set and tool versions is already in ``root`` (default: the cache)."""
-    from edge_vasa.conversion.networks import source_weights
-
-    if not force:
-        main = current_artifact(network, fmt, precision, root, weights)
-        if main is not None:
-            return main
-    main = artifact_path(root or cache_root(), network, fmt, precision)
-    source_weights(network, weights)  # a clear error before anything is built
-    return export_artifact(network, fmt, precision, main.parent, weights)
-
-
 def current_artifact(
     network: str, fmt: str, precision: str, root: str | Path | None = None, weights: str | Path | None = None
 ) -> Path | None:
     """The artifact's main file if a verified one exported from the same source weights, calibration set
     and tool versions is in ``root`` (default: the cache), else None."""
-    main = artifact_path(root or cache_root(), network, fmt, precision)
-    try:
-        manifest = verify_artifact(main)
-    except EdgeVasaError:
-        return None
-    return main if _still_current(manifest, network, fmt, precision, weights) else None
+    main = find_artifact(network, fmt, precision, root, weights)
+    return main if main is not None and _still_current(verify_artifact(main), network, fmt) else None
 
 
-def _still_current(manifest: dict, network: str, fmt: str, precision: str, weights) -> bool:
-    from edge_vasa.conversion.networks import source_weights
-
-    if manifest.get("source_weights_sha256") != file_sha256(source_weights(network, weights)):
-        return False
+def _still_current(manifest: dict, network: str, fmt: str) -> bool:
+    """Same export tools, INT8 budget and calibration set (the source weights are find_artifact's check)."""
     if manifest.get("tools") != tool_versions(fmt):
         return False
     budget = manifest.get("quantization", {}).get("budget_snr_db")
     if budget is not None:  # a changed budget changes which layers stay in float
-        from edge_vasa.calibration.quantize import INT8_BUDGET_DB
-
         if budget != INT8_BUDGET_DB[network]:
             return False
     if "calibration" in manifest:  # calibrated int8: the same calibration set (built first if missing)
-        from edge_vasa.calibration.dataset import calibration_set
-
         return manifest["calibration"].get("sha256") == calibration_set().sha256
     return True
-
-
-def export_artifact(
-    network: str, fmt: str, precision: str, out_dir: str | Path, weights: str | Path | None = None
-) -> Path:
-    """Export NETWORK as FORMAT/PRECISION into OUT_DIR (parity-checked; refused beyond the budget)."""
-    artifact_path(out_dir, network, fmt, precision)  # validates the names
-    if fmt == "onnx":
-        from edge_vasa.conversion.onnx_export import export_onnx as export
-    elif fmt == "openvino":
-        from edge_vasa.conversion.openvino_export import export_openvino as export
-    else:
-        from edge_vasa.conversion.coreml_export import export_coreml as export
-    return export(network, out_dir, precision=precision, weights=weights)
 
 
 def io_fields(inputs: dict, outputs: dict) -> dict:

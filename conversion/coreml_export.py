@@ -44,8 +44,8 @@ import numpy as np
 import torch
 
 from edge_vasa.conversion import artifacts
-from edge_vasa.conversion.networks import OUTPUT_NAMES, example_run
-from edge_vasa.errors import EdgeVasaError
+from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.pipeline.edge_networks import OUTPUT_NAMES, example_run
 
 if TYPE_CHECKING:
     import coremltools as ct

@@ -20,14 +20,13 @@ import tempfile
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-from edge_vasa.atomic import atomic_output
 from edge_vasa.conversion.artifacts import export_fields, io_fields, measure_parity, write_manifest
-from edge_vasa.conversion.networks import OUTPUT_NAMES, example_run
-from edge_vasa.runtimes.backends import compute_providers
+from edge_vasa.core.files import atomic_output
+from edge_vasa.pipeline.edge_networks import OUTPUT_NAMES, example_run
+from edge_vasa.runtimes.backends import compute_providers, run_onnx
 
 OPSET = 17
 FP16_KEEP_FLOAT32 = ["GridSample", "Resize", "Upsample", "Range", "Min", "Max", "CumSum", "TopK"]
@@ -66,16 +65,6 @@ def to_fp16(src: str | Path, dest: str | Path) -> None:
         onnx.load(str(src)), keep_io_types=True, op_block_list=FP16_KEEP_FLOAT32
     )
     onnx.save(model, str(dest))
-
-
-def run_onnx(path: str | Path, feeds: list[dict], provider: str = "CPUExecutionProvider") -> np.ndarray:
-    """The first output of an ONNX file for each of FEEDS (stacked), on one provider and one session.
-    Only the inputs the graph declares are fed (the exporter prunes unused ones)."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=[provider])
-    names = [i.name for i in session.get_inputs()]
-    return np.stack([session.run(None, {k: np.asarray(f[k]) for k in names})[0] for f in feeds])
 
 
 def export_onnx(

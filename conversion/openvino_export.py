@@ -18,10 +18,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from edge_vasa.atomic import atomic_output
 from edge_vasa.conversion.artifacts import export_fields, io_fields, measure_parity, write_manifest
-from edge_vasa.conversion.networks import OUTPUT_NAMES, example_run
 from edge_vasa.conversion.onnx_export import trace_onnx
+from edge_vasa.core.files import atomic_output
+from edge_vasa.pipeline.edge_networks import OUTPUT_NAMES, example_run
 from edge_vasa.runtimes.backends import port_names
 
 CPU_CONFIG = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}

@@ -5,8 +5,9 @@
     backend.name, backend.precision                               # "openvino:cpu", "int8"
 
 The artifact's manifest is verified first (a changed byte is refused). Implementations: onnxruntime (any
-execution provider present: CUDA, CoreML, DirectML, OpenVINO EP, CPU), OpenVINO (CPU, GPU, NPU), Core ML
-(macOS only), and the PyTorch reference (the network itself, fp32, on CUDA when present, else the CPU).
+execution provider present: CUDA, CoreML, DirectML, OpenVINO EP, CPU), OpenVINO (CPU, GPU, NPU) and Core ML
+(macOS only); each runtime is imported only when one of its artifacts is opened, so an install may carry
+one of them. The PyTorch reference backend is runtimes.reference.
 A backend is named RUNTIME:DEVICE with short lower-case device names ("onnxruntime:cuda", "torch:cpu").
 """
 
@@ -18,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_vasa.conversion.artifacts import verify_artifact
-from edge_vasa.errors import EdgeVasaError
+from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.runtimes.artifacts import verify_artifact
 
 # onnxruntime execution providers that are services or need device setup rather than compute here
 NOT_COMPUTE = {"AzureExecutionProvider"}
@@ -51,6 +52,16 @@ def default_threads() -> int:
     if os.environ.get("EDGE_VASA_THREADS", "").isdigit():
         return max(1, int(os.environ["EDGE_VASA_THREADS"]))
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def run_onnx(path: str | Path, feeds: list[dict], provider: str = "CPUExecutionProvider") -> np.ndarray:
+    """The first output of an ONNX file for each of FEEDS (stacked), on one provider and one session.
+    Only the inputs the graph declares are fed (the exporter prunes unused ones)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=[provider])
+    names = [i.name for i in session.get_inputs()]
+    return np.stack([session.run(None, {k: np.asarray(f[k]) for k in names})[0] for f in feeds])
 
 
 class Backend:
@@ -160,41 +171,6 @@ class CoreMLBackend(Backend):
 
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         return np.asarray(self.model.predict(self.feeds(inputs))[self.output])
-
-
-class TorchBackend(Backend):
-    """The reference path: the PyTorch network itself (fp32), on CUDA when present, else the CPU. Its
-    "artifact" is the weights file the edge artifacts are exported from."""
-
-    runtime = "torch"
-
-    def __init__(self, network: str, device: str | None = None, threads: int | None = None):
-        import inspect
-
-        import torch
-
-        from edge_vasa.conversion.networks import load_network
-
-        device = (device or ("cuda" if torch.cuda.is_available() else "cpu")).lower()
-        if device == "cuda" and not torch.cuda.is_available():
-            raise EdgeVasaError("PyTorch has no CUDA device here; use torch:cpu")
-        module, source = load_network(network)
-        self.module = module.to(device)
-        names = list(inspect.signature(module.forward).parameters)
-        manifest = {
-            "network": network,
-            "precision": "fp32",
-            "format": "torch",
-            "inputs": dict.fromkeys(names),
-        }
-        self.path, self.manifest, self.device, self.inputs = source, manifest, device, names
-        self.torch = torch
-
-    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        self.check_inputs(inputs)
-        with self.torch.inference_mode():
-            args = [self.torch.as_tensor(np.asarray(inputs[k])).to(self.device) for k in self.inputs]
-            return self.module(*args).float().cpu().numpy()
 
 
 BACKENDS = {"onnx": OnnxRuntimeBackend, "openvino": OpenVINOBackend, "coreml": CoreMLBackend}

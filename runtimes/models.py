@@ -1,10 +1,8 @@
-"""The edge models at run time: three networks on one backend, fallback to the next backend, and the glue
-that turns motion into frames and audio into motion with them.
+"""The edge models at run time: three networks on one backend, and fallback to the next backend.
 
-    models = FallbackModels(rank_candidates())      # fastest usable backend; the next ones on failure
-    renderer = EdgeRenderer(face.image, face.landmarks, models)
-    frames = renderer.render(motion)                # (T, 512, 512, 3) uint8
-    stream = MotionStream(ArtifactStep(models, student.step), opts)
+models = FallbackModels(rank_candidates())      # fastest usable backend; the next ones on failure
+frame = models.run("decoder_student", feeds)    # any network by name, on whichever backend is current
+step = ArtifactStep(models)                     # the motion student's streaming step (motion_stream)
 """
 
 from __future__ import annotations
@@ -15,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from edge_vasa.errors import EdgeVasaError
+from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.pipeline.motion_stream import StepShape
 from edge_vasa.runtimes.selector import Candidate, Ranked, open_backend
 
 
@@ -115,60 +113,14 @@ class FallbackModels:
 
 
 class ArtifactStep:
-    """The motion student's streaming step run by the edge models, standing in for the PyTorch step
-    (whose config, ``model`` and ``chunk``, drives the stream)."""
+    """The motion student's streaming step run by the edge models (a step for pipeline.motion_stream). Its
+    shape comes from the artifact's manifest: past and noise inputs, committed motion output."""
 
-    NAMES = ("past", "mel", "emotion", "controls", "guidance", "noise")
-
-    def __init__(self, models: EdgeModels | FallbackModels, step):
-        self.models, self.model, self.chunk, self.mel_frames = models, step.model, step.chunk, step.mel_frames
-
-    def __call__(self, past, mel, emotion, controls, guidance, noise) -> torch.Tensor:
-        feeds = {k: v.numpy() for k, v in zip(self.NAMES, (past, mel, emotion, controls, guidance, noise))}
-        return torch.from_numpy(self.models.run("motion_step", feeds))
-
-
-def to_rgb8(frame: np.ndarray) -> np.ndarray:
-    """(3, H, W) float in [0, 1] -> (H, W, 3) uint8, rounded and saturated."""
-    return (np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0)
-
-
-class EdgeRenderer:
-    """One prepared face drawn by the edge decoder: the appearance encoder once per face (again after a
-    backend fallback), the decoder once per frame."""
-
-    def __init__(self, image: np.ndarray, landmarks: np.ndarray, models: EdgeModels | FallbackModels):
-        from edge_vasa.conversion.networks import encoder_image
-        from edge_vasa.decoder import NeuralRenderer
-
+    def __init__(self, models: EdgeModels | FallbackModels):
         self.models = models
-        self.photo = encoder_image(image).numpy()
-        self.encoded_by: EdgeModels | None = None
-        # the decoder's inputs come from the one definition; features are filled in by _encode
-        self.inputs = NeuralRenderer(image, landmarks, (lambda _image: None, None))
+        backend = models.current.networks["motion_step"]
+        ((chunk, _),) = (v["shape"] for v in backend.manifest["outputs"].values())
+        self.shape = StepShape(backend.shapes["past"][0], backend.shapes["noise"][0], chunk)
 
-    def _encode(self) -> None:
-        if self.encoded_by is not self.models.current:
-            features = self.models.run("appearance_encoder", {"image": self.photo})
-            self.inputs.features = torch.from_numpy(features)
-            self.encoded_by = self.models.current
-            # contiguous once, so runtimes can read them in place every frame
-            self.identity = {
-                k: np.ascontiguousarray(v.numpy()) for k, v in self.inputs.identity_inputs().items()
-            }
-
-    def render(self, motion: np.ndarray) -> np.ndarray:
-        """(T, MOTION_DIM) motion -> (T, 512, 512, 3) uint8 frames."""
-        self._encode()
-        per_frame = {k: v.numpy() for k, v in self.inputs.frame_inputs(motion).items()}
-        frames = []
-        for i in range(len(motion)):
-            while True:
-                models = self.encoded_by
-                feeds = self.identity | {k: v[i : i + 1] for k, v in per_frame.items()}
-                out = self.models.run("decoder_student", feeds)
-                if self.models.current is models:
-                    break
-                self._encode()  # fell back mid-frame: this backend's features, and again
-            frames.append(to_rgb8(out[0]))
-        return np.stack(frames)
+    def __call__(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return self.models.run("motion_step", feeds)

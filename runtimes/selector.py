@@ -7,8 +7,10 @@ A candidate is RUNTIME:DEVICE at a precision ("openvino:cpu int8"). It is usable
 exist and passed parity at export (the exporters refuse the others, so a verified, current artifact in the
 cache has passed). The warm-up timing is cached per machine and artifact hash, so it runs once.
 
-By default only artifacts already in the cache are timed, plus the fp32 ones, which are exported on demand
-(seconds); ``build=True`` exports every precision first (minutes: INT8 calibrates and measures layers).
+By default only artifacts already in the cache are timed. Given a BUILDER (conversion.export.ensure_artifact,
+where the export tools are installed), missing fp32 artifacts are exported on demand (seconds), and with
+``build=True`` every precision (minutes: INT8 calibrates and measures layers). The torch-free edge install
+has no builder: it runs what was exported before.
 """
 
 from __future__ import annotations
@@ -17,18 +19,33 @@ import hashlib
 import json
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from edge_vasa.atomic import atomic_output
-from edge_vasa.conversion.artifacts import PRECISIONS, cache_root, current_artifact, ensure_artifact
-from edge_vasa.errors import EdgeVasaError
-from edge_vasa.options import LIVE_HOP
-from edge_vasa.runtimes.backends import COREML_UNITS, default_threads, provider_device
+from edge_vasa.core.audio import SILENT_MEL
+from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.core.face import example_face
+from edge_vasa.core.files import atomic_output, file_sha256
+from edge_vasa.core.motion import INDEX, MOTION_DIM, NEUTRAL
+from edge_vasa.core.options import LIVE_HOP
+from edge_vasa.core.shipped import EDGE_NETWORKS, source_weights
+from edge_vasa.pipeline.decoder_inputs import DecoderInputs
+from edge_vasa.runtimes.artifacts import PRECISIONS, cache_root, find_artifact
+from edge_vasa.runtimes.backends import (
+    COREML_UNITS,
+    Backend,
+    compute_providers,
+    default_threads,
+    open_artifact,
+    provider_device,
+)
 
-EDGE_NETWORKS = ("appearance_encoder", "motion_step", "decoder_student")
+Builder = Callable[
+    [str, str, str], Path
+]  # (network, format, precision) -> a current artifact, exported if need be
 RUNTIME_FORMATS = {"onnxruntime": "onnx", "openvino": "openvino", "coreml": "coreml", "torch": None}
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8")
 WARMUP_RUNS, TIMED_RUNS = 2, 7
@@ -100,8 +117,6 @@ def runtime_devices() -> dict[str, list[str]]:
     """Short device names per installed runtime (absent runtimes are left out)."""
     devices: dict[str, list[str]] = {}
     if _version("onnxruntime"):
-        from edge_vasa.runtimes.backends import compute_providers
-
         devices["onnxruntime"] = [provider_device(p) for p in compute_providers()]
     if _version("openvino"):
         import openvino as ov
@@ -109,10 +124,10 @@ def runtime_devices() -> dict[str, list[str]]:
         devices["openvino"] = [d.lower() for d in ov.Core().available_devices]
     if platform.system() == "Darwin" and _version("coremltools"):
         devices["coreml"] = list(COREML_UNITS)
-    if _version("torch"):
-        import torch
+    if _version("torch"):  # the reference backend; the edge install has no torch
+        from edge_vasa.runtimes import reference
 
-        devices["torch"] = (["cuda"] if torch.cuda.is_available() else []) + ["cpu"]
+        devices["torch"] = reference.devices()
     return devices
 
 
@@ -121,9 +136,9 @@ def probe() -> dict:
     devices = runtime_devices()
     gpu = None
     if "cuda" in devices.get("torch", []):
-        import torch
+        from edge_vasa.runtimes import reference
 
-        gpu = torch.cuda.get_device_name(0)
+        gpu = reference.gpu_name()
     versions = {r: _version(r if r != "coreml" else "coremltools") for r in devices}
     return {
         "cpu": cpu_info(),
@@ -159,46 +174,55 @@ def parse_backend(spec: str, machine: dict) -> tuple[str, str | None]:
     return runtime, device or None
 
 
-def artifacts_for(candidate: Candidate, build: bool) -> dict[str, Path]:
-    """The candidate's three files (artifacts, or the source weights for torch). Missing artifacts are
-    exported when BUILD; otherwise a missing one is an EdgeVasaError saying how to build it."""
+def artifacts_for(candidate: Candidate, build: bool, builder: Builder | None = None) -> dict[str, Path]:
+    """The candidate's three files (artifacts, or the source weights for torch). With a BUILDER, missing or
+    outdated artifacts are exported when BUILD; otherwise a missing one is an EdgeVasaError saying how to
+    build it."""
     fmt = RUNTIME_FORMATS[candidate.runtime]
     if fmt is None:
-        from edge_vasa.conversion.networks import source_weights
-
         return {n: source_weights(n) for n in EDGE_NETWORKS}
     out = {}
     for network in EDGE_NETWORKS:
-        path = current_artifact(network, fmt, candidate.precision)
+        if build and builder is not None:
+            out[network] = builder(network, fmt, candidate.precision)
+            continue
+        path = find_artifact(network, fmt, candidate.precision)
         if path is None:
-            if not build:
-                raise EdgeVasaError(
-                    f"not built; run `edge-vasa export --format {fmt} --precision {candidate.precision}`"
-                )
-            path = ensure_artifact(network, fmt, candidate.precision)
+            raise EdgeVasaError(
+                f"not built; run `edge-vasa export --format {fmt} --precision {candidate.precision}`"
+            )
         out[network] = path
     return out
 
 
-def open_backend(candidate: Candidate, network: str, path: Path, threads: int | None = None):
-    from edge_vasa.runtimes.backends import TorchBackend, open_artifact
-
+def open_backend(candidate: Candidate, network: str, path: Path, threads: int | None = None) -> Backend:
     if candidate.runtime == "torch":
+        from edge_vasa.runtimes.reference import TorchBackend  # only where torch is installed
+
         return TorchBackend(network, candidate.device, threads)
     return open_artifact(path, candidate.device, threads)
 
 
-_EXAMPLES: dict[str, dict[str, np.ndarray]] = {}
-
-
-def example_feeds(network: str) -> dict[str, np.ndarray]:
-    """Real inputs of NETWORK (the export example: a prepared photo, an open-mouthed frame), built once."""
-    if network not in _EXAMPLES:
-        from edge_vasa.conversion.networks import NETWORKS, load_network
-
-        module, source = load_network(network)
-        _EXAMPLES[network] = {k: v.numpy() for k, v in NETWORKS[network](module, source).items()}
-    return _EXAMPLES[network]
+def example_feeds(decoder: Backend, motion: Backend) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Real per-call inputs for timing (shapes from the backends' manifests): a prepared photo under an
+    open-mouthed, turned frame for the decoder (where it samples decides how it reads memory), a step of
+    silence for the motion step. The appearance features are zeros: their values do not change the work."""
+    face = example_face()
+    inputs = DecoderInputs(face.image, face.landmarks)
+    pose = NEUTRAL.copy()
+    pose[[INDEX["yaw"], INDEX["jaw_open"]]] = 0.15, 0.7
+    features = np.zeros(decoder.shapes["features"], np.float32)
+    frame = inputs.identity(features) | inputs.frames(pose[None])
+    rng = np.random.default_rng(0)
+    step = {
+        "past": np.tile(NEUTRAL, (motion.shapes["past"][0], 1)).astype(np.float32),
+        "mel": np.full(motion.shapes["mel"], SILENT_MEL, np.float32),
+        "emotion": np.array(0, np.int64),
+        "controls": np.zeros(4, np.float32),
+        "guidance": np.array([2.0, 1.5], np.float32),
+        "noise": rng.standard_normal((motion.shapes["noise"][0], MOTION_DIM), dtype=np.float32),
+    }
+    return frame, step
 
 
 def median_ms(fn, feeds: dict, runs: int = TIMED_RUNS, warmup: int = WARMUP_RUNS) -> float:
@@ -228,8 +252,6 @@ def interleaved_ms(fns: dict, rounds: int = 20) -> dict[object, np.ndarray]:
 
 
 def _timing_key(candidate: Candidate, paths: dict[str, Path], machine: dict) -> str:
-    from edge_vasa.atomic import file_sha256
-
     digest = {n: file_sha256(p) for n, p in sorted(paths.items())}
     text = json.dumps([asdict(candidate), digest, machine], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -250,9 +272,8 @@ def measure(candidate: Candidate, paths: dict[str, Path]) -> tuple[float, float]
     """(decoder ms per frame, motion step ms per step), medians after a warm-up, all cores."""
     decoder = open_backend(candidate, "decoder_student", paths["decoder_student"])
     motion = open_backend(candidate, "motion_step", paths["motion_step"])
-    return median_ms(decoder, example_feeds("decoder_student")), median_ms(
-        motion, example_feeds("motion_step")
-    )
+    frame, step = example_feeds(decoder, motion)
+    return median_ms(decoder, frame), median_ms(motion, step)
 
 
 def rank_candidates(
@@ -262,12 +283,13 @@ def rank_candidates(
     remeasure: bool = False,
     progress=None,
     machine: dict | None = None,
+    builder: Builder | None = None,
 ) -> list[Ranked]:
     """Every candidate here (or those matching BACKEND / PRECISION), usable ones first, fastest first.
 
-    fp32 artifacts, and any the caller asked for by name, are exported when missing; other precisions only
-    with BUILD. PROGRESS, if given, is called with a line per candidate. MACHINE: probe()'s result, when
-    the caller has it already."""
+    With a BUILDER, fp32 artifacts, and any the caller asked for by name, are exported when missing; other
+    precisions only with BUILD. PROGRESS, if given, is called with a line per candidate. MACHINE: probe()'s
+    result, when the caller has it already."""
     if precision is not None and precision not in PRECISIONS:
         raise EdgeVasaError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     machine = machine or probe()
@@ -287,7 +309,7 @@ def rank_candidates(
     for cand in chosen:
         entry = Ranked(cand)
         try:
-            paths = artifacts_for(cand, build or explicit or cand.precision == "fp32")
+            paths = artifacts_for(cand, build or explicit or cand.precision == "fp32", builder)
             entry.artifacts = {n: str(p) for n, p in paths.items()}
             key = _timing_key(cand, paths, fingerprint)
             if key in timings and not remeasure:

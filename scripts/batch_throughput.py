@@ -31,8 +31,8 @@ def make_jobs(folder: Path, n: int) -> Path:
     from PIL import Image
 
     from edge_vasa.calibration.dataset import calibration_speech
-    from edge_vasa.corpus import available_sources, load_source
-    from edge_vasa.options import EMOTIONS
+    from edge_vasa.core.options import EMOTIONS
+    from edge_vasa.data.corpus import available_sources, load_source
 
     speech = np.concatenate([a for _, a in calibration_speech()])
     sources = available_sources()
@@ -72,7 +72,7 @@ def main() -> int:
     jobs = make_jobs(out / "jobs", args.jobs)
     video_s = args.jobs * SECONDS
 
-    from edge_vasa.batch import read_jobs, run_batch
+    from edge_vasa.apps.batch import read_jobs, run_batch
 
     samples: list = []
     stop = threading.Event()
@@ -86,7 +86,7 @@ def main() -> int:
         cmd = [
             sys.executable,
             "-m",
-            "edge_vasa.cli",
+            "edge_vasa",
             "generate",
             "--backend",
             "auto",
@@ -100,7 +100,7 @@ def main() -> int:
         )
     processes_s = time.perf_counter() - started
 
-    from edge_vasa.generate import generate_video
+    from edge_vasa.apps.generate import generate_video
 
     started = time.perf_counter()
     for job in read_jobs(jobs)[0]:

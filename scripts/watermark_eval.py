@@ -24,14 +24,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from edge_vasa.atomic import atomic_output
-from edge_vasa.corpus import available_sources, load_source, videos_dir
-from edge_vasa.face import prepare_face
-from edge_vasa.generate import Avatar, GenerateOptions, load_generator, model_files
-from edge_vasa.options import EMOTIONS
-from edge_vasa.provenance import Provenance
-from edge_vasa.video import frames_of, probe_video, write_mp4
-from edge_vasa.watermark import CONFIRM_Z, DETECT_Z, detect
+from edge_vasa.core.face import prepare_face
+from edge_vasa.core.files import atomic_output
+from edge_vasa.core.options import EMOTIONS, GenerateOptions
+from edge_vasa.core.shipped import model_files
+from edge_vasa.core.video import frames_of, probe_video, write_mp4
+from edge_vasa.data.corpus import available_sources, load_source, videos_dir
+from edge_vasa.pipeline.avatar import Avatar
+from edge_vasa.pipeline.loaders import load_generator
+from edge_vasa.provenance.record import Provenance
+from edge_vasa.provenance.watermark import CONFIRM_Z, DETECT_Z, detect
 
 REQUIRED = "h264_crf28_256"
 ATTACKS = {  # name -> ffmpeg video filter and encoder arguments
@@ -100,7 +102,7 @@ def main() -> int:
                 image, index = load_source(src)
                 faces[src.name] = prepare_face(image, face_index=index)
             renderer = "analytic" if kind == "unmarked_analytic" else "decoder"
-            avatar = Avatar(faces[src.name], generator, renderer, model="student")
+            avatar = Avatar.load(faces[src.name], "student", renderer, generator=generator)
             audio = speech[i % len(speech)]
             start = int(rng.integers(0, len(audio) - int(16000 * CLIP_S) + 1))
             clip = audio[start : start + int(16000 * CLIP_S)]

@@ -39,7 +39,7 @@ def astronaut() -> np.ndarray:
 @pytest.fixture(scope="session")
 def face_models():
     """Load the dlib detector and landmark predictor once per session (~2 s)."""
-    from edge_vasa import face
+    from edge_vasa.core import face
 
     return face._models()
 
@@ -47,7 +47,7 @@ def face_models():
 @pytest.fixture(scope="session")
 def grace_hopper_prepared(grace_hopper, face_models):
     """prepare_face on Grace Hopper, computed once."""
-    from edge_vasa.face import prepare_face
+    from edge_vasa.core.face import prepare_face
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a single-face photo must not warn

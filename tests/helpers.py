@@ -3,7 +3,7 @@ sys.path)."""
 
 from __future__ import annotations
 
-from edge_vasa.cli import main
+from edge_vasa.apps.cli import main
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

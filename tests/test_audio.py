@@ -1,4 +1,4 @@
-"""edge_vasa.audio: decoding any format to 16 kHz mono, log-mel (whole and streaming), energy, pitch."""
+"""edge_vasa.core.audio: decoding any format to 16 kHz mono, log-mel (whole and streaming), energy, pitch."""
 
 import math
 import os
@@ -11,7 +11,7 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_vasa.audio import (
+from edge_vasa.core.audio import (
     HOP,
     LOG_FLOOR,
     N_FFT,
@@ -25,7 +25,7 @@ from edge_vasa.audio import (
     pitch_track,
     save_wav,
 )
-from edge_vasa.errors import EdgeVasaError
+from edge_vasa.core.errors import EdgeVasaError
 
 SPEECH = Path("/usr/share/sounds/alsa/Front_Center.wav")
 

@@ -103,7 +103,7 @@ def assert_nothing_written(out: Path) -> None:
 
 
 def assert_video(out: Path, seconds: float) -> None:
-    from edge_vasa.video import probe_video
+    from edge_vasa.core.video import probe_video
 
     info = probe_video(out)
     assert abs(info["n_frames"] - 25 * seconds) <= 2 and info["has_audio"], info
@@ -175,13 +175,13 @@ ERRORS = [
 
 
 def decoder_weights() -> Path:
-    from edge_vasa.decoder import STUDENT_DECODER_WEIGHTS
+    from edge_vasa.core.shipped import STUDENT_DECODER_WEIGHTS
 
     return STUDENT_DECODER_WEIGHTS
 
 
 def motion_weights() -> Path:
-    from edge_vasa.distill_motion import STUDENT_WEIGHTS
+    from edge_vasa.core.shipped import STUDENT_WEIGHTS
 
     return STUDENT_WEIGHTS
 
@@ -248,8 +248,8 @@ def test_odd_but_valid_input_gives_the_documented_video(capsys, tmp_path, grace_
     assert "Traceback" not in err
     assert_video(out, seconds)
     if case == "audio-silence":  # a closed, still mouth
-        from edge_vasa.evaluate import mouth_opening, track_landmarks
-        from edge_vasa.video import read_video
+        from edge_vasa.core.video import read_video
+        from edge_vasa.evaluation.evaluate import mouth_opening, track_landmarks
 
         frames, _, _ = read_video(out)
         opening = mouth_opening(track_landmarks(frames, detect_every=5).landmarks)

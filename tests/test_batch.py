@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from edge_vasa.batch import chunks, read_jobs
-from edge_vasa.errors import EdgeVasaError
+from edge_vasa.apps.batch import chunks, read_jobs
+from edge_vasa.core.errors import EdgeVasaError
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("torch")
@@ -28,8 +28,8 @@ pytest.importorskip("torch")
 def jobs_dir(tmp_path_factory, grace_hopper_path, astronaut) -> Path:
     from PIL import Image
 
-    from edge_vasa.audio import load_audio
-    from edge_vasa.generate import BUNDLED_SPEECH
+    from edge_vasa.core.audio import load_audio
+    from edge_vasa.core.shipped import BUNDLED_SPEECH
 
     d = tmp_path_factory.mktemp("jobs")
     speech = load_audio(BUNDLED_SPEECH)
@@ -87,7 +87,7 @@ def test_chunks_are_whole_seconds_and_cover_the_audio():
 
 
 def frame_steps(path: Path) -> np.ndarray:
-    from edge_vasa.video import read_video
+    from edge_vasa.core.video import read_video
 
     frames, _, _ = read_video(path)
     return np.abs(np.diff(frames.astype(np.float32), axis=0)).mean(axis=(1, 2, 3))
@@ -104,9 +104,9 @@ def local_ray(private_cache):
 
 def test_batch_renders_reruns_and_survives_a_killed_worker(jobs_dir, tmp_path, local_ray):
     """A full run (a chunked row included), a rerun, then a run in which a worker is killed mid-run."""
-    from edge_vasa.batch import run_batch
-    from edge_vasa.provenance import verify
-    from edge_vasa.video import probe_video
+    from edge_vasa.apps.batch import run_batch
+    from edge_vasa.core.video import probe_video
+    from edge_vasa.provenance.record import verify
 
     out = tmp_path / "out"
     s = run_batch(jobs_dir / "jobs.csv", out, workers=2, backend="torch:cpu", chunk_s=5, progress=False)

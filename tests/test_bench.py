@@ -18,9 +18,9 @@ import time
 import numpy as np
 import pytest
 
-from edge_vasa import bench
-from edge_vasa.bench_report import REGRESSION, compare_reports, load_report
-from edge_vasa.errors import EdgeVasaError
+from edge_vasa.bench import run as bench
+from edge_vasa.bench.report import REGRESSION, compare_reports, load_report
+from edge_vasa.core.errors import EdgeVasaError
 
 torch = pytest.importorskip("torch")
 
@@ -30,8 +30,9 @@ NOISE = 0.1  # std of the noise added to the decoder's [0, 1] output: about 20 d
 
 
 def variants() -> list[bench.Variant]:
+    from edge_vasa.core.shipped import EDGE_NETWORKS
     from edge_vasa.runtimes.models import EdgeModels
-    from edge_vasa.runtimes.selector import EDGE_NETWORKS, Candidate, artifacts_for, open_backend
+    from edge_vasa.runtimes.selector import Candidate, artifacts_for, open_backend
 
     real = Candidate("torch", "cpu", "fp32")
     paths = artifacts_for(real, build=False)
@@ -64,7 +65,7 @@ def bench_run(tmp_path_factory):
     """(exit status, report folder, report, printed output) of `edge-vasa bench --quick --compare B`, where B
     is a baseline in which the slow variant's decoder took half the yardstick's time (and its whole frame
     ten times as long, which the run improves on)."""
-    from edge_vasa.cli import main
+    from edge_vasa.apps.cli import main
 
     base = tmp_path_factory.mktemp("baseline")
     baseline = {
@@ -203,7 +204,7 @@ def test_load_report_refuses_what_is_not_a_report(tmp_path):
     ],
 )
 def test_bad_bench_options_are_one_line_errors(capsys, monkeypatch, tmp_path, argv, words):
-    from edge_vasa.cli import main
+    from edge_vasa.apps.cli import main
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bad.json").write_text("[1, 2")

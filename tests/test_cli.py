@@ -15,7 +15,7 @@ import pytest
 from helpers import assert_one_error_line, run
 from PIL import Image
 
-from edge_vasa.cli import build_parser
+from edge_vasa.apps.cli import build_parser
 
 # emotion, gaze, ... shared by generate and live (cli._add_control_options)
 CONTROL_OPTIONS = [
@@ -371,7 +371,7 @@ def test_languages_lists_english(capsys):
 def _cli(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONWARNINGS": ""}
     exe = shutil.which("edge-vasa")
-    cmd = [exe, *argv] if exe else [sys.executable, "-m", "edge_vasa.cli", *argv]
+    cmd = [exe, *argv] if exe else [sys.executable, "-m", "edge_vasa", *argv]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
 
 
@@ -469,7 +469,7 @@ def test_generate_with_the_students_writes_a_video(capsys, tmp_path):
     pytest.importorskip("torch")
     import soundfile as sf
 
-    from edge_vasa.video import read_video
+    from edge_vasa.core.video import read_video
 
     speech = tmp_path / "hi.wav"
     t = np.arange(16000) / 16000
@@ -523,8 +523,8 @@ def test_generate_on_an_edge_backend(capsys, tmp_path):
     """--backend renders with the edge models through the runtime selector, as live does (torch:cpu here: the
     reference backend needs no export)."""
     pytest.importorskip("torch")
-    from edge_vasa.provenance import verify
-    from edge_vasa.video import probe_video
+    from edge_vasa.core.video import probe_video
+    from edge_vasa.provenance.record import verify
 
     speech = _tone_wav(tmp_path / "s.wav", seconds=1.0, rate=16000, channels=1)
     out = tmp_path / "o.mp4"

@@ -12,16 +12,12 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from edge_vasa.conversion.artifacts import (  # noqa: E402
-    FP16_MAX_ABS,
-    FP32_MAX_ABS,
-    artifact_path,
-    ensure_artifact,
-    verify_artifact,
-)
-from edge_vasa.conversion.networks import NETWORKS, OUTPUT_NAMES, load_network  # noqa: E402
-from edge_vasa.errors import EdgeVasaError  # noqa: E402
-from edge_vasa.runtimes.backends import open_artifact  # noqa: E402
+from edge_vasa.conversion.artifacts import FP16_MAX_ABS, FP32_MAX_ABS
+from edge_vasa.conversion.export import ensure_artifact
+from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.pipeline.edge_networks import NETWORKS, OUTPUT_NAMES, load_network
+from edge_vasa.runtimes.artifacts import artifact_path, verify_artifact
+from edge_vasa.runtimes.backends import open_artifact
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -37,10 +33,10 @@ def cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> dict[str, object]:
     """Random-weight students a few times narrower than the shipped ones (same inputs and outputs)."""
-    from edge_vasa.checkpoint import export_modules, read_checkpoint
-    from edge_vasa.decoder import STUDENT_DECODER_WEIGHTS, build_decoder_models
-    from edge_vasa.distill_motion import STUDENT_WEIGHTS
-    from edge_vasa.train import build_motion_models
+    from edge_vasa.core.shipped import STUDENT_DECODER_WEIGHTS, STUDENT_WEIGHTS
+    from edge_vasa.models.weights import export_modules, read_checkpoint
+    from edge_vasa.pipeline.decoder import build_decoder_models
+    from edge_vasa.pipeline.teacher_motion import build_motion_models
 
     out = tmp_path_factory.mktemp("tiny")
     torch.manual_seed(0)
@@ -189,7 +185,7 @@ def test_a_flipped_byte_is_refused_with_a_clear_error(tiny, tmp_path):
 
 
 def test_unknown_names_and_teacher_weights_are_refused(tmp_path):
-    from edge_vasa.decoder import DECODER_WEIGHTS
+    from edge_vasa.core.shipped import DECODER_WEIGHTS
 
     with pytest.raises(EdgeVasaError, match="unknown network"):
         ensure_artifact("warp_decoder", "onnx", "fp32", tmp_path)

@@ -14,13 +14,13 @@ import pytest
 torch = pytest.importorskip("torch")
 ct = pytest.importorskip("coremltools")
 
-from edge_vasa.atomic import file_sha256  # noqa: E402
-from edge_vasa.checkpoint import export_modules  # noqa: E402
-from edge_vasa.conversion import artifacts  # noqa: E402
-from edge_vasa.conversion.coreml_export import export_coreml  # noqa: E402
-from edge_vasa.conversion.networks import NETWORKS, OUTPUT_NAMES, load_network  # noqa: E402
-from edge_vasa.decoder import build_decoder_models  # noqa: E402
-from edge_vasa.errors import EdgeVasaError  # noqa: E402
+from edge_vasa.conversion import artifacts
+from edge_vasa.conversion.coreml_export import export_coreml
+from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.core.files import file_sha256
+from edge_vasa.models.weights import export_modules
+from edge_vasa.pipeline.decoder import build_decoder_models
+from edge_vasa.pipeline.edge_networks import NETWORKS, OUTPUT_NAMES, load_network
 
 PRECISIONS = ("fp16", "int8")
 CASES = [(name, precision) for name in NETWORKS for precision in PRECISIONS]

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from edge_vasa.corpus import HELD_OUT_LANGUAGE, IDENTITY_SOURCES, build_corpus, corpus_stats, plan_clip
-from edge_vasa.errors import EdgeVasaError
-from edge_vasa.video import probe_video
+from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.core.video import probe_video
+from edge_vasa.data.corpus import HELD_OUT_LANGUAGE, IDENTITY_SOURCES, build_corpus, corpus_stats, plan_clip
 
 N = 3
 # one training photo and one held-out photo keep the test fast; both ship with pip packages

@@ -9,20 +9,16 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from edge_vasa.corpus import IDENTITY_SOURCES, build_corpus  # noqa: E402
-from edge_vasa.decoder import (  # noqa: E402
-    DECODER_WEIGHTS,
-    NeuralRenderer,
-    build_decoder_models,
-    decoder_inputs,
-    load_decoder_models,
-)
-from edge_vasa.errors import EdgeVasaError  # noqa: E402
-from edge_vasa.evaluate import psnr_db  # noqa: E402
-from edge_vasa.models.warp_decoder import identity_grid, pixels_to_grid, tps_flow  # noqa: E402
-from edge_vasa.motion import INDEX, MOUTH_INNER, NEUTRAL  # noqa: E402
-from edge_vasa.render import Renderer, tps_backward_map  # noqa: E402
-from edge_vasa.train_decoder import (  # noqa: E402
+from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.core.motion import INDEX, MOUTH_INNER, NEUTRAL
+from edge_vasa.core.shipped import DECODER_WEIGHTS
+from edge_vasa.data.corpus import IDENTITY_SOURCES, build_corpus
+from edge_vasa.evaluation.evaluate import psnr_db
+from edge_vasa.models.warp_decoder import identity_grid, pixels_to_grid, tps_flow
+from edge_vasa.pipeline.analytic import Renderer, tps_backward_map
+from edge_vasa.pipeline.decoder import NeuralRenderer, build_decoder_models, load_decoder_models
+from edge_vasa.pipeline.decoder_inputs import decoder_inputs
+from edge_vasa.training.train_decoder import (
     DecoderTrainConfig,
     export_decoder_weights,
     train_decoder,

@@ -6,9 +6,13 @@ import numpy as np
 import pytest
 import skimage.data
 
-from edge_vasa.audio import SAMPLE_RATE, resample
-from edge_vasa.errors import EdgeVasaError
-from edge_vasa.evaluate import (
+from edge_vasa.core.audio import SAMPLE_RATE, resample
+from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.core.face import prepare_face
+from edge_vasa.core.motion import INDEX
+from edge_vasa.core.speech import synthesize
+from edge_vasa.data.script import ScriptStyle, motion_script
+from edge_vasa.evaluation.evaluate import (
     best_lag_correlation,
     count_blinks,
     evaluate_controls,
@@ -20,11 +24,7 @@ from edge_vasa.evaluate import (
     speech_activity,
     track_landmarks,
 )
-from edge_vasa.face import prepare_face
-from edge_vasa.motion import INDEX
-from edge_vasa.render import Renderer
-from edge_vasa.script import ScriptStyle, motion_script
-from edge_vasa.speech import synthesize
+from edge_vasa.pipeline.analytic import Renderer
 
 FRAME = SAMPLE_RATE // 25
 
@@ -75,7 +75,7 @@ def test_evaluate_frames_on_a_rendered_clip(clip):
 
 
 def test_tracking_with_sparse_detection_matches_detecting_every_frame(clip, monkeypatch):
-    from edge_vasa import evaluate
+    from edge_vasa.evaluation import evaluate
 
     frames, marks, audio, _, _ = clip
     calls = []
@@ -173,8 +173,9 @@ def test_evaluate_controls_end_to_end(tmp_path):
     the clearest control effects show on the output (too few seeds for a meaningful accuracy)."""
     import json
 
-    from edge_vasa.audio import load_audio
-    from edge_vasa.generate import BUNDLED_SPEECH, GenerateOptions
+    from edge_vasa.core.audio import load_audio
+    from edge_vasa.core.options import GenerateOptions
+    from edge_vasa.core.shipped import BUNDLED_SPEECH
 
     audio = load_audio(BUNDLED_SPEECH)[:SAMPLE_RATE]
     with warnings.catch_warnings():

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge_vasa.errors import EdgeVasaError
-from edge_vasa.face import (
+from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.core.face import (
     CROP_SIZE,
     EYE_CENTER,
     IOD_FRACTION,
@@ -300,7 +300,7 @@ def test_huge_photo(tmp_path, grace_hopper, reference_landmarks):
 
 def test_strong_downscale_is_antialiased():
     """A big photo's crop is a 1/10 downscale: plain cubic warping would alias fine detail into noise."""
-    from edge_vasa.face import warp_crop
+    from edge_vasa.core.face import warp_crop
 
     checker = ((np.indices((3000, 3000)).sum(0) % 2) * 255).astype(np.uint8)
     rgb = np.repeat(checker[..., None], 3, axis=2)

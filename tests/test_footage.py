@@ -18,14 +18,14 @@ import pytest
 import skimage.data
 from scipy.ndimage import gaussian_filter1d
 
-from edge_vasa import footage
-from edge_vasa import motion as M
-from edge_vasa.audio import SAMPLE_RATE, frame_rms, load_audio
-from edge_vasa.errors import EdgeVasaError
-from edge_vasa.evaluate import eye_aspect_ratio
-from edge_vasa.face import prepare_face
-from edge_vasa.render import Renderer
-from edge_vasa.video import probe_video, read_video, write_mp4
+from edge_vasa.core import motion as M
+from edge_vasa.core.audio import SAMPLE_RATE, frame_rms, load_audio
+from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.core.face import prepare_face
+from edge_vasa.core.video import probe_video, read_video, write_mp4
+from edge_vasa.data import footage
+from edge_vasa.evaluation.evaluate import eye_aspect_ratio
+from edge_vasa.pipeline.analytic import Renderer
 
 SPEECH = [Path(f"/usr/share/sounds/alsa/{n}.wav") for n in ("Front_Center", "Front_Left")]
 SOURCE_FPS = 30  # not 25: ingestion has to resample
@@ -137,7 +137,7 @@ def test_recovers_the_motion(ingested, talk):
 
 
 def test_trainer_loads_it(ingested):
-    from edge_vasa.train import load_corpus_clips
+    from edge_vasa.training.train_motion import load_corpus_clips
 
     clips = load_corpus_clips(ingested, "train")
     assert [len(c.motion) for c in clips] == [36, 37]

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_vasa.errors import EdgeVasaError
+from edge_vasa.core.errors import EdgeVasaError
 
 EXAMPLES = int(os.environ.get("EDGE_VASA_FUZZ_EXAMPLES", "100"))
 FUZZ = settings(
@@ -59,7 +59,7 @@ def _wav() -> bytes:
 
 
 def _weights() -> bytes:
-    from edge_vasa.distill_motion import STUDENT_WEIGHTS
+    from edge_vasa.core.shipped import STUDENT_WEIGHTS
 
     return STUDENT_WEIGHTS.read_bytes()[:4096]  # the header and the first tensors: enough to mutate
 
@@ -90,7 +90,7 @@ def _write(tmp_path, name: str, data: bytes):
 
 @pytest.mark.parametrize("seed, name", [(_png, "x.png"), (_jpeg, "x.jpg")], ids=["png", "jpeg"])
 def test_load_image_returns_rgb8_or_a_clear_error(tmp_path, seed, name):
-    from edge_vasa.face import load_image
+    from edge_vasa.core.face import load_image
 
     @FUZZ
     @given(mutated(seed()))
@@ -105,7 +105,7 @@ def test_load_image_returns_rgb8_or_a_clear_error(tmp_path, seed, name):
 
 
 def test_load_audio_returns_16k_mono_or_a_clear_error(tmp_path):
-    from edge_vasa.audio import load_audio
+    from edge_vasa.core.audio import load_audio
 
     @FUZZ
     @given(mutated(_wav()))
@@ -121,7 +121,7 @@ def test_load_audio_returns_16k_mono_or_a_clear_error(tmp_path):
 
 
 def test_read_checkpoint_loads_or_refuses(tmp_path):
-    from edge_vasa.checkpoint import read_checkpoint
+    from edge_vasa.models.weights import read_checkpoint
 
     @FUZZ
     @given(mutated(_weights()))
@@ -141,8 +141,8 @@ def test_read_checkpoint_loads_or_refuses(tmp_path):
     ids=["broken", "list", "string", "number", "wrong-hash"],
 )
 def test_a_damaged_weights_manifest_is_a_clear_error(tmp_path, manifest):
-    from edge_vasa.checkpoint import read_checkpoint
-    from edge_vasa.distill_motion import STUDENT_WEIGHTS
+    from edge_vasa.core.shipped import STUDENT_WEIGHTS
+    from edge_vasa.models.weights import read_checkpoint
 
     weights = _write(tmp_path, "w.safetensors", STUDENT_WEIGHTS.read_bytes())
     (tmp_path / "w.json").write_text(manifest)
@@ -151,7 +151,7 @@ def test_a_damaged_weights_manifest_is_a_clear_error(tmp_path, manifest):
 
 
 def test_load_report_returns_a_report_or_a_clear_error(tmp_path):
-    from edge_vasa.bench_report import load_report
+    from edge_vasa.bench.report import load_report
 
     values = st.recursive(
         st.none() | st.booleans() | st.integers() | st.text(max_size=8),
@@ -184,7 +184,7 @@ def _wav_at(path, rate: int, seconds: float = 0.5):
 def test_odd_sample_rates_found_by_fuzzing(tmp_path):
     """A damaged header's 22051 Hz once made the resampler ask for a 167-million-tap filter (1.25 GiB per
     array, 24 GB in all): now the ratio is approximated; absurd rates are refused."""
-    from edge_vasa.audio import load_audio
+    from edge_vasa.core.audio import load_audio
 
     audio = load_audio(_wav_at(tmp_path / "odd.wav", 22051))
     assert abs(len(audio) - 8000) <= 2  # 0.5 s at 16 kHz
@@ -195,8 +195,8 @@ def test_odd_sample_rates_found_by_fuzzing(tmp_path):
 @pytest.fixture(scope="module")
 def signed_mp4(tmp_path_factory) -> bytes:
     """A small watermarked MP4 with tags and a C2PA manifest: what verify reads."""
-    from edge_vasa.provenance import Provenance
-    from edge_vasa.video import write_mp4
+    from edge_vasa.core.video import write_mp4
+    from edge_vasa.provenance.record import Provenance
 
     provenance = Provenance("generate", {})
     mark = provenance.watermarker()
@@ -208,7 +208,7 @@ def signed_mp4(tmp_path_factory) -> bytes:
 
 
 def test_verify_returns_a_verdict_or_a_clear_error(tmp_path, signed_mp4):
-    from edge_vasa.provenance import verify
+    from edge_vasa.provenance.record import verify
 
     @settings(FUZZ, max_examples=max(10, EXAMPLES // 4))
     @given(mutated(signed_mp4))

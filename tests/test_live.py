@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_vasa.audio import SAMPLE_RATE, load_audio
-from edge_vasa.errors import EdgeVasaError
-from edge_vasa.generate import BUNDLED_SPEECH
-from edge_vasa.live import DisplayResampler, LiveSession, Timeline, VoiceActivity
-from edge_vasa.sinks import FrameCollector, FrameInfo, MjpegSink, RecordingSink, WindowSink
-from edge_vasa.sources import FileSource, MicrophoneSource, StdinSource, StreamResampler
+from edge_vasa.core.audio import SAMPLE_RATE, load_audio
+from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.core.shipped import BUNDLED_SPEECH
+from edge_vasa.live.session import DisplayResampler, LiveSession, Timeline, VoiceActivity
+from edge_vasa.live.sinks import FrameCollector, FrameInfo, MjpegSink, RecordingSink, WindowSink
+from edge_vasa.live.sources import FileSource, MicrophoneSource, StdinSource, StreamResampler
 
 torch = pytest.importorskip("torch")
 
@@ -40,7 +40,7 @@ def torch_ranking(private_cache):
 
 @pytest.fixture(scope="module")
 def student():
-    from edge_vasa.distill_motion import StudentMotionGenerator
+    from edge_vasa.pipeline.student_motion import StudentMotionGenerator
 
     return StudentMotionGenerator.load()
 
@@ -109,7 +109,7 @@ def test_timeline_maps_samples_to_capture_time():
 
 
 def test_file_source_paces_in_real_time(tmp_path, speech):
-    from edge_vasa.audio import save_wav
+    from edge_vasa.core.audio import save_wav
 
     save_wav(tmp_path / "a.wav", speech[: SAMPLE_RATE // 2])
     src = FileSource(tmp_path / "a.wav")
@@ -288,7 +288,7 @@ def test_pyaudio_microphone_drives_lip_sync(
     virtual_mic, grace_hopper_prepared, torch_ranking, student, speech
 ):
     """A real PyAudio input stream from the virtual ALSA device: the frames' mouth follows the WAV."""
-    from edge_vasa.evaluate import evaluate_frames
+    from edge_vasa.evaluation.evaluate import evaluate_frames
 
     collector = FrameCollector()
     session = session_for(
@@ -374,7 +374,7 @@ class FakeMic:
 def test_microphone_unplugged_then_back(monkeypatch, grace_hopper_prepared, torch_ranking, student):
     mic = FakeMic()
     monkeypatch.setitem(sys.modules, "pyaudio", mic)
-    monkeypatch.setattr("edge_vasa.live.RETRY_S", 0.2)
+    monkeypatch.setattr("edge_vasa.live.session.RETRY_S", 0.2)
     collector = FrameCollector(downscale=8)
     session = session_for(grace_hopper_prepared, MicrophoneSource("USB"), [collector], torch_ranking, student)
     session.start()
@@ -431,7 +431,7 @@ def misbehaving_candidate(monkeypatch, good, device: str, misbehave):
 def test_backend_failing_mid_run_falls_back(
     monkeypatch, grace_hopper_prepared, torch_ranking, student, tmp_path
 ):
-    from edge_vasa.audio import save_wav
+    from edge_vasa.core.audio import save_wav
 
     def fail(call: int) -> None:
         if call > 10:
@@ -459,8 +459,8 @@ def test_backend_failing_mid_run_falls_back(
 
 @pytest.mark.slow
 def test_sigterm_during_recording_leaves_a_playable_mp4(tmp_path, private_cache, torch_ranking):
-    from edge_vasa.provenance import verify
-    from edge_vasa.video import probe_video
+    from edge_vasa.core.video import probe_video
+    from edge_vasa.provenance.record import verify
 
     out = tmp_path / "rec.mp4"
     env = dict(os.environ, EDGE_VASA_CACHE=str(private_cache))
@@ -468,7 +468,7 @@ def test_sigterm_during_recording_leaves_a_playable_mp4(tmp_path, private_cache,
         [
             sys.executable,
             "-m",
-            "edge_vasa.cli",
+            "edge_vasa",
             "live",
             "--source",
             f"file:{BUNDLED_SPEECH}",
@@ -509,7 +509,7 @@ def test_watchdog_replaces_a_hung_renderer(
 ):
     """A decoder call that never returns: the watchdog notices the stalled stage, moves to the next backend
     and starts a fresh render thread; frames keep coming."""
-    monkeypatch.setattr("edge_vasa.live.STALL_S", 1.0)
+    monkeypatch.setattr("edge_vasa.live.session.STALL_S", 1.0)
     release = threading.Event()
 
     def hang(call: int) -> None:
@@ -557,7 +557,7 @@ def test_watchdog_replaces_a_hung_renderer(
     ],
 )
 def test_live_bad_options_are_one_line_errors(capsys, monkeypatch, tmp_path, argv, words):
-    from edge_vasa.cli import main
+    from edge_vasa.apps.cli import main
 
     monkeypatch.chdir(tmp_path)
     rc = main(["live", *argv])

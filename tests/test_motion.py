@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import skimage.data
 
-from edge_vasa import motion as M
+from edge_vasa.core import motion as M
 
 
 @lru_cache(maxsize=1)
 def face_like_landmarks() -> np.ndarray:
     """The neutral 68 landmarks of a real aligned face (pixels in a 512 crop)."""
-    from edge_vasa.face import prepare_face
+    from edge_vasa.core.face import prepare_face
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -7,34 +7,30 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from edge_vasa.audio import SAMPLE_RATE, load_audio  # noqa: E402
-from edge_vasa.corpus import IDENTITY_SOURCES, build_corpus  # noqa: E402
-from edge_vasa.generate import (  # noqa: E402
-    MAX_BLINK_GAP,
-    WEIGHTS,
-    GenerateOptions,
-    MotionGenerator,
-    ensure_blinks,
-    resample_motion,
-)
-from edge_vasa.models.audio_encoder import AudioEncoder, AudioEncoderConfig  # noqa: E402
-from edge_vasa.models.motion_dit import MotionDiT, MotionGeneratorConfig  # noqa: E402
-from edge_vasa.motion import INDEX, MOTION_DIM, NEUTRAL, SLICES, count_closures  # noqa: E402
-from edge_vasa.speech import synthesize  # noqa: E402
-from edge_vasa.train import MotionTrainConfig, export_weights, load_motion_models, train_motion  # noqa: E402
+from edge_vasa.core.audio import SAMPLE_RATE, load_audio
+from edge_vasa.core.motion import INDEX, MOTION_DIM, NEUTRAL, SLICES, count_closures
+from edge_vasa.core.options import GenerateOptions
+from edge_vasa.core.shipped import MOTION_WEIGHTS
+from edge_vasa.core.speech import synthesize
+from edge_vasa.data.corpus import IDENTITY_SOURCES, build_corpus
+from edge_vasa.models.audio_encoder import AudioEncoder, AudioEncoderConfig
+from edge_vasa.models.motion_dit import MotionDiT, MotionGeneratorConfig
+from edge_vasa.pipeline.postprocess import MAX_BLINK_GAP, ensure_blinks, resample_motion
+from edge_vasa.pipeline.teacher_motion import MotionGenerator, load_motion_models
+from edge_vasa.training.train_motion import MotionTrainConfig, export_weights, train_motion
 
 FAST = GenerateOptions(steps=8)
 
 
 @pytest.fixture(scope="module")
 def generator() -> MotionGenerator:
-    return MotionGenerator.load(WEIGHTS)
+    return MotionGenerator.load(MOTION_WEIGHTS)
 
 
 @pytest.fixture(scope="module")
 def speech() -> np.ndarray:
     utt = synthesize("The quick brown fox jumps over the lazy dog, and then it runs far away again.", "en")
-    from edge_vasa.audio import resample
+    from edge_vasa.core.audio import resample
 
     return resample(utt.audio, utt.sample_rate)
 
@@ -58,11 +54,11 @@ def test_network_shapes():
 
 
 def test_shipped_weights_have_a_matching_manifest():
-    manifest = json.loads(WEIGHTS.with_suffix(".json").read_text())
+    manifest = json.loads(MOTION_WEIGHTS.with_suffix(".json").read_text())
     import hashlib
 
-    assert hashlib.sha256(WEIGHTS.read_bytes()).hexdigest() == manifest["sha256"]
-    assert WEIGHTS.stat().st_size < 60e6
+    assert hashlib.sha256(MOTION_WEIGHTS.read_bytes()).hexdigest() == manifest["sha256"]
+    assert MOTION_WEIGHTS.stat().st_size < 60e6
 
 
 def test_same_seed_same_motion_and_length(generator, speech):

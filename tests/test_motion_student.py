@@ -8,22 +8,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from edge_vasa.audio import SAMPLE_RATE, load_audio  # noqa: E402
-from edge_vasa.distill_motion import (  # noqa: E402
-    STUDENT_WEIGHTS,
-    StudentMotionGenerator,
-    load_motion_student,
-)
-from edge_vasa.errors import EdgeVasaError  # noqa: E402
-from edge_vasa.generate import (  # noqa: E402
-    BUNDLED_SPEECH,
-    MAX_BLINK_GAP,
-    WEIGHTS,
-    BlinkKeeper,
-    ensure_blinks,
-)
-from edge_vasa.motion import INDEX, MOTION_DIM, SLICES, count_closures  # noqa: E402
-from edge_vasa.options import GenerateOptions  # noqa: E402
+from edge_vasa.core.audio import SAMPLE_RATE, load_audio
+from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.core.motion import INDEX, MOTION_DIM, SLICES, count_closures
+from edge_vasa.core.options import GenerateOptions
+from edge_vasa.core.shipped import BUNDLED_SPEECH, MOTION_WEIGHTS, STUDENT_WEIGHTS
+from edge_vasa.pipeline.postprocess import MAX_BLINK_GAP, BlinkKeeper, ensure_blinks
+from edge_vasa.pipeline.student_motion import StudentMotionGenerator, load_motion_student
 
 
 @pytest.fixture(scope="module")
@@ -155,19 +146,15 @@ def test_bad_audio_is_a_one_line_error(student, audio):
 
 def test_teacher_weights_are_not_a_student(tmp_path):
     with pytest.raises(EdgeVasaError, match="not a motion student"):
-        load_motion_student(WEIGHTS)
+        load_motion_student(MOTION_WEIGHTS)
     with pytest.raises(EdgeVasaError, match="not found"):
         load_motion_student(tmp_path / "missing.safetensors")
 
 
 def test_motion_distillation_resumes_and_exports(tmp_path):
-    from edge_vasa.corpus import IDENTITY_SOURCES, build_corpus
-    from edge_vasa.distill_motion import (
-        DistillConfig,
-        distill_motion,
-        export_motion_student,
-        load_motion_student,
-    )
+    from edge_vasa.data.corpus import IDENTITY_SOURCES, build_corpus
+    from edge_vasa.pipeline.student_motion import load_motion_student
+    from edge_vasa.training.distill_motion import DistillConfig, distill_motion, export_motion_student
 
     sources = [s for s in IDENTITY_SOURCES if s.name == "grace_hopper"]
     corpus = build_corpus(tmp_path / "corpus", 2, seed=3, workers=1, sources=sources)

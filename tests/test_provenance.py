@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from helpers import assert_one_error_line, run
 
-from edge_vasa.corpus import videos_dir
-from edge_vasa.provenance import Provenance, check_label, label_frame, read_manifest, verify
-from edge_vasa.video import frames_of, write_mp4
-from edge_vasa.watermark import (
+from edge_vasa.core.video import frames_of, write_mp4
+from edge_vasa.data.corpus import videos_dir
+from edge_vasa.provenance.record import Provenance, check_label, label_frame, read_manifest, verify
+from edge_vasa.provenance.watermark import (
     CHASE_FLIPS,
     DETECT_Z,
     PAYLOAD_BITS,
@@ -29,8 +29,8 @@ FPS = 25
 @pytest.fixture(scope="module")
 def clip(grace_hopper_prepared) -> list[np.ndarray]:
     """3 s of a talking face from the analytic renderer (the corpus renderer: fast, no network weights)."""
-    from edge_vasa.motion import INDEX, neutral
-    from edge_vasa.render import Renderer
+    from edge_vasa.core.motion import INDEX, neutral
+    from edge_vasa.pipeline.analytic import Renderer
 
     t = np.arange(3 * FPS) / FPS
     motion = neutral(len(t))
@@ -160,7 +160,7 @@ def test_label_is_drawn_bottom_left(clip):
 
 @pytest.mark.parametrize("bad", ["x" * 41, "KI-generiert ✓", "   ", "line\nbreak"])
 def test_bad_labels_are_refused(bad):
-    from edge_vasa.errors import EdgeVasaError
+    from edge_vasa.core.errors import EdgeVasaError
 
     with pytest.raises(EdgeVasaError, match="--label"):
         check_label(bad)
@@ -177,8 +177,8 @@ def test_generate_then_verify_before_and_after_reencoding(capsys, tmp_path):
     pytest.importorskip("torch")
     import soundfile as sf
 
-    from edge_vasa.audio import load_audio
-    from edge_vasa.generate import BUNDLED_SPEECH
+    from edge_vasa.core.audio import load_audio
+    from edge_vasa.core.shipped import BUNDLED_SPEECH
 
     speech = tmp_path / "hi.wav"
     sf.write(speech, load_audio(BUNDLED_SPEECH)[: 16000 * 3], 16000)

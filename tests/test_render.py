@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import skimage.data
 
-from edge_vasa import motion as M
-from edge_vasa.face import prepare_face
-from edge_vasa.render import Renderer, tps_backward_map
+from edge_vasa.core import motion as M
+from edge_vasa.core.face import prepare_face
+from edge_vasa.pipeline.analytic import Renderer, tps_backward_map
 
 
 @pytest.fixture(scope="module")

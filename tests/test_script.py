@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from edge_vasa.motion import INDEX, MOTION_DIM, RANGES
-from edge_vasa.script import FPS, ScriptStyle, blink_track, motion_script
-from edge_vasa.speech import Phone, Utterance
+from edge_vasa.core.motion import INDEX, MOTION_DIM, RANGES
+from edge_vasa.core.speech import Phone, Utterance
+from edge_vasa.data.script import FPS, ScriptStyle, blink_track, motion_script
 
 SR = 16000
 

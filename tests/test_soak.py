@@ -9,8 +9,8 @@ import pytest
 from helpers import run
 from PIL import Image
 
-from edge_vasa.sinks import FrameInfo
-from edge_vasa.soak import MEMORY_GROWTH, FrameLedger, judge
+from edge_vasa.live.sinks import FrameInfo
+from edge_vasa.live.soak import MEMORY_GROWTH, FrameLedger, judge
 
 
 def samples(rss: list[float], skipped: int = 0, dropped: int = 0, out_of_order: int = 0) -> list[dict]:

@@ -1,4 +1,4 @@
-"""Tests for edge_vasa.speech: timings against the audio itself, visemes, singing, errors, determinism."""
+"""edge_vasa.core.speech: timings against the audio itself, visemes, singing, errors, determinism."""
 
 import ctypes.util
 import multiprocessing
@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_vasa import speech
-from edge_vasa.errors import EdgeVasaError
-from edge_vasa.speech import LANGUAGES, SILENCE, VISEMES, sing, synthesize, viseme_lookup, viseme_of
+from edge_vasa.core import speech
+from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.core.speech import LANGUAGES, SILENCE, VISEMES, sing, synthesize, viseme_lookup, viseme_of
 
 HAVE_ESPEAK = bool(ctypes.util.find_library("espeak-ng")) and bool(speech.ESPEAK_VARIANTS)
 HAVE_FESTIVAL = shutil.which("festival") is not None

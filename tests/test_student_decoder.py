@@ -9,25 +9,22 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from edge_vasa.corpus import IDENTITY_SOURCES, build_corpus  # noqa: E402
-from edge_vasa.decoder import (  # noqa: E402
-    STUDENT_DECODER_WEIGHTS,
-    NeuralRenderer,
-    load_decoder_models,
-)
-from edge_vasa.distill_decoder import (  # noqa: E402
-    DecoderDistillConfig,
-    distill_decoder,
-    export_student_decoder,
-)
-from edge_vasa.evaluate import psnr_db  # noqa: E402
-from edge_vasa.models.student_decoder import (  # noqa: E402
+from edge_vasa.core.motion import INDEX, MOUTH_INNER, MOUTH_OUTER, NEUTRAL
+from edge_vasa.core.shipped import STUDENT_DECODER_WEIGHTS
+from edge_vasa.data.corpus import IDENTITY_SOURCES, build_corpus
+from edge_vasa.evaluation.evaluate import psnr_db
+from edge_vasa.models.student_decoder import (
     StudentDecoder,
     StudentDecoderConfig,
     separable_heatmaps,
 )
-from edge_vasa.models.warp_decoder import heatmaps, identity_grid  # noqa: E402
-from edge_vasa.motion import INDEX, MOUTH_INNER, MOUTH_OUTER, NEUTRAL  # noqa: E402
+from edge_vasa.models.warp_decoder import heatmaps, identity_grid
+from edge_vasa.pipeline.decoder import NeuralRenderer, load_decoder_models
+from edge_vasa.training.distill_decoder import (
+    DecoderDistillConfig,
+    distill_decoder,
+    export_student_decoder,
+)
 
 FLOP_BUDGET = 1.5e9  # per 512x512 frame (issue: edge students)
 

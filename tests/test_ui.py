@@ -71,7 +71,7 @@ def shot(page, name: str) -> Path:
 
 @pytest.fixture(scope="module")
 def ui_url():
-    from edge_vasa.ui import BACKENDS, build_app
+    from edge_vasa.apps.ui import BACKENDS, build_app
 
     app = build_app(default_backend=[k for k, v in BACKENDS.items() if v == ("student", None)][0])
     app.queue(default_concurrency_limit=1)
@@ -85,8 +85,8 @@ def ui_url():
 
 @pytest.fixture(scope="module")
 def speech_wav(tmp_path_factory) -> Path:
-    from edge_vasa.audio import load_audio
-    from edge_vasa.generate import BUNDLED_SPEECH
+    from edge_vasa.core.audio import load_audio
+    from edge_vasa.core.shipped import BUNDLED_SPEECH
 
     path = tmp_path_factory.mktemp("speech") / "hello.wav"
     sf.write(path, load_audio(BUNDLED_SPEECH)[: 16000 * 2], 16000)
@@ -100,8 +100,8 @@ def upload(page, element: str, path: Path) -> None:
 def test_photo_and_speech_give_a_playable_watermarked_video(
     page, ui_url, grace_hopper_path, speech_wav, tmp_path
 ):
-    from edge_vasa.provenance import verify
-    from edge_vasa.video import probe_video
+    from edge_vasa.core.video import probe_video
+    from edge_vasa.provenance.record import verify
 
     page.goto(ui_url, wait_until="networkidle")
     assert "edge-vasa" in page.title()
@@ -165,12 +165,12 @@ def test_bad_uploads_get_a_plain_message(page, ui_url, speech_wav, tmp_path):
 
 
 def _live(port: int, private_cache, face) -> tuple:
-    from edge_vasa.generate import BUNDLED_SPEECH
-    from edge_vasa.live import LiveSession
+    from edge_vasa.core.shipped import BUNDLED_SPEECH
+    from edge_vasa.live.session import LiveSession
+    from edge_vasa.live.sinks import MjpegSink
+    from edge_vasa.live.sources import FileSource
     from edge_vasa.runtimes.models import FallbackModels
     from edge_vasa.runtimes.selector import rank_candidates
-    from edge_vasa.sinks import MjpegSink
-    from edge_vasa.sources import FileSource
 
     sink = MjpegSink(port)
     session = LiveSession(
@@ -228,14 +228,14 @@ def test_kiosk_page_shows_live_frames_and_reconnects_after_a_restart(
 
 
 def test_kiosk_overlay_names_the_problem(page):
-    from edge_vasa.sinks import MjpegSink
+    from edge_vasa.live.sinks import MjpegSink
 
     problems = ["Microphone lost (unplugged); retrying"]
     sink = MjpegSink(0, status=lambda: {"problems": problems, "started": 1.0, "frames_shown": 0})
     stop = threading.Event()
 
     def feed():
-        from edge_vasa.sinks import FrameInfo
+        from edge_vasa.live.sinks import FrameInfo
 
         i = 0
         while not stop.is_set():

@@ -1,4 +1,4 @@
-"""edge_vasa.video: MP4 writing (H.264 + AAC, atomic, A/V in sync), reading and probing."""
+"""edge_vasa.core.video: MP4 writing (H.264 + AAC, atomic, A/V in sync), reading and probing."""
 
 import os
 import shutil
@@ -8,8 +8,8 @@ import av
 import numpy as np
 import pytest
 
-from edge_vasa.errors import EdgeVasaError
-from edge_vasa.video import probe_video, read_video, write_mp4
+from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.core.video import probe_video, read_video, write_mp4
 
 SR = 16000
 FPS = 25

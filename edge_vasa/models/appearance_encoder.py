@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ENCODE_SIZE = 256  # the crop is encoded at this resolution; features come out at half of it
+from edge_vasa.models.shapes import ENCODE_SIZE
 
 
 @dataclass

@@ -12,9 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from edge_vasa.audio import N_MELS
-
-MEL_FRAMES_PER_VIDEO_FRAME = 4  # 100 Hz features, 25 Hz motion
+from edge_vasa.core.audio import MEL_FRAMES_PER_VIDEO_FRAME, N_MELS
 
 
 @dataclass

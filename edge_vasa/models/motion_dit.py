@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edge_vasa.motion import EMOTIONS, MOTION_DIM
+from edge_vasa.core.motion import EMOTIONS, MOTION_DIM
 
 N_CONTROLS = 4  # gaze_x, gaze_y, head distance (scale), head-motion amplitude
 

@@ -21,15 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edge_vasa.models.warp_decoder import (
-    FLOW_SIZE,
-    PATCHES,
-    feather,
-    identity_grid,
-    sample,
-    tps_grid,
-)
-from edge_vasa.motion import EYE_L, EYE_R, MOTION_DIM
+from edge_vasa.core.motion import EYE_L, EYE_R, MOTION_DIM
+from edge_vasa.models.shapes import FLOW_SIZE
+from edge_vasa.models.warp_decoder import PATCHES, feather, identity_grid, sample, tps_grid
 
 ATLAS_GAP = 2  # empty (alpha 0) pixels around each patch in the atlas, so bilinear reads never bleed
 

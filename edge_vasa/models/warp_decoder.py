@@ -28,11 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edge_vasa.core.motion import EYE_L, EYE_R, MOTION_DIM, MOUTH_INNER, MOUTH_OUTER
 from edge_vasa.models.appearance_encoder import ResBlock
-from edge_vasa.motion import EYE_L, EYE_R, MOTION_DIM, MOUTH_INNER, MOUTH_OUTER
-
-FLOW_SIZE = 64  # flow resolution
-TPS_REGULARIZATION = 1e-4
+from edge_vasa.models.shapes import FLOW_SIZE, TPS_REGULARIZATION
 
 
 @dataclass

@@ -1,0 +1,327 @@
+"""Where live frames go: a window (optionally full-screen, for kiosks), a virtual camera, an MP4 recording
+with the captured audio, a local MJPEG/HTTP stream for a browser, or a list in memory.
+
+The session opens every sink on its sink thread, then calls ``frame`` for each displayed frame and
+``audio`` (from the capture thread) for every block of captured audio, and ``close`` once at the end.
+A sink is constructed before the session starts, so missing pieces (no display, no camera driver) are
+reported at once as one-line errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.core.video import Mp4Writer
+from edge_vasa.provenance.record import Provenance
+
+
+@dataclass
+class FrameInfo:
+    index: int  # display frame number since the start (gaps = dropped frames)
+    stream_time: float  # s of captured audio before this frame
+    capture_time: float  # time.monotonic() when this frame's audio was captured
+    latency: float  # s from capture to hand-over to the sinks
+
+
+class Sink:
+    closed_by_user = False  # set when the user closes it (a window): the session then stops
+
+    def open(self, size: int, fps: int, provenance: Provenance | None = None) -> None:
+        pass
+
+    def frame(self, frame: np.ndarray, info: FrameInfo) -> None:
+        raise NotImplementedError
+
+    def audio(self, samples: np.ndarray) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class FrameCollector(Sink):
+    """Keeps every frame (optionally downscaled by an integer factor) and its info: tests and library use."""
+
+    def __init__(self, downscale: int = 1):
+        self.downscale, self.frames, self.infos = downscale, [], []
+        self.samples: list[np.ndarray] = []
+
+    def frame(self, frame: np.ndarray, info: FrameInfo) -> None:
+        self.frames.append(frame[:: self.downscale, :: self.downscale].copy())
+        self.infos.append(info)
+
+    def audio(self, samples: np.ndarray) -> None:
+        self.samples.append(samples)
+
+
+class RecordingSink(Sink):
+    """An MP4 of the displayed frames and the captured audio, in sync (frame pts from the audio clock).
+    Written to a temp file and moved into place when the session ends, also after Ctrl-C or SIGTERM."""
+
+    def __init__(self, path: str | Path):
+        """The session's provenance (what it runs, handed over at open) is written as tags and a signed C2PA
+        manifest."""
+        path = Path(path)
+        if path.suffix.lower() != ".mp4":
+            raise EdgeVasaError(f"--record {path}: the recording is an MP4; give a path ending in .mp4")
+        if not path.parent.is_dir():
+            raise EdgeVasaError(f"--record {path}: folder {path.parent} does not exist")
+        if not os.access(path.parent, os.W_OK):
+            raise EdgeVasaError(f"--record {path}: folder {path.parent} is not writable")
+        self.path = path
+        self.lock = threading.Lock()
+        self.writer = None
+        self.early: list[np.ndarray] = []
+
+    def open(self, size: int, fps: int, provenance: Provenance | None = None) -> None:
+        provenance = provenance or Provenance.for_files("live", {})
+        with self.lock:
+            self.fps = fps
+            self.writer = Mp4Writer(
+                self.path, fps, audio=True, metadata=provenance.tags(), finish=provenance.sign
+            )
+            for block in self.early:
+                self.writer.add_audio(block)
+            self.early = []
+
+    def frame(self, frame: np.ndarray, info: FrameInfo) -> None:
+        with self.lock:
+            self.writer.add_frame(frame, int(round(info.stream_time * self.fps)))
+
+    def audio(self, samples: np.ndarray) -> None:
+        with self.lock:
+            if self.writer is None:
+                self.early.append(samples)
+            else:
+                self.writer.add_audio(samples)
+
+    def close(self) -> None:
+        with self.lock:
+            if self.writer is not None:
+                if self.writer.container is None:  # not one frame shown: nothing worth keeping
+                    self.writer.abort()
+                else:
+                    self.writer.close()
+                self.writer = None
+
+
+class WindowSink(Sink):
+    """A window showing the avatar (Tk, in the standard library); full-screen for kiosks. Esc or closing the
+    window ends the session."""
+
+    def __init__(self, fullscreen: bool = False, title: str = "edge-vasa"):
+        if platform.system() == "Linux" and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        ):
+            raise EdgeVasaError(
+                "no display for a window (DISPLAY is not set); use --serve for a browser, --record, "
+                "or --no-window"
+            )
+        try:
+            import tkinter  # noqa: F401
+        except ImportError:
+            raise EdgeVasaError(
+                "Python has no tkinter for the window; install python3-tk, or use --serve / --no-window"
+            ) from None
+        self.fullscreen, self.title = fullscreen, title
+
+    def open(self, size: int, fps: int, provenance: Provenance | None = None) -> None:
+        import tkinter
+
+        try:
+            self.root = tkinter.Tk()
+        except tkinter.TclError as e:
+            raise EdgeVasaError(f"cannot open a window ({e}); use --serve or --no-window") from None
+        self.root.title(self.title)
+        self.root.configure(background="black")
+        self.root.attributes("-fullscreen", self.fullscreen)
+        self.root.protocol("WM_DELETE_WINDOW", self._closed)
+        self.root.bind("<Escape>", lambda _event: self._closed())
+        self.label = tkinter.Label(self.root, background="black", borderwidth=0)
+        self.label.pack(expand=True)
+
+    def _closed(self) -> None:
+        self.closed_by_user = True
+
+    def frame(self, frame: np.ndarray, info: FrameInfo) -> None:
+        from PIL import Image, ImageTk
+
+        image = Image.fromarray(frame)
+        if self.fullscreen:  # as large as the screen allows, aspect kept
+            side = min(self.root.winfo_screenwidth(), self.root.winfo_screenheight())
+            image = image.resize((side, side), Image.BILINEAR)
+        self.photo = ImageTk.PhotoImage(image)  # kept: Tk shows nothing once the image is collected
+        self.label.configure(image=self.photo)
+        self.root.update()
+
+    def close(self) -> None:
+        root, self.root = getattr(self, "root", None), None
+        if root is not None:
+            try:
+                root.destroy()
+            except Exception:  # already gone with its display
+                pass
+
+
+class VirtualCameraSink(Sink):
+    """A virtual webcam (pyvirtualcam: v4l2loopback on Linux, OBS on Windows/macOS) for video-call apps."""
+
+    def __init__(self, device: str | None = None):
+        try:
+            import pyvirtualcam  # noqa: F401
+        except ImportError:
+            raise EdgeVasaError(
+                "pyvirtualcam is not installed; `pip install pyvirtualcam` (on Linux also load the "
+                "v4l2loopback kernel module)"
+            ) from None
+        self.device = device
+
+    def open(self, size: int, fps: int, provenance: Provenance | None = None) -> None:
+        import pyvirtualcam
+
+        try:
+            self.camera = pyvirtualcam.Camera(size, size, fps, device=self.device)
+        except RuntimeError as e:
+            raise EdgeVasaError(
+                f"no virtual camera device ({e}); on Linux: `modprobe v4l2loopback exclusive_caps=1`"
+            ) from None
+
+    def frame(self, frame: np.ndarray, info: FrameInfo) -> None:
+        self.camera.send(frame)
+
+    def close(self) -> None:
+        camera = getattr(self, "camera", None)
+        if camera is not None:
+            camera.close()
+
+
+KIOSK_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>edge-vasa</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+html, body { margin: 0; height: 100%; background: #000; overflow: hidden; cursor: none; }
+#avatar { position: absolute; inset: 0; margin: auto; max-width: 100vw; max-height: 100vh;
+  aspect-ratio: 1; width: 100vmin; }
+#status { position: absolute; left: 0; right: 0; bottom: 0; padding: 0.6em 1em; display: none;
+  font: 1.1em system-ui, sans-serif; color: #fff; background: rgba(160, 40, 40, 0.85); }
+</style></head>
+<body><img id="avatar" alt="talking avatar" src="stream.mjpg"><div id="status" role="status"></div>
+<script>
+// The overlay shows only when something is wrong: the session reports problems (microphone lost, a backend
+// fallback), or the server is unreachable. The stream reconnects by itself: after an error, when the
+// server comes back, when a new session starts (its start time changes), or when frames stop arriving.
+const img = document.getElementById("avatar"), status = document.getElementById("status");
+let started = null, shown = -1, stalledSince = null, down = false;
+function show(text) { status.textContent = text; status.style.display = text ? "block" : "none"; }
+function reconnect() { img.src = "stream.mjpg?" + Date.now(); stalledSince = null; }
+img.onerror = () => { down = true; setTimeout(reconnect, 1000); };
+async function poll() {
+  try {
+    const s = await (await fetch("status.json", {cache: "no-store"})).json();
+    const restarted = started !== null && s.started !== undefined && s.started !== started;
+    if (down || restarted) { down = false; reconnect(); }
+    started = s.started;
+    if (s.frames_shown !== undefined) {
+      if (s.frames_shown !== shown) { shown = s.frames_shown; stalledSince = null; }
+      else if (stalledSince === null) { stalledSince = Date.now(); }
+      else if (Date.now() - stalledSince > 3000) { reconnect(); }
+    }
+    show((s.problems || []).join(" | "));
+  } catch (e) { down = true; show("Avatar server not reachable; reconnecting..."); }
+  setTimeout(poll, 1000);
+}
+poll();
+</script></body></html>
+"""
+
+
+class MjpegSink(Sink):
+    """A local HTTP server (127.0.0.1 by default): / is a full-screen kiosk page, /stream.mjpg the frames as
+    MJPEG, /frame.jpg the latest frame, /status.json the session's state."""
+
+    def __init__(self, port: int = 8765, host: str = "127.0.0.1", status=None, quality: int = 85):
+        self.status = status or (lambda: {"problems": []})
+        self.quality, self.jpeg, self.count = quality, None, 0
+        self.changed = threading.Condition()
+        self.stopping = False
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # keep the console for the session's status line
+                pass
+
+            def _send(self, body: bytes, kind: str) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                route = self.path.split("?")[0]
+                if route in ("/", "/index.html"):
+                    self._send(KIOSK_PAGE.encode(), "text/html; charset=utf-8")
+                elif route == "/status.json":
+                    self._send(json.dumps(sink.status()).encode(), "application/json")
+                elif route == "/frame.jpg" and sink.jpeg is not None:
+                    self._send(sink.jpeg, "image/jpeg")
+                elif route == "/stream.mjpg":
+                    sink.stream_to(self)
+                else:
+                    self.send_error(404)
+
+        try:
+            self.server = ThreadingHTTPServer((host, port), Handler)
+        except OSError as e:
+            raise EdgeVasaError(
+                f"cannot serve on {host}:{port} ({e.strerror}); choose another --serve PORT"
+            ) from None
+        self.server.daemon_threads = True
+        self.url = f"http://{host}:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, name="mjpeg-http", daemon=True).start()
+
+    def stream_to(self, handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+        handler.send_header("Cache-Control", "no-store")
+        handler.end_headers()
+        seen = -1
+        try:
+            while True:
+                with self.changed:
+                    self.changed.wait_for(lambda seen=seen: self.count != seen or self.stopping, timeout=5)
+                    if self.stopping:
+                        return
+                    jpeg, seen = self.jpeg, self.count
+                if jpeg is None:
+                    continue
+                handler.wfile.write(
+                    b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpeg)
+                )
+                handler.wfile.write(jpeg + b"\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            return
+
+    def frame(self, frame: np.ndarray, info: FrameInfo) -> None:
+        ok, data = cv2.imencode(".jpg", frame[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        with self.changed:
+            self.jpeg, self.count = data.tobytes(), self.count + 1
+            self.changed.notify_all()
+
+    def close(self) -> None:
+        with self.changed:
+            self.stopping = True
+            self.changed.notify_all()
+        self.server.shutdown()
+        self.server.server_close()
