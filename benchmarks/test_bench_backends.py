@@ -14,7 +14,9 @@ from __future__ import annotations
 import pytest
 
 from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.core.face import example_face
 from edge_vasa.core.shipped import EDGE_NETWORKS
+from edge_vasa.pipeline.decoder_inputs import DecoderInputs
 from edge_vasa.runtimes.selector import artifacts_for, candidates, example_feeds, open_backend, probe
 
 MACHINE = probe()
@@ -29,7 +31,16 @@ def test_network_latency(benchmark, candidate, network):
         backend = open_backend(candidate, network, path)
     except EdgeVasaError as e:
         pytest.skip(f"{candidate}: {e}")
-    feeds = example_feeds(network)
+    if network == "appearance_encoder":
+        photo = example_face()
+        feeds = {"image": DecoderInputs(photo.image, photo.landmarks).encoder_image()}
+    else:
+        paths = artifacts_for(candidate, build=False)
+        frame, step = example_feeds(
+            open_backend(candidate, "decoder_student", paths["decoder_student"]),
+            open_backend(candidate, "motion_step", paths["motion_step"]),
+        )
+        feeds = frame if network == "decoder_student" else step
     backend(feeds)  # warm-up: first calls allocate and tune
     benchmark.extra_info.update(
         {"backend": candidate.backend, "precision": candidate.precision, "network": network}

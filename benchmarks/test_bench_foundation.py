@@ -20,7 +20,7 @@ def renderer(face) -> Renderer:
 
 def test_render_frame(benchmark, renderer, talking_motion):
     frames = iter(np.tile(talking_motion, (100, 1)))
-    benchmark(lambda: renderer.render(next(frames)))
+    benchmark(lambda: renderer.draw(next(frames)))
 
 
 def test_log_mel_10s(benchmark):
@@ -46,7 +46,7 @@ def test_fit_motion_per_frame(benchmark, renderer, talking_motion):
 
 
 def test_write_mp4_100_frames(benchmark, renderer, talking_motion, tmp_path):
-    frames = renderer.render_sequence(talking_motion)[0]
+    frames = renderer.render(talking_motion)
     audio = np.zeros(64000, np.float32)
     benchmark.pedantic(write_mp4, setup=lambda: ((tmp_path / "b.mp4", iter(frames), 25, audio), {}), rounds=3)
 
@@ -54,5 +54,5 @@ def test_write_mp4_100_frames(benchmark, renderer, talking_motion, tmp_path):
 def test_decode_100_frames(benchmark, renderer, talking_motion, tmp_path):
     from edge_vasa.core.video import read_video
 
-    path = write_mp4(tmp_path / "d.mp4", iter(renderer.render_sequence(talking_motion)[0]), 25)
+    path = write_mp4(tmp_path / "d.mp4", iter(renderer.render(talking_motion)), 25)
     benchmark(read_video, path)

@@ -36,10 +36,9 @@ def test_reference_path(benchmark, face, speech):
     from edge_vasa.core.options import GenerateOptions
     from edge_vasa.evaluation.evaluate import render_motion
     from edge_vasa.pipeline.avatar import Avatar
-    from edge_vasa.pipeline.loaders import load_generator
 
     benchmark.group = "offline generation, bundled speech"
-    avatar = Avatar(face, load_generator("teacher"))
+    avatar = Avatar.load(face)
     benchmark.pedantic(lambda: render_motion(avatar, avatar.motion(speech, GenerateOptions())), rounds=2)
     _record(benchmark, speech)
 
@@ -47,8 +46,8 @@ def test_reference_path(benchmark, face, speech):
 @pytest.mark.parametrize("candidate", CANDIDATES, ids=str)
 def test_edge_chain(benchmark, face, speech, candidate):
     from edge_vasa.conversion.accuracy import artifact_motion
-    from edge_vasa.pipeline.student_motion import StudentMotionGenerator
-    from edge_vasa.runtimes.models import EdgeModels, EdgeRenderer
+    from edge_vasa.runtimes.models import EdgeModels
+    from edge_vasa.runtimes.renderer import EdgeRenderer
     from edge_vasa.runtimes.selector import Ranked, artifacts_for
 
     benchmark.group = "offline generation, bundled speech"
@@ -57,7 +56,6 @@ def test_edge_chain(benchmark, face, speech, candidate):
     except EdgeVasaError as e:
         pytest.skip(f"{candidate}: {e}")
     models = EdgeModels.open(Ranked(candidate, artifacts={n: str(p) for n, p in paths.items()}))
-    student = StudentMotionGenerator.load()
     renderer = EdgeRenderer(face.image, face.landmarks, models)
-    benchmark.pedantic(lambda: renderer.render(artifact_motion(models, student, speech)), rounds=2)
+    benchmark.pedantic(lambda: renderer.render(artifact_motion(models, speech)), rounds=2)
     _record(benchmark, speech)

@@ -45,6 +45,7 @@ def test_live_pipeline(benchmark, face, candidate):
     from edge_vasa.live.session import LiveSession
     from edge_vasa.live.sinks import FrameCollector
     from edge_vasa.live.sources import FileSource
+    from edge_vasa.runtimes.assembler import EdgeStudio
     from edge_vasa.runtimes.models import FallbackModels
     from edge_vasa.runtimes.selector import Ranked
 
@@ -64,7 +65,9 @@ def test_live_pipeline(benchmark, face, candidate):
     timeline = []
 
     def run() -> dict:
-        session = LiveSession(face, FileSource(BUNDLED_SPEECH, loop=True), [Counter()], models)
+        session = LiveSession(
+            face, FileSource(BUNDLED_SPEECH, loop=True), [Counter()], EdgeStudio(models=models)
+        )
         session.start()
         start = time.monotonic()
         last_shown, last_t = 0, start

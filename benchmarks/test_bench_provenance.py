@@ -22,7 +22,7 @@ from edge_vasa.provenance.watermark import Payload, Watermarker, detect
 
 @pytest.fixture(scope="module")
 def frames(face, talking_motion) -> np.ndarray:
-    rendered, _ = Renderer(face.image, face.landmarks).render_sequence(talking_motion)
+    rendered = Renderer(face.image, face.landmarks).render(talking_motion)
     return rendered
 
 

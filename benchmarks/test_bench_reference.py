@@ -19,7 +19,7 @@ def test_decoder_8_frames_512(benchmark, face, talking_motion, threads):
     """One batch of 8 frames at 512x512 through the teacher decoder (as `generate` renders)."""
     torch.set_num_threads(threads)
     renderer = NeuralRenderer(face.image, face.landmarks)
-    benchmark.pedantic(renderer.render_sequence, args=(talking_motion[:8],), rounds=3, warmup_rounds=1)
+    benchmark.pedantic(renderer.render, args=(talking_motion[:8],), rounds=3, warmup_rounds=1)
 
 
 def test_appearance_encoding(benchmark, face):

@@ -42,7 +42,7 @@ def test_decoder_8_frames(benchmark, face, talking_motion, model):
     benchmark.group = "decoder: 8 frames at 512x512"
     encoder, decoder, _ = load_decoder_models(default_decoder_weights(model))
     renderer = NeuralRenderer(face.image, face.landmarks, (encoder, decoder))
-    benchmark.pedantic(renderer.render_sequence, args=(talking_motion[:8],), rounds=3, warmup_rounds=1)
+    benchmark.pedantic(renderer.render, args=(talking_motion[:8],), rounds=3, warmup_rounds=1)
     benchmark.extra_info["fps"] = round(8 / benchmark.stats.stats.mean, 1)
 
 
@@ -57,7 +57,7 @@ def test_motion_4s(benchmark, speech, model):
 def test_pipeline_4s(benchmark, face, speech, model):
     """Motion and every frame for 4 s of speech; seconds per second of video = mean / 4."""
     benchmark.group = "pipeline: 4 s of speech -> 100 frames"
-    avatar = Avatar(face, model=model)
+    avatar = Avatar.load(face, model)
 
     def run() -> int:
         return sum(1 for _ in avatar.render(speech, GenerateOptions()))

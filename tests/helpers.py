@@ -3,7 +3,10 @@ sys.path)."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from edge_vasa.apps.cli import main
+from edge_vasa.core.motion import motion_to_landmarks
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -25,3 +28,9 @@ def assert_one_error_line(rc: int, err: str, *words: str) -> str:
     for w in words:
         assert w.lower() in lines[0].lower(), f"{w!r} not in {lines[0]!r}"
     return lines[0]
+
+
+def rendered(renderer, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(frames, the landmarks they are meant to show) of any renderer under (T, MOTION_DIM) motion."""
+    motion = np.asarray(motion)
+    return renderer.render(motion), motion_to_landmarks(motion, renderer.geometry)

@@ -9,6 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from helpers import rendered
+
 from edge_vasa.core.errors import EdgeVasaError
 from edge_vasa.core.motion import INDEX, MOUTH_INNER, NEUTRAL
 from edge_vasa.core.shipped import DECODER_WEIGHTS
@@ -60,7 +62,7 @@ def test_untrained_decoder_is_the_keypoint_warp(grace_hopper_prepared):
     neural = NeuralRenderer(face.image, face.landmarks, build_decoder_models())
     analytic = Renderer(face.image, face.landmarks)
     m = _motion(yaw=0.15, pitch=-0.05, smile=0.6)
-    ours, theirs = neural.render(m)[0], analytic.render(m)[0]
+    ours, theirs = neural.render(m[None])[0], analytic.draw(m)[0]
     assert ours.shape == (512, 512, 3) and ours.dtype == np.uint8
     assert psnr_db(ours, theirs) > 28
 
@@ -70,7 +72,7 @@ def test_decoder_is_deterministic_and_teeth_come_back(grace_hopper_prepared):
     face = grace_hopper_prepared
     neural = NeuralRenderer(face.image, face.landmarks)
     open_, closed = _motion(jaw_open=0.9), _motion()
-    frames, landmarks = neural.render_sequence(np.stack([open_, closed, open_]))
+    frames, landmarks = rendered(neural, np.stack([open_, closed, open_]))
     assert frames.shape == (3, 512, 512, 3) and landmarks.shape == (3, 68, 2)
     np.testing.assert_array_equal(frames[0], frames[2])
     assert not np.array_equal(frames[0], frames[1])
@@ -81,7 +83,7 @@ def test_shipped_decoder_paints_an_open_mouth_dark(grace_hopper_prepared):
     on average), and it renders the neutral face close to the photo."""
     face = grace_hopper_prepared
     neural = NeuralRenderer(face.image, face.landmarks)
-    frames, lm = neural.render_sequence(np.stack([NEUTRAL, _motion(jaw_open=1.0)]))
+    frames, lm = rendered(neural, np.stack([NEUTRAL, _motion(jaw_open=1.0)]))
     assert psnr_db(frames[0], face.image) > 27
     import cv2
 

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import skimage.data
+from helpers import rendered
 
 from edge_vasa.core.audio import SAMPLE_RATE, resample
 from edge_vasa.core.errors import EdgeVasaError
@@ -37,7 +38,7 @@ def clip():
         face = prepare_face(skimage.data.astronaut())
     utt = synthesize("Hello! I am a talking face, made from a single photo.", "en")
     motion = motion_script(utt, ScriptStyle(emotion="neutral", head_amplitude=0.5), seed=0)
-    frames, marks = Renderer(face.image, face.landmarks).render_sequence(motion)
+    frames, marks = rendered(Renderer(face.image, face.landmarks), motion)
     return frames, marks, resample(utt.audio, utt.sample_rate), face.image, motion
 
 

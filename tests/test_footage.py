@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pytest
 import skimage.data
+from helpers import rendered
 from scipy.ndimage import gaussian_filter1d
 
 from edge_vasa.core import motion as M
@@ -65,7 +66,7 @@ def talk(tmp_path_factory, face_models) -> tuple[Path, np.ndarray]:
         warnings.simplefilter("ignore")  # the astronaut's mission patch counts as a second face
         face = prepare_face(skimage.data.astronaut())
     motion = known_motion(audio)
-    frames, _ = Renderer(face.image, face.landmarks).render_sequence(motion)
+    frames, _ = rendered(Renderer(face.image, face.landmarks), motion)
     canvas = np.full((len(frames), 480, 640, 3), 90, np.uint8)
     for c, f in zip(canvas, frames):
         c[60:444, 150:534] = cv2.resize(f, (384, 384), interpolation=cv2.INTER_AREA)

@@ -39,21 +39,15 @@ def torch_ranking(private_cache):
 
 
 @pytest.fixture(scope="module")
-def student():
-    from edge_vasa.pipeline.student_motion import StudentMotionGenerator
-
-    return StudentMotionGenerator.load()
-
-
-@pytest.fixture(scope="module")
 def speech() -> np.ndarray:
     return load_audio(BUNDLED_SPEECH)
 
 
-def session_for(face, source, sinks, ranking, student, **kw) -> LiveSession:
+def session_for(face, source, sinks, ranking, **kw) -> LiveSession:
+    from edge_vasa.runtimes.assembler import EdgeStudio
     from edge_vasa.runtimes.models import FallbackModels
 
-    return LiveSession(face, source, sinks, FallbackModels(ranking), student=student, **kw)
+    return LiveSession(face, source, sinks, EdgeStudio(models=FallbackModels(ranking)), **kw)
 
 
 # ------------------------------------------------------------------------------------------ pieces
@@ -284,9 +278,7 @@ def virtual_mic(tmp_path, monkeypatch, speech):
 
 
 @pytest.mark.slow
-def test_pyaudio_microphone_drives_lip_sync(
-    virtual_mic, grace_hopper_prepared, torch_ranking, student, speech
-):
+def test_pyaudio_microphone_drives_lip_sync(virtual_mic, grace_hopper_prepared, torch_ranking, speech):
     """A real PyAudio input stream from the virtual ALSA device: the frames' mouth follows the WAV."""
     from edge_vasa.evaluation.evaluate import evaluate_frames
 
@@ -296,7 +288,6 @@ def test_pyaudio_microphone_drives_lip_sync(
         MicrophoneSource(virtual_mic),
         [collector],
         torch_ranking,
-        student,
         max_latency=60.0,  # this test checks lip sync, not speed: keep every frame however slow the CPU
     )
     needed = int((len(speech) / SAMPLE_RATE + 0.6) * 25)  # the writer's lead-in, the speech, a margin
@@ -371,12 +362,12 @@ class FakeMic:
         self.PyAudio = PyAudio
 
 
-def test_microphone_unplugged_then_back(monkeypatch, grace_hopper_prepared, torch_ranking, student):
+def test_microphone_unplugged_then_back(monkeypatch, grace_hopper_prepared, torch_ranking):
     mic = FakeMic()
     monkeypatch.setitem(sys.modules, "pyaudio", mic)
     monkeypatch.setattr("edge_vasa.live.session.RETRY_S", 0.2)
     collector = FrameCollector(downscale=8)
-    session = session_for(grace_hopper_prepared, MicrophoneSource("USB"), [collector], torch_ranking, student)
+    session = session_for(grace_hopper_prepared, MicrophoneSource("USB"), [collector], torch_ranking)
     session.start()
     try:
         time.sleep(1.5)
@@ -428,9 +419,7 @@ def misbehaving_candidate(monkeypatch, good, device: str, misbehave):
     return dataclasses.replace(good, candidate=dataclasses.replace(good.candidate, device=device))
 
 
-def test_backend_failing_mid_run_falls_back(
-    monkeypatch, grace_hopper_prepared, torch_ranking, student, tmp_path
-):
+def test_backend_failing_mid_run_falls_back(monkeypatch, grace_hopper_prepared, torch_ranking, tmp_path):
     from edge_vasa.core.audio import save_wav
 
     def fail(call: int) -> None:
@@ -447,7 +436,6 @@ def test_backend_failing_mid_run_falls_back(
             FileSource(tmp_path / "s.wav", realtime=False),
             [collector],
             [flaky, good],
-            student,
             max_latency=60.0,
         )
         assert str(session.models.candidate) == "torch:flaky fp32"
@@ -504,9 +492,7 @@ def test_sigterm_during_recording_leaves_a_playable_mp4(tmp_path, private_cache,
     assert verdict.watermark["payload"]["render_id"] == verdict.tags["render_id"]
 
 
-def test_watchdog_replaces_a_hung_renderer(
-    monkeypatch, grace_hopper_prepared, torch_ranking, student, tmp_path
-):
+def test_watchdog_replaces_a_hung_renderer(monkeypatch, grace_hopper_prepared, torch_ranking, tmp_path):
     """A decoder call that never returns: the watchdog notices the stalled stage, moves to the next backend
     and starts a fresh render thread; frames keep coming."""
     monkeypatch.setattr("edge_vasa.live.session.STALL_S", 1.0)
@@ -520,7 +506,7 @@ def test_watchdog_replaces_a_hung_renderer(
     hangs = misbehaving_candidate(monkeypatch, good, "hangs", hang)
     collector = FrameCollector(downscale=8)
     session = session_for(
-        grace_hopper_prepared, FileSource(BUNDLED_SPEECH, loop=True), [collector], [hangs, good], student
+        grace_hopper_prepared, FileSource(BUNDLED_SPEECH, loop=True), [collector], [hangs, good]
     )
     try:
         with pytest.warns(RuntimeWarning) as warned:

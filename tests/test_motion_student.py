@@ -29,7 +29,7 @@ def speech() -> np.ndarray:
 
 def _step_inputs(student: StudentMotionGenerator, seed: int) -> tuple[torch.Tensor, ...]:
     g = torch.Generator().manual_seed(seed)
-    step = student.step
+    step = student.module
     return (
         0.1 * torch.randn((step.model.cfg.past, MOTION_DIM), generator=g),
         torch.randn((step.mel_frames, 80), generator=g) * 3 - 6,
@@ -69,7 +69,7 @@ def test_length_is_ceil_seconds_times_25(student, n_samples):
 def test_state_is_carried_and_reset_starts_over(student, speech):
     stream = student.stream(GenerateOptions())
     first = stream.push(speech[: 2 * SAMPLE_RATE])
-    chunk = student.step.chunk
+    chunk = student.module.chunk
     assert len(first) >= 2 * chunk, "two chunks committed before the end of the audio"
     stream.reset()
     again = stream.push(speech[: 2 * SAMPLE_RATE])
@@ -77,14 +77,14 @@ def test_state_is_carried_and_reset_starts_over(student, speech):
     # the second chunk continues from the first: other past motion, another second chunk
     inputs = list(_step_inputs(student, 0))
     with torch.no_grad():
-        a = student.step(*inputs)
+        a = student.module(*inputs)
         inputs[0] = inputs[0] + 0.3
-        b = student.step(*inputs)
+        b = student.module(*inputs)
     assert (a - b).abs().max() > 1e-2
 
 
 def test_step_has_fixed_shapes_and_exports(student):
-    step = student.step
+    step = student.module
     with torch.no_grad():
         traced = torch.export.export(step, tuple(_step_inputs(student, 0))).module()
         for seed in (1, 2):
@@ -96,12 +96,12 @@ def test_step_has_fixed_shapes_and_exports(student):
 
 def test_one_forward_pass_per_chunk(student, speech):
     calls = []
-    handle = student.step.model.register_forward_hook(lambda *_: calls.append(1))
+    handle = student.module.model.register_forward_hook(lambda *_: calls.append(1))
     try:
         out = student(speech, GenerateOptions())
     finally:
         handle.remove()
-    assert len(calls) == -(-len(out) // student.step.chunk)
+    assert len(calls) == -(-len(out) // student.module.chunk)
 
 
 def test_guidance_scales_change_the_face(student, speech):

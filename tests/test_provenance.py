@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import assert_one_error_line, run
+from helpers import assert_one_error_line, rendered, run
 
 from edge_vasa.core.video import frames_of, write_mp4
 from edge_vasa.data.corpus import videos_dir
@@ -36,7 +36,7 @@ def clip(grace_hopper_prepared) -> list[np.ndarray]:
     motion = neutral(len(t))
     motion[:, INDEX["jaw_open"]] = 0.4 * (1 + np.sin(2 * np.pi * 3 * t))  # talking
     motion[:, INDEX["yaw"]] = 0.08 * np.sin(2 * np.pi * 0.4 * t)  # and moving the head
-    frames, _ = Renderer(grace_hopper_prepared.image, grace_hopper_prepared.landmarks).render_sequence(motion)
+    frames, _ = rendered(Renderer(grace_hopper_prepared.image, grace_hopper_prepared.landmarks), motion)
     return list(frames)
 
 

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 import skimage.data
+from helpers import rendered
 
 from edge_vasa.core import motion as M
 from edge_vasa.core.face import prepare_face
@@ -51,15 +52,15 @@ def test_identity_thin_plate_spline_is_the_identity_map():
 
 def test_shapes_dtype_and_determinism(renderer):
     seq = np.stack([motion(jaw_open=0.5, yaw=0.1), motion(blink_left=1, blink_right=1), motion(smile=0.8)])
-    frames, marks = renderer.render_sequence(seq)
-    again, marks_again = renderer.render_sequence(seq)
+    frames, marks = rendered(renderer, seq)
+    again, marks_again = rendered(renderer, seq)
     assert frames.shape == (3, 512, 512, 3) and frames.dtype == np.uint8
     assert marks.shape == (3, 68, 2)
     assert np.array_equal(frames, again) and np.array_equal(marks, marks_again)
 
 
 def test_neutral_motion_renders_the_photo(face, renderer):
-    frame, marks = renderer.render(M.NEUTRAL)
+    frame, marks = renderer.draw(M.NEUTRAL)
     # the photo's own mouth interior is repainted (so teeth match every other frame); all else is the photo
     outside_mouth = ~polygon_mask(face.landmarks[60:68]) & ~polygon_mask(face.landmarks[48:60])
     assert psnr(frame[outside_mouth], face.image[outside_mouth]) > 45
@@ -67,7 +68,7 @@ def test_neutral_motion_renders_the_photo(face, renderer):
 
 
 def test_background_stays_steady_and_crop_border_does_not_tear(face, renderer):
-    frame, _ = renderer.render(motion(yaw=0.2, pitch=0.1, roll=0.1, tx=0.03, scale=1.1))
+    frame, _ = renderer.draw(motion(yaw=0.2, pitch=0.1, roll=0.1, tx=0.03, scale=1.1))
     border = np.ones((512, 512), bool)
     border[3:-3, 3:-3] = False
     diff = np.abs(frame.astype(int) - face.image.astype(int))[border]
@@ -78,7 +79,7 @@ def test_background_stays_steady_and_crop_border_does_not_tear(face, renderer):
 
 
 def test_open_mouth_has_a_dark_cavity_and_teeth(renderer):
-    frame, marks = renderer.render(motion(jaw_open=0.9))
+    frame, marks = renderer.draw(motion(jaw_open=0.9))
     inner = polygon_mask(marks[60:68])
     luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[inner]
     assert inner.sum() > 300, "the mouth opened"
@@ -88,18 +89,18 @@ def test_open_mouth_has_a_dark_cavity_and_teeth(renderer):
 
 def test_teeth_are_the_same_when_the_mouth_reopens(renderer):
     seq = np.stack([motion(jaw_open=0.7), motion(jaw_open=0.0), motion(jaw_open=0.7)])
-    frames, marks = renderer.render_sequence(seq)
+    frames, marks = rendered(renderer, seq)
     # the teeth just below the middle of the upper lip (the corners move with the jaw)
     upper = polygon_mask(np.concatenate([marks[0, 61:64], marks[0, 61:64][::-1] + [0, 8]]))
     assert np.array_equal(frames[0][upper], frames[2][upper])
     # a different opening keeps the upper-teeth pattern fixed to the upper lip
-    wider, marks_w = renderer.render(motion(jaw_open=0.9))
+    wider, marks_w = renderer.draw(motion(jaw_open=0.9))
     assert np.abs(wider[upper].astype(int) - frames[0][upper].astype(int)).mean() < 12
 
 
 def test_blink_covers_the_eye_with_a_lid(face, renderer):
-    open_frame, marks = renderer.render(M.NEUTRAL)
-    closed, _ = renderer.render(motion(blink_left=1.0, blink_right=1.0))
+    open_frame, marks = renderer.draw(M.NEUTRAL)
+    closed, _ = renderer.draw(motion(blink_left=1.0, blink_right=1.0))
     eye = polygon_mask(marks[36:42]) | polygon_mask(marks[42:48])
     gray_open = cv2.cvtColor(open_frame, cv2.COLOR_RGB2GRAY)[eye].astype(float)
     gray_closed = cv2.cvtColor(closed, cv2.COLOR_RGB2GRAY)[eye].astype(float)
@@ -114,6 +115,6 @@ def test_gaze_moves_the_iris(renderer):
         ys, xs = np.nonzero(eye & (gray < np.percentile(gray[eye], 30)))
         return xs.mean()
 
-    left, marks = renderer.render(motion(gaze_x=-1.0))
-    right, _ = renderer.render(motion(gaze_x=1.0))
+    left, marks = renderer.draw(motion(gaze_x=-1.0))
+    right, _ = renderer.draw(motion(gaze_x=1.0))
     assert iris_x(right, marks) > iris_x(left, marks) + 1.5

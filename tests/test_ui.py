@@ -169,13 +169,10 @@ def _live(port: int, private_cache, face) -> tuple:
     from edge_vasa.live.session import LiveSession
     from edge_vasa.live.sinks import MjpegSink
     from edge_vasa.live.sources import FileSource
-    from edge_vasa.runtimes.models import FallbackModels
-    from edge_vasa.runtimes.selector import rank_candidates
+    from edge_vasa.runtimes.assembler import EdgeStudio
 
     sink = MjpegSink(port)
-    session = LiveSession(
-        face, FileSource(BUNDLED_SPEECH, loop=True), [sink], FallbackModels(rank_candidates("torch:cpu"))
-    )
+    session = LiveSession(face, FileSource(BUNDLED_SPEECH, loop=True), [sink], EdgeStudio("torch:cpu"))
     sink.status = session.status
     return sink, session.start()
 

@@ -43,11 +43,17 @@ class NeuralRenderer:
     """Renders one identity (aligned crop + its 68 neutral landmarks) under any motion with a decoder
     (the teacher or the student: same inputs, except that the student takes the spline's coefficients)."""
 
-    def __init__(self, image: np.ndarray, landmarks: np.ndarray, models: tuple[AppearanceEncoder, Decoder]):
-        """MODELS: (encoder, decoder), from load_decoder_models."""
+    def __init__(
+        self,
+        image: np.ndarray,
+        landmarks: np.ndarray,
+        models: tuple[AppearanceEncoder, Decoder | None] | None = None,
+    ):
+        """MODELS: (encoder, decoder), default the teacher's. The decoder may be None where only the
+        decoder's inputs are wanted (``student_inputs``)."""
         self.inputs = DecoderInputs(image, landmarks)
         self.size, self.geometry = self.inputs.size, self.inputs.geometry
-        self.encoder, self.decoder = models
+        self.encoder, self.decoder = models or load_decoder_models()[:2]
         self.image = torch.from_numpy(self.inputs.image)
         # no_grad rather than inference_mode: these also feed exporters, which trace ordinary tensors
         with torch.no_grad():
