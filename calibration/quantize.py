@@ -16,12 +16,16 @@ gain measured; then they return to float in order of gain until the budget is me
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from edge_vasa.calibration.dataset import calibration_set
 from edge_vasa.evaluation.metrics import snr_db
+from edge_vasa.runtimes.backends import port_names, run_onnx
+from edge_vasa.runtimes.selector import cpu_info
 
 # Budgets on the calibration set (SNR of the int8 output against the fp32 output, dB). The decoder's is
 # set so that a frame's PSNR against the teacher drops by well under 1 dB: its output variance is about
@@ -86,12 +90,9 @@ def quantize_onnx(
     network: str, fp32_path: str | Path, dest: str | Path, weights: str | Path | None = None
 ) -> dict:
     """Static QDQ INT8 copy of an fp32 ONNX file at DEST; returns the manifest's calibration fields."""
-    import tempfile
 
     import onnx
     from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    from edge_vasa.runtimes.backends import run_onnx
 
     calib = calibration_set()
     feeds = calib.feeds(network, weights)
@@ -154,7 +155,6 @@ def openvino_grid_path(model) -> list[str]:
 
 def _vnni() -> bool:
     """Whether this CPU multiplies uint8 x int8 without 16-bit saturation (AVX-512 VNNI / AVX-VNNI / AMX)."""
-    from edge_vasa.runtimes.selector import cpu_info
 
     return any(f in cpu_info()["isa"] for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
 
@@ -174,7 +174,6 @@ OPENVINO_CANDIDATE_TYPES = (
 
 def quantize_openvino(network: str, model, weights: str | Path | None = None) -> tuple[object, dict]:
     """NNCF post-training INT8 of an OpenVINO model; returns (quantized model, the manifest's fields)."""
-    import os
 
     os.environ.setdefault("NNCF_CI", "1")  # NNCF's switch for its usage telemetry: nothing leaves the machine
     import nncf
@@ -183,7 +182,6 @@ def quantize_openvino(network: str, model, weights: str | Path | None = None) ->
 
     calib = calibration_set()
     feeds = calib.feeds(network, weights)
-    from edge_vasa.runtimes.backends import port_names
 
     names = port_names(model.inputs, feeds[0])
     dataset = nncf.Dataset(feeds, lambda f: [f[k] for k in names])

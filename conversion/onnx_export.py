@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from edge_vasa.calibration.quantize import quantize_onnx
 from edge_vasa.conversion.artifacts import export_fields, io_fields, measure_parity, write_manifest
 from edge_vasa.core.files import atomic_output
 from edge_vasa.pipeline.edge_networks import OUTPUT_NAMES, example_run
@@ -86,8 +87,6 @@ def export_onnx(
         elif precision == "fp16":
             to_fp16(Path(scratch) / "fp32.onnx", staged)
         else:
-            from edge_vasa.calibration.quantize import quantize_onnx
-
             extra = quantize_onnx(name, Path(scratch) / "fp32.onnx", staged, weights)
         feeds = {k: v.numpy() for k, v in inputs.items()}
         parity = {

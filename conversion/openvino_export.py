@@ -18,6 +18,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from edge_vasa.calibration.quantize import quantize_openvino
 from edge_vasa.conversion.artifacts import export_fields, io_fields, measure_parity, write_manifest
 from edge_vasa.conversion.onnx_export import trace_onnx
 from edge_vasa.core.files import atomic_output
@@ -44,8 +45,6 @@ def export_openvino(
         trace_onnx(network, inputs, OUTPUT_NAMES[name], onnx_path)
         model = ov.convert_model(str(onnx_path))
         if precision == "int8":
-            from edge_vasa.calibration.quantize import quantize_openvino
-
             model, extra = quantize_openvino(name, model, weights)
         staged = Path(scratch) / xml.name
         ov.save_model(model, str(staged), compress_to_fp16=precision == "fp16")

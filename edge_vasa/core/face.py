@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.core.heap import trim_heap
 
 CROP_SIZE = 512
 # Where the aligned face sits in the crop: eye midpoint and inter-ocular distance as crop fractions.
@@ -99,7 +100,6 @@ def _models() -> tuple:
 def release_models() -> None:
     """Free the detector and landmark model (~100 MB) once no more photos will be prepared (a live session
     prepares one face, then runs for hours), and hand the freed heap back to the system."""
-    from edge_vasa.core.heap import trim_heap
 
     _models.cache_clear()
     trim_heap()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import multiprocessing as mp
 import os
 import shutil
 import signal
@@ -41,9 +42,9 @@ from edge_vasa.core.audio import SAMPLE_RATE, resample, save_wav
 from edge_vasa.core.errors import EdgeVasaError
 from edge_vasa.core.face import detect_faces, detect_landmarks, load_image, matching_box, prepare_face
 from edge_vasa.core.files import atomic_output, write_png
-from edge_vasa.core.motion import EMOTIONS
+from edge_vasa.core.motion import EMOTIONS, INDEX, count_closures
 from edge_vasa.core.speech import LANGUAGES, Utterance, sing, synthesize
-from edge_vasa.core.video import write_mp4
+from edge_vasa.core.video import read_video, write_mp4
 from edge_vasa.data.script import FPS, draw_style, motion_script
 from edge_vasa.pipeline.analytic import Renderer, border_points, tps_backward_map
 
@@ -371,8 +372,6 @@ def build_corpus(
                     build_clip(out, plan, seed)
                     bar.update()
             else:
-                import multiprocessing as mp
-
                 with ProcessPoolExecutor(
                     workers, mp_context=mp.get_context("spawn"), initializer=_worker_init
                 ) as ex:
@@ -430,8 +429,6 @@ def _clip_metas(root: Path) -> list[dict]:
 
 def corpus_stats(root: str | Path, check_clips: int = 40, frames_per_clip: int = 6) -> dict:
     """Corpus summary plus a renderer check: dlib landmarks re-detected on decoded frames vs intended ones."""
-    from edge_vasa.core.motion import INDEX, count_closures
-    from edge_vasa.core.video import read_video
 
     root = Path(root)
     manifest = read_manifest(root)

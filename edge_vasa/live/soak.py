@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
+from edge_vasa.core.files import pyplot, save_figure
 from edge_vasa.live.sinks import FrameInfo, Sink
 
 SAMPLE_S = 5.0
@@ -68,7 +70,6 @@ def run_soak(
     progress: bool = True,
 ) -> Soak:
     """Run the session that SESSION_FACTORY(sinks) makes for SECONDS, sampling every SAMPLE_S."""
-    from tqdm import tqdm
 
     ledger = FrameLedger()
     session = session_factory([ledger])
@@ -148,7 +149,6 @@ def judge(samples: list[dict], warmup_s: float = WARMUP_S) -> dict:
 
 def plot_soak(soak: Soak, path: str | Path, warmup_s: float = WARMUP_S) -> None:
     """Three panels over time: frame rate, latency p50/p95, resident memory (warm-up shaded)."""
-    from edge_vasa.core.files import pyplot, save_figure
 
     plt = pyplot()
     t = np.array([s["t"] for s in soak.samples]) / 60

@@ -17,7 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
-from edge_vasa.core.audio import SAMPLE_RATE
+from edge_vasa.core.audio import SAMPLE_RATE, load_audio
 from edge_vasa.core.errors import EdgeVasaError
 
 BLOCK = SAMPLE_RATE // 25  # 40 ms: one motion frame of audio per read
@@ -209,7 +209,6 @@ class FileSource:
     """A speech file played in real time (as if spoken into a microphone), or as fast as it is read."""
 
     def __init__(self, path: str | Path, realtime: bool = True, loop: bool = False, block: int = BLOCK):
-        from edge_vasa.core.audio import load_audio
 
         self.audio, self.realtime, self.loop, self.block = load_audio(path), realtime, loop, block
         self.name = f"file {Path(path).name}" + (" (real time)" if realtime else "")

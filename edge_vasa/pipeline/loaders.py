@@ -10,13 +10,14 @@ from edge_vasa.core.face import PreparedFace
 from edge_vasa.core.options import MODELS, RENDERERS
 from edge_vasa.core.shipped import DECODER_WEIGHTS, MOTION_WEIGHTS, STUDENT_DECODER_WEIGHTS, STUDENT_WEIGHTS
 from edge_vasa.pipeline.analytic import Renderer
-from edge_vasa.pipeline.avatar import FrameRenderer, MotionSource
 from edge_vasa.pipeline.decoder import NeuralRenderer, load_decoder_models
 from edge_vasa.pipeline.student_motion import StudentMotionGenerator
 from edge_vasa.pipeline.teacher_motion import MotionGenerator
 
 
-def load_generator(model: str = MODELS[0], weights: str | Path | None = None) -> MotionSource:
+def load_generator(
+    model: str = MODELS[0], weights: str | Path | None = None
+) -> MotionGenerator | StudentMotionGenerator:
     """The motion generator of ``model`` ("teacher": diffusion sampling; "student": one pass per chunk),
     from ``weights`` or the shipped file."""
     if model not in MODELS:
@@ -35,7 +36,7 @@ def load_renderer(
     renderer: str = RENDERERS[0],
     model: str = MODELS[0],
     decoder_weights: str | Path | None = None,
-) -> FrameRenderer:
+) -> NeuralRenderer | Renderer:
     """FACE drawn by the learned decoder of MODEL (or DECODER_WEIGHTS), or by the analytic renderer."""
     if renderer not in RENDERERS:
         raise EdgeVasaError(f"unknown renderer {renderer!r}; use one of {', '.join(RENDERERS)}")

@@ -19,11 +19,13 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from edge_vasa import __version__
 from edge_vasa.core.errors import EdgeVasaError
 from edge_vasa.core.files import file_sha256
+from edge_vasa.core.video import frames_of, probe_video
 from edge_vasa.provenance.watermark import Detection, Payload, Watermarker, detect
 
 TAG = "edge_vasa_provenance"
@@ -250,7 +252,6 @@ class Verdict:
 
 def verify(path: str | os.PathLike, max_frames: int = VERIFY_FRAMES) -> Verdict:
     """Is PATH an edge-vasa video? The watermark decides; tags and C2PA are reported beside it."""
-    from edge_vasa.core.video import frames_of, probe_video
 
     facts = probe_video(path)
     frames = frames_of(path, max_frames)
@@ -278,7 +279,6 @@ def verify(path: str | os.PathLike, max_frames: int = VERIFY_FRAMES) -> Verdict:
 
 def label_frame(frame: np.ndarray, text: str) -> np.ndarray:
     """FRAME with a small visible label (white on a dark box, lower left)."""
-    import cv2
 
     out = frame.copy()
     height = frame.shape[0]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from skimage.metrics import structural_similarity
 from tqdm import tqdm
 
 from edge_vasa.core.errors import EdgeVasaError
@@ -157,7 +158,6 @@ def held_out_comparison(
     """Student vs teacher on eval-split frames of the held-out identities (never seen by either): PSNR and
     SSIM of the whole frame, PSNR of the mouth box; and both against the corpus frames for context.
     ``picture``: also save teacher | student | difference for the frames with the widest-open mouths."""
-    from skimage.metrics import structural_similarity
 
     held_out = set(read_manifest(Path(corpus)).get("held_out", {}).get("identities", []))
     try:
