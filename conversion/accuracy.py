@@ -27,13 +27,13 @@ from edge_vasa.core.audio import SAMPLE_RATE, load_audio, resample
 from edge_vasa.core.options import GenerateOptions
 from edge_vasa.core.shipped import DECODER_WEIGHTS, EDGE_NETWORKS
 from edge_vasa.core.speech import LANGUAGES, synthesize
-from edge_vasa.evaluation.evaluate import evaluate_frames, psnr_db, render_motion
+from edge_vasa.evaluation.metrics import psnr_db
+from edge_vasa.evaluation.scoring import evaluate_frames, render_motion
 from edge_vasa.pipeline.avatar import Avatar
-from edge_vasa.pipeline.motion_stream import StreamingGenerator
 from edge_vasa.pipeline.student_motion import StudentMotionGenerator
+from edge_vasa.runtimes.assembler import EdgeStudio
 from edge_vasa.runtimes.backends import open_artifact
-from edge_vasa.runtimes.models import ArtifactStep, EdgeModels
-from edge_vasa.runtimes.renderer import EdgeRenderer
+from edge_vasa.runtimes.models import EdgeModels
 from edge_vasa.runtimes.selector import interleaved_ms
 
 HELD_OUT_IDENTITIES = ("astronaut", "studio_f15", "cruise")
@@ -58,7 +58,7 @@ def held_out_speech() -> list[tuple[str, np.ndarray]]:
 
 def artifact_motion(models: EdgeModels, audio: np.ndarray) -> np.ndarray:
     """(T, MOTION_DIM) motion at 25 Hz from the exported streaming step, with default options."""
-    return StreamingGenerator(ArtifactStep(models))(audio, GenerateOptions())
+    return EdgeStudio(models=models).generator(audio, GenerateOptions())
 
 
 def compare_precisions(
@@ -82,9 +82,8 @@ def compare_precisions(
         for face_name, face in tqdm(faces, desc=f"held-out faces, {speech_name}", unit="face"):
             teacher = Avatar.load(face, decoder_weights=DECODER_WEIGHTS, generator=student)
             reference = render_motion(teacher, motion)
-            image, landmarks = face.image, face.landmarks
             row = {"speech": speech_name, "face": face_name, "frames": len(motion), "variants": {}}
-            renderers = {p: EdgeRenderer(image, landmarks, m) for p, m in models.items()}
+            renderers = {p: EdgeStudio(models=m).renderer(face) for p, m in models.items()}
             frames = {p: r.render(motion) for p, r in renderers.items()}
             for p, renderer in renderers.items():
                 chain = renderer.render(chains[p])

@@ -43,9 +43,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from edge_vasa.conversion import artifacts
+from edge_vasa.conversion.artifacts import (
+    FP16_MAX_ABS,
+    FP32_MAX_ABS,
+    INT8_MIN_SNR_DB,
+    export_fields,
+    write_manifest,
+)
 from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.evaluation.metrics import snr_db
 from edge_vasa.pipeline.edge_networks import OUTPUT_NAMES, example_run
+from edge_vasa.runtimes.artifacts import PRECISIONS, artifact_files, manifest_path
 
 if TYPE_CHECKING:
     import coremltools as ct
@@ -78,8 +86,8 @@ def export_coreml(
     """Export one network to OUT_DIR/NAME.mlpackage (+ NAME.json manifest) at PRECISION ("fp16", "int8"
     weights on the fp16 program, or "fp32") after checking its spec and, on macOS, its outputs against
     PyTorch; refused with nothing written when a check fails. WEIGHTS default to the shipped student's."""
-    if precision not in artifacts.PRECISIONS:
-        raise EdgeVasaError(f"unknown precision {precision!r}; use one of {', '.join(artifacts.PRECISIONS)}")
+    if precision not in PRECISIONS:
+        raise EdgeVasaError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     network, source, inputs, expected = example_run(name, weights)
     io_spec = {
         "inputs": {k: _coreml_array(v.numpy()) for k, v in inputs.items()},
@@ -107,14 +115,14 @@ def export_coreml(
                 f"Core ML int8 export of {name} is not smaller than its fp16 program; nothing written"
             )
         parity = _parity(staged, inputs, io_spec, expected, precision)
-        artifacts.manifest_path(target).unlink(missing_ok=True)  # an old manifest never meets new files
+        manifest_path(target).unlink(missing_ok=True)  # an old manifest never meets new files
         shutil.rmtree(target, ignore_errors=True)
         os.replace(staged, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
     fields = {
-        **artifacts.export_fields(name, "coreml", precision, source),
+        **export_fields(name, "coreml", precision, source),
         **io_spec,
         "coreml": {
             "spec_version": checked["spec_version"],
@@ -125,7 +133,7 @@ def export_coreml(
         **sizes,
         "parity": parity,
     }
-    artifacts.write_manifest(target, fields)
+    write_manifest(target, fields)
     return target
 
 
@@ -227,7 +235,7 @@ def _without_progress_bars() -> Iterator[None]:
 
 
 def _package_size(package: Path) -> int:
-    return sum(p.stat().st_size for p in artifacts.artifact_files(package))
+    return sum(p.stat().st_size for p in artifact_files(package))
 
 
 def _check_spec(package: Path, io_spec: dict, precision: str) -> dict:
@@ -288,14 +296,14 @@ def _parity(
     got = model.predict(feeds)[next(iter(io_spec["outputs"]))]
     record = {"backend": "Core ML CPU (macOS)", "validated": "outputs"}
     if precision == "int8":
-        snr = artifacts.snr_db(expected, got)
-        if not snr >= artifacts.INT8_MIN_SNR_DB:
+        snr = snr_db(expected, got)
+        if not snr >= INT8_MIN_SNR_DB:
             raise EdgeVasaError(
                 f"Core ML int8 export of {package.stem} has an SNR of {snr:.1f} dB "
-                f"(< {artifacts.INT8_MIN_SNR_DB:g}) against PyTorch; nothing written"
+                f"(< {INT8_MIN_SNR_DB:g}) against PyTorch; nothing written"
             )
-        return {**record, "snr_db": snr, "min_snr_db": artifacts.INT8_MIN_SNR_DB}
-    tolerance = artifacts.FP32_MAX_ABS if precision == "fp32" else artifacts.FP16_MAX_ABS
+        return {**record, "snr_db": snr, "min_snr_db": INT8_MIN_SNR_DB}
+    tolerance = FP32_MAX_ABS if precision == "fp32" else FP16_MAX_ABS
     error = float(np.abs(got - expected).max())
     if not error <= tolerance:
         raise EdgeVasaError(

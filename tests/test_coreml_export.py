@@ -14,7 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 ct = pytest.importorskip("coremltools")
 
-from edge_vasa.conversion import artifacts
+from edge_vasa.runtimes import artifacts
 from edge_vasa.conversion.coreml_export import export_coreml
 from edge_vasa.core.errors import EdgeVasaError
 from edge_vasa.core.files import file_sha256
