@@ -33,8 +33,9 @@ def decoder_inputs(renderer: Renderer, motion: np.ndarray) -> tuple[np.ndarray, 
 
 
 def image_array(rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 -> (1, 3, H, W) float32 in [0, 1]."""
-    return (np.ascontiguousarray(rgb).transpose(2, 0, 1)[None] / np.float32(255)).astype(np.float32)
+    """(H, W, 3) uint8 -> (1, 3, H, W) float32 in [0, 1], C-contiguous (runtimes read it in place; PyTorch
+    picks its convolution kernels by memory layout, and this is the layout the shipped frames came from)."""
+    return np.ascontiguousarray(np.asarray(rgb).transpose(2, 0, 1)[None] / np.float32(255), np.float32)
 
 
 @lru_cache(maxsize=8)
