@@ -14,13 +14,13 @@ import pytest
 torch = pytest.importorskip("torch")
 ct = pytest.importorskip("coremltools")
 
-from edge_vasa.runtimes import artifacts
 from edge_vasa.conversion.coreml_export import export_coreml
 from edge_vasa.core.errors import EdgeVasaError
 from edge_vasa.core.files import file_sha256
 from edge_vasa.models.weights import export_modules
 from edge_vasa.pipeline.decoder import build_decoder_models
 from edge_vasa.pipeline.edge_networks import NETWORKS, OUTPUT_NAMES, load_network
+from edge_vasa.runtimes import artifacts
 
 PRECISIONS = ("fp16", "int8")
 CASES = [(name, precision) for name in NETWORKS for precision in PRECISIONS]
