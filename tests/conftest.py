@@ -97,6 +97,14 @@ def private_signing_identity(tmp_path_factory):
         yield folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory):
+    """No test writes to the user's cache (~/.cache/edge-vasa: artifacts, timings, calibration): the whole
+    run gets a cache of its own; modules that need a fresh one take ``private_cache``."""
+    with _env_folder("EDGE_VASA_CACHE", tmp_path_factory.mktemp("session-cache")) as cache:
+        yield cache
+
+
 @pytest.fixture(scope="module")
 def private_cache(tmp_path_factory):
     """A cache folder of the test module's own (EDGE_VASA_CACHE): artifacts and timings stay apart from
