@@ -13,7 +13,17 @@ from hypothesis import strategies as st
 
 from edge_vasa.core import speech
 from edge_vasa.core.errors import EdgeVasaError
-from edge_vasa.core.speech import LANGUAGES, SILENCE, VISEMES, sing, synthesize, viseme_lookup, viseme_of
+from edge_vasa.core.speech import (
+    LANGUAGES,
+    SILENCE,
+    VISEMES,
+    espeak,
+    festival,
+    sing,
+    synthesize,
+    viseme_lookup,
+    viseme_of,
+)
 
 HAVE_ESPEAK = bool(ctypes.util.find_library("espeak-ng")) and bool(speech.ESPEAK_VARIANTS)
 HAVE_FESTIVAL = shutil.which("festival") is not None
@@ -245,10 +255,10 @@ def test_errors():
 
 
 def test_missing_engines_say_what_to_install(monkeypatch):
-    monkeypatch.setattr(speech, "_library_path", "/nonexistent/libespeak-ng.so.1")
+    monkeypatch.setattr(espeak, "_library_path", "/nonexistent/libespeak-ng.so.1")
     with pytest.raises(EdgeVasaError, match="apt-get install espeak-ng"):
         synthesize("hello", "en")
-    monkeypatch.setattr(speech.shutil, "which", lambda name: None)
+    monkeypatch.setattr(festival.shutil, "which", lambda name: None)
     with pytest.raises(EdgeVasaError, match="apt-get install festival festvox-kallpc16k"):
         synthesize("hello", "en", engine="festival")
     with pytest.raises(EdgeVasaError, match="apt-get install festival festvox-hi-nsk"):
