@@ -1,8 +1,9 @@
 """`edge-vasa batch JOBS --out DIR`: many videos at once, rendered in parallel on Ray.
 
 JOBS is a CSV file (header row) or JSONL (one object per line), one video per row: `image` and `audio`
-(paths, relative to the jobs file), and optionally `name` (the output's name) and the generate controls
-`emotion`, `gaze_x`, `gaze_y`, `distance`, `motion_scale`, `seed`, `fps`, `label`, and `face_index`.
+(paths, relative to the jobs file), and optionally `name` (the output's name), `label`, `face_index`, and
+the generate controls, a column each as declared on GenerateOptions (core.options.COLUMNS): `emotion`,
+`gaze_x`, `gaze_y`, `distance`, `motion_scale`, `seed`, `fps`.
 
     summary = run_batch("jobs.csv", "out/")                 # a local Ray instance, started here
     summary = run_batch("jobs.csv", "out/", ray_address="ray://head:10001")
@@ -37,11 +38,10 @@ import numpy as np
 
 from edge_vasa.apps.studio import open_studio
 from edge_vasa.core.errors import EdgeVasaError
-from edge_vasa.core.options import GenerateOptions
+from edge_vasa.core.options import GenerateOptions, from_columns
 
 CHUNK_S = 30.0  # audio longer than this is rendered as parallel chunks (whole seconds: frames line up)
 IN_FLIGHT = 2  # tasks queued per worker
-CONTROLS = ("emotion", "gaze_x", "gaze_y", "distance", "motion_scale", "seed", "fps")
 
 
 @dataclass
@@ -124,16 +124,7 @@ def _job(row: int, fields, base: Path) -> Job:
     for key in ("image", "audio"):
         if not fields.get(key):
             raise EdgeVasaError(f"no {key} given")
-    defaults = GenerateOptions()
-    value = {k: fields[k] for k in CONTROLS if fields.get(k) not in (None, "")}
-    opts = GenerateOptions(
-        emotion=str(value.get("emotion", defaults.emotion)),
-        gaze=(float(value.get("gaze_x", defaults.gaze[0])), float(value.get("gaze_y", defaults.gaze[1]))),
-        distance=float(value.get("distance", defaults.distance)),
-        motion_scale=float(value.get("motion_scale", defaults.motion_scale)),
-        seed=int(value.get("seed", defaults.seed)),
-        fps=int(value.get("fps", defaults.fps)),
-    )
+    opts = from_columns(fields)  # the control columns (core/options.py)
     opts.check()
     return Job(
         row,

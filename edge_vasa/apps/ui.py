@@ -11,9 +11,11 @@ is served on 127.0.0.1 only; Gradio's analytics are off, so nothing leaves the m
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import traceback
+from dataclasses import Field
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read at import: no calls home
@@ -22,8 +24,7 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
 from edge_vasa.core.errors import EdgeVasaError  # noqa: E402
-from edge_vasa.core.motion import EMOTIONS, INDEX, RANGES  # noqa: E402
-from edge_vasa.core.options import OUTPUT_FPS, GenerateOptions  # noqa: E402
+from edge_vasa.core.options import COLUMNS, CONTROLS, columns, from_columns, per_column  # noqa: E402
 
 # label -> (PyTorch model, edge backend or None)
 BACKENDS = {
@@ -56,18 +57,14 @@ def face_preview(photo: str | None) -> tuple[np.ndarray | None, str]:
 def render(
     photo: str | None,
     speech: str | None,
-    emotion: str,
-    gaze_x: float,
-    gaze_y: float,
-    distance: float,
-    motion_scale: float,
-    seed: float,
-    fps: str,
     backend: str,
     label: bool,
     progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 (Gradio's way)
+    *controls: str | float,
 ) -> tuple[str, str]:
-    """Photo + speech + controls -> (MP4 path, provenance note). Problems become one-line messages."""
+    """Photo + speech + controls -> (MP4 path, provenance note). Problems become one-line messages.
+
+    CONTROLS: the control widgets' values, in COLUMNS order (Gradio passes PROGRESS before them)."""
     from edge_vasa.apps.generate import generate_video
     from edge_vasa.core.video import probe_video
     from edge_vasa.provenance.record import read_tags
@@ -77,14 +74,7 @@ def render(
     if not speech:
         raise gr.Error("Upload or record some speech first.")
     model, edge = BACKENDS.get(backend, next(iter(BACKENDS.values())))
-    opts = GenerateOptions(
-        emotion=emotion,
-        gaze=(float(gaze_x), float(gaze_y)),
-        distance=float(distance),
-        motion_scale=float(motion_scale),
-        seed=int(seed),
-        fps=int(fps),
-    )
+    opts = from_columns(dict(zip(COLUMNS, controls)))
     out = Path(tempfile.mkdtemp(prefix="edge-vasa-ui-")) / "talking-face.mp4"
     try:
         generate_video(
@@ -110,7 +100,6 @@ def render(
 
 def build_app(default_backend: str | None = None) -> gr.Blocks:
     """The page. DEFAULT_BACKEND: one of BACKENDS' labels (default: the first, the fastest edge backend)."""
-    defaults = GenerateOptions()
     with gr.Blocks(title="edge-vasa", analytics_enabled=False) as app:
         gr.Markdown(
             f"# {TITLE}\nUpload a photo with one clear face and a speech recording (or record one), "
@@ -132,28 +121,7 @@ def build_app(default_backend: str | None = None) -> gr.Blocks:
                 )
             with gr.Column(scale=1):
                 with gr.Accordion("3. Look and motion", open=True):
-                    emotion = gr.Dropdown(
-                        list(EMOTIONS), value=defaults.emotion, label="Emotion", elem_id="emotion"
-                    )
-                    with gr.Row():
-                        gaze_x = gr.Slider(-1, 1, value=defaults.gaze[0], step=0.05, label="Gaze left/right")
-                        gaze_y = gr.Slider(-1, 1, value=defaults.gaze[1], step=0.05, label="Gaze up/down")
-                    lo, hi = RANGES[INDEX["scale"]]
-                    distance = gr.Slider(
-                        round(float(lo), 2),  # float32 in RANGES: 1.2999999523 on the page otherwise
-                        round(float(hi), 2),
-                        value=defaults.distance,
-                        step=0.01,
-                        label="Head size (larger = closer to the camera)",
-                    )
-                    motion_scale = gr.Slider(
-                        0, 2, value=defaults.motion_scale, step=0.05, label="Head motion (0 = still)"
-                    )
-                    with gr.Row():
-                        seed = gr.Number(value=defaults.seed, precision=0, label="Seed", minimum=0)
-                        fps = gr.Radio(
-                            [str(f) for f in OUTPUT_FPS], value=str(defaults.fps), label="Frames/s"
-                        )
+                    widgets = control_widgets()
                     backend = gr.Dropdown(
                         list(BACKENDS),
                         value=default_backend or next(iter(BACKENDS)),
@@ -167,10 +135,34 @@ def build_app(default_backend: str | None = None) -> gr.Blocks:
         photo.change(face_preview, photo, [crop, face_note])
         go.click(
             render,
-            [photo, speech, emotion, gaze_x, gaze_y, distance, motion_scale, seed, fps, backend, label],
+            [photo, speech, backend, label, *widgets.values()],
             [video, provenance],
         )
     return app
+
+
+def control_widgets() -> dict[str, gr.components.Component]:
+    """A widget per control column (COLUMNS, from GenerateOptions' fields), keyed by column; a pair such as
+    gaze side by side."""
+    widgets = {}
+    for f in CONTROLS:
+        labels, defaults = per_column(f, f.metadata["label"]), per_column(f, f.default)
+        with gr.Row() if "axes" in f.metadata else contextlib.nullcontext():
+            for column, label, default in zip(columns(f), labels, defaults):
+                widgets[column] = _widget(f, label, default, column)
+    return widgets
+
+
+def _widget(f: Field, label: str, default: object, elem_id: str) -> gr.components.Component:
+    meta = f.metadata
+    if "choices" in meta and isinstance(default, str):
+        return gr.Dropdown(list(meta["choices"]), value=default, label=label, elem_id=elem_id)
+    if "choices" in meta:  # a few numbers (frame rates): buttons
+        return gr.Radio([str(c) for c in meta["choices"]], value=str(default), label=label, elem_id=elem_id)
+    if "range" in meta:
+        lo, hi = meta["range"]
+        return gr.Slider(lo, hi, value=default, step=meta["step"], label=label, elem_id=elem_id)
+    return gr.Number(value=default, precision=0, label=label, minimum=0, elem_id=elem_id)  # the seed
 
 
 def serve(host: str = "127.0.0.1", port: int = 7860, open_browser: bool = True) -> None:

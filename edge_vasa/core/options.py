@@ -40,11 +40,14 @@ def span(lo: float, hi: float) -> str:
 
 
 def listed(values: Iterable) -> str:
+    """Choices as help and errors list them: 25, 30, 40."""
     return ", ".join(map(str, values))
 
 
 @dataclass
 class GenerateOptions:
+    """How to animate: the user's controls and the sampler's settings (the metadata: see the module doc)."""
+
     emotion: str = field(
         default="neutral", metadata={"choices": EMOTIONS, "help": "{choices}", "label": "Emotion"}
     )
