@@ -17,7 +17,7 @@ from PIL import Image
 
 from edge_vasa.apps.cli import build_parser
 
-# emotion, gaze, ... shared by generate and live (cli._add_control_options)
+# emotion, gaze, ... shared by generate and live (cli.generate.add_control_options)
 CONTROL_OPTIONS = [
     "--emotion",
     "--gaze",
