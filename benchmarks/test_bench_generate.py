@@ -34,7 +34,7 @@ def _record(benchmark, speech) -> None:
 
 def test_reference_path(benchmark, face, speech):
     from edge_vasa.core.options import GenerateOptions
-    from edge_vasa.evaluation.evaluate import render_motion
+    from edge_vasa.evaluation.scoring import render_motion
     from edge_vasa.pipeline.avatar import Avatar
 
     benchmark.group = "offline generation, bundled speech"

@@ -249,7 +249,8 @@ def test_odd_but_valid_input_gives_the_documented_video(capsys, tmp_path, grace_
     assert_video(out, seconds)
     if case == "audio-silence":  # a closed, still mouth
         from edge_vasa.core.video import read_video
-        from edge_vasa.evaluation.evaluate import mouth_opening, track_landmarks
+        from edge_vasa.evaluation.metrics import mouth_opening
+        from edge_vasa.evaluation.tracking import track_landmarks
 
         frames, _, _ = read_video(out)
         opening = mouth_opening(track_landmarks(frames, detect_every=5).landmarks)

@@ -20,6 +20,7 @@ import pytest
 
 from edge_vasa.bench import run as bench
 from edge_vasa.bench.report import REGRESSION, compare_reports, load_report
+from edge_vasa.bench.schema import BenchReport
 from edge_vasa.core.errors import EdgeVasaError
 
 torch = pytest.importorskip("torch")
@@ -42,11 +43,17 @@ def variants() -> list[bench.Variant]:
             time.sleep(SLOW_S)
             return decoder(feeds)
 
+        run.shapes = decoder.shapes
         return run
 
     def noisy(decoder):
         rng = np.random.default_rng(0)
-        return lambda feeds: decoder(feeds) + rng.normal(0, NOISE, (1, 3, 512, 512)).astype(np.float32)
+
+        def run(feeds):
+            return decoder(feeds) + rng.normal(0, NOISE, (1, 3, 512, 512)).astype(np.float32)
+
+        run.shapes = decoder.shapes
+        return run
 
     def variant(candidate, wrap=None) -> bench.Variant:
         encoder, motion, decoder = (open_backend(real, n, paths[n]) for n in EDGE_NETWORKS)
@@ -158,17 +165,18 @@ def test_compare_mode_flags_the_regression_and_exits_1(bench_run):
 
 def test_comparison_of_two_reports(bench_run):
     _, out, report, _ = bench_run
-    same = compare_reports(report, load_report(out))
-    assert same and not any(c["regression"] for c in same)
+    same = compare_reports(BenchReport.from_json(report), load_report(out))
+    assert same and not any(c.regression for c in same)
     worse = copy.deepcopy(report)
     worse["speed"]["variants"][NOISY]["decoder_vs_yardstick"] *= 1 + 2 * REGRESSION
     worse["speed"]["variants"][SLOW]["decoder_vs_yardstick"] *= 1 + REGRESSION / 2  # within the noise
     for clip in worse["clips"]:
         clip["variants"][REAL]["psnr_db"] *= 0.8
-    flagged = {(c["variant"], c["figure"]) for c in compare_reports(worse, report) if c["regression"]}
+    worse, report = BenchReport.from_json(worse), BenchReport.from_json(report)
+    flagged = {(c.variant, c.figure) for c in compare_reports(worse, report) if c.regression}
     assert flagged == {(NOISY, "decoder_vs_yardstick"), (REAL, "psnr_db")}
     better = compare_reports(report, worse)  # improvements are never regressions
-    assert not any(c["regression"] for c in better)
+    assert not any(c.regression for c in better)
 
 
 def test_quick_clip_is_a_clip_of_the_full_set():

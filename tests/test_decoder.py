@@ -15,7 +15,7 @@ from edge_vasa.core.errors import EdgeVasaError
 from edge_vasa.core.motion import INDEX, MOUTH_INNER, NEUTRAL
 from edge_vasa.core.shipped import DECODER_WEIGHTS
 from edge_vasa.data.corpus import IDENTITY_SOURCES, build_corpus
-from edge_vasa.evaluation.evaluate import psnr_db
+from edge_vasa.evaluation.metrics import psnr_db
 from edge_vasa.models.warp_decoder import identity_grid, pixels_to_grid, tps_flow
 from edge_vasa.pipeline.analytic import Renderer, tps_backward_map
 from edge_vasa.pipeline.decoder import NeuralRenderer, build_decoder_models, load_decoder_models

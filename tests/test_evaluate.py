@@ -13,18 +13,11 @@ from edge_vasa.core.face import prepare_face
 from edge_vasa.core.motion import INDEX
 from edge_vasa.core.speech import synthesize
 from edge_vasa.data.script import ScriptStyle, motion_script
-from edge_vasa.evaluation.evaluate import (
-    best_lag_correlation,
-    count_blinks,
-    evaluate_controls,
-    evaluate_frames,
-    format_controls,
-    iris_offset,
-    mouth_opening,
-    separability,
-    speech_activity,
-    track_landmarks,
-)
+from edge_vasa.evaluation import tracking
+from edge_vasa.evaluation.controls import evaluate_controls, format_controls, iris_offset, separability
+from edge_vasa.evaluation.metrics import best_lag_correlation, count_blinks, mouth_opening, speech_activity
+from edge_vasa.evaluation.scoring import evaluate_frames
+from edge_vasa.evaluation.tracking import track_landmarks
 from edge_vasa.pipeline.analytic import Renderer
 
 FRAME = SAMPLE_RATE // 25
@@ -76,12 +69,10 @@ def test_evaluate_frames_on_a_rendered_clip(clip):
 
 
 def test_tracking_with_sparse_detection_matches_detecting_every_frame(clip, monkeypatch):
-    from edge_vasa.evaluation import evaluate
-
     frames, marks, audio, _, _ = clip
     calls = []
-    detect = evaluate.detect_faces
-    monkeypatch.setattr(evaluate, "detect_faces", lambda frame: calls.append(1) or detect(frame))
+    detect = tracking.detect_faces
+    monkeypatch.setattr(tracking, "detect_faces", lambda frame: calls.append(1) or detect(frame))
     every = track_landmarks(frames)
     assert len(calls) == len(frames)
     calls.clear()

@@ -25,7 +25,7 @@ from edge_vasa.core.errors import EdgeVasaError
 from edge_vasa.core.face import prepare_face
 from edge_vasa.core.video import probe_video, read_video, write_mp4
 from edge_vasa.data import footage
-from edge_vasa.evaluation.evaluate import eye_aspect_ratio
+from edge_vasa.evaluation.metrics import eye_aspect_ratio
 from edge_vasa.pipeline.analytic import Renderer
 
 SPEECH = [Path(f"/usr/share/sounds/alsa/{n}.wav") for n in ("Front_Center", "Front_Left")]

@@ -152,6 +152,7 @@ def test_a_damaged_weights_manifest_is_a_clear_error(tmp_path, manifest):
 
 def test_load_report_returns_a_report_or_a_clear_error(tmp_path):
     from edge_vasa.bench.report import load_report
+    from edge_vasa.bench.schema import BenchReport
 
     values = st.recursive(
         st.none() | st.booleans() | st.integers() | st.text(max_size=8),
@@ -167,7 +168,7 @@ def test_load_report_returns_a_report_or_a_clear_error(tmp_path):
             report = load_report(path)
         except EdgeVasaError:
             return
-        assert isinstance(report, dict) and report["version"] == 1
+        assert isinstance(report, BenchReport) and report.version == 1
 
     check()
 

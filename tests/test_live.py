@@ -280,7 +280,7 @@ def virtual_mic(tmp_path, monkeypatch, speech):
 @pytest.mark.slow
 def test_pyaudio_microphone_drives_lip_sync(virtual_mic, grace_hopper_prepared, torch_ranking, speech):
     """A real PyAudio input stream from the virtual ALSA device: the frames' mouth follows the WAV."""
-    from edge_vasa.evaluation.evaluate import evaluate_frames
+    from edge_vasa.evaluation.scoring import evaluate_frames
 
     collector = FrameCollector()
     session = session_for(

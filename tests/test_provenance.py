@@ -12,6 +12,7 @@ from helpers import assert_one_error_line, rendered, run
 
 from edge_vasa.core.video import frames_of, write_mp4
 from edge_vasa.data.corpus import videos_dir
+from edge_vasa.evaluation.metrics import psnr_db
 from edge_vasa.provenance.record import Provenance, check_label, label_frame, read_manifest, verify
 from edge_vasa.provenance.watermark import (
     CHASE_FLIPS,
@@ -89,7 +90,7 @@ def test_watermark_is_faint_and_unbiased(clip):
     out = mark(frame)
     assert out.shape == frame.shape and out.dtype == np.uint8
     diff = out.astype(np.int16) - frame
-    psnr = 10 * np.log10(255**2 / np.mean(diff.astype(np.float64) ** 2))
+    psnr = psnr_db(out, frame)
     assert psnr > 38, f"watermark PSNR {psnr:.1f} dB: too strong to stay invisible"
     assert abs(diff.mean()) < 0.3, "the watermark shifts brightness"
     inside = ((frame > 10) & (frame < 245)).all(axis=2)  # away from saturation, which clips per channel

@@ -10,6 +10,7 @@ from helpers import rendered
 
 from edge_vasa.core import motion as M
 from edge_vasa.core.face import prepare_face
+from edge_vasa.evaluation.metrics import psnr_db
 from edge_vasa.pipeline.analytic import Renderer, tps_backward_map
 
 
@@ -30,11 +31,6 @@ def motion(**kw) -> np.ndarray:
     for k, v in kw.items():
         m[M.INDEX[k]] = v
     return m
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255**2 / max(mse, 1e-12)))
 
 
 def polygon_mask(points: np.ndarray, size: int = 512) -> np.ndarray:
@@ -63,7 +59,7 @@ def test_neutral_motion_renders_the_photo(face, renderer):
     frame, marks = renderer.draw(M.NEUTRAL)
     # the photo's own mouth interior is repainted (so teeth match every other frame); all else is the photo
     outside_mouth = ~polygon_mask(face.landmarks[60:68]) & ~polygon_mask(face.landmarks[48:60])
-    assert psnr(frame[outside_mouth], face.image[outside_mouth]) > 45
+    assert psnr_db(frame[outside_mouth], face.image[outside_mouth]) > 45
     np.testing.assert_allclose(marks, face.landmarks, atol=1e-6)
 
 
@@ -75,7 +71,7 @@ def test_background_stays_steady_and_crop_border_does_not_tear(face, renderer):
     assert diff.mean() < 3, "the crop border must stay where the photo had it"
     # no holes: a backward map always samples the photo, so no pixel is left empty (black)
     assert (frame.sum(axis=2) == 0).sum() <= (face.image.sum(axis=2) == 0).sum()
-    assert psnr(frame, face.image) < 30, "and the head really moved"
+    assert psnr_db(frame, face.image) < 30, "and the head really moved"
 
 
 def test_open_mouth_has_a_dark_cavity_and_teeth(renderer):

@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 from edge_vasa.core.motion import INDEX, MOUTH_INNER, MOUTH_OUTER, NEUTRAL
 from edge_vasa.core.shipped import STUDENT_DECODER_WEIGHTS
 from edge_vasa.data.corpus import IDENTITY_SOURCES, build_corpus
-from edge_vasa.evaluation.evaluate import psnr_db
+from edge_vasa.evaluation.metrics import psnr_db
 from edge_vasa.models.student_decoder import (
     StudentDecoder,
     StudentDecoderConfig,

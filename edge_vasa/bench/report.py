@@ -1,36 +1,38 @@
-"""The benchmark report: tables, Markdown, plots, and the comparison with a baseline report.
+"""The benchmark report: loading, the comparison with a baseline, tables, Markdown, and the files.
 
-    report = run_bench(quick=True)                       # bench.py measures
+    report = run_bench(quick=True)                       # run.py measures
     write_report(report, "bench/")                       # report.md, report.json, fps.png, ...
-    comparison = compare_reports(report, load_report("benchmarks/baseline"))
-    print(format_regressions(comparison))
+    report.comparison = compare_reports(report, load_report("benchmarks/baseline"))
+    print(format_regressions(report.comparison))
 
 Runs on different machines, or at different times on a noisy one, compare through ratios taken inside each
-run: every variant's time divided by the yardstick's (bench.YARDSTICK) from the same run. Accuracy compares
+run: every variant's time divided by the yardstick's (run.YARDSTICK) from the same run. Accuracy compares
 per clip, on the clips both reports hold (a quick run's clip is also in every full run).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from edge_vasa.bench.run import (
+from edge_vasa.bench.plots import plot_accuracy_vs_speed, plot_fps, plot_latency_cdf, plot_stages
+from edge_vasa.bench.schema import (
     FIDELITY_FRAMES,
-    LATENCY_FPS,
-    LIVE_FPS,
-    MIN_FPS,
     REPORT_VERSION,
-    TARGET_FPS,
-    TARGET_LATENCY_MS,
-    TARGET_PSNR_DB,
+    BenchReport,
+    ClipFailure,
+    ClipResult,
+    Comparison,
+    ReportError,
 )
+from edge_vasa.bench.targets import LATENCY_FPS, LIVE_FPS
 from edge_vasa.core.errors import EdgeVasaError
-from edge_vasa.core.files import atomic_output, pyplot, save_figure
+from edge_vasa.core.files import atomic_output
 from edge_vasa.core.options import LIVE_HOP
-from edge_vasa.runtimes.artifacts import PRECISIONS
 
 REGRESSION = 0.10  # a change for the worse beyond this fraction is flagged
 
@@ -48,45 +50,55 @@ COMPARED = (
 )
 
 
-def load_report(path: str | Path) -> dict:
-    """A report.json, or the folder that holds one; a one-line error otherwise."""
+def load_report(path: str | Path) -> BenchReport:
+    """A report.json, or the folder that holds one, checked against the schema; a one-line error naming
+    the problem otherwise (a baseline that is not a report must not fail minutes into a run)."""
     path = Path(path)
     if path.is_dir():
         path = path / "report.json"
     try:
-        report = json.loads(path.read_text())
+        document = json.loads(path.read_text())
     except FileNotFoundError:
         raise EdgeVasaError(f"baseline {path} not found; give a report.json or the folder of one") from None
     except (OSError, ValueError) as e:
         raise EdgeVasaError(
             f"baseline {path} is not a readable report ({e}); run `edge-vasa bench` again"
         ) from None
-    if not isinstance(report, dict) or report.get("version") != REPORT_VERSION or "speed" not in report:
-        raise EdgeVasaError(f"baseline {path} is not an edge-vasa bench report (version {REPORT_VERSION})")
-    return report
+    try:
+        return BenchReport.from_json(document)
+    except ReportError as e:
+        raise EdgeVasaError(
+            f"baseline {path} is not an edge-vasa bench report (version {REPORT_VERSION}): {e}"
+        ) from None
 
 
-def compare_reports(report: dict, baseline: dict, tolerance: float = REGRESSION) -> list[dict]:
+def _clip_figure(clip: ClipResult, variant: str, key: str) -> float | None:
+    """KEY of VARIANT on CLIP; None where the variant failed there, was not run, or lacks the figure."""
+    scores = clip.variants.get(variant)
+    return None if scores is None or isinstance(scores, ClipFailure) else getattr(scores, key)
+
+
+def compare_reports(
+    report: BenchReport, baseline: BenchReport, tolerance: float = REGRESSION
+) -> list[Comparison]:
     """Every compared figure of each variant in both reports: speed as ratios to the yardstick of its own
     run, accuracy per clip present in both. A change for the worse beyond TOLERANCE (and the figure's
     smallest meaningful change) is a regression."""
     out = []
-    now_speed, old_speed = report["speed"]["variants"], baseline["speed"]["variants"]
-    same_yardstick = report["speed"].get("yardstick") == baseline["speed"].get("yardstick")
-    old_clips = {c["clip"]: c for c in baseline.get("clips", [])}
+    now_speed, old_speed = report.speed.variants, baseline.speed.variants
+    same_yardstick = report.speed.yardstick == baseline.speed.yardstick
+    old_clips = {c.clip: c for c in baseline.clips}
     for name in now_speed:
         for section, key, sign, floor in COMPARED:
             if section == "speed":
                 if name not in old_speed or not same_yardstick:
                     continue
-                new, old = now_speed[name].get(key), old_speed[name].get(key)
+                new, old = getattr(now_speed[name], key), getattr(old_speed[name], key)
             else:
                 common = [
-                    (c["variants"][name].get(key), old_clips[c["clip"]]["variants"][name].get(key))
-                    for c in report.get("clips", [])
-                    if c["clip"] in old_clips
-                    and name in old_clips[c["clip"]]["variants"]
-                    and name in c["variants"]
+                    (_clip_figure(c, name, key), _clip_figure(old_clips[c.clip], name, key))
+                    for c in report.clips
+                    if c.clip in old_clips
                 ]
                 common = [(a, b) for a, b in common if a is not None and b is not None]
                 if not common:
@@ -97,14 +109,14 @@ def compare_reports(report: dict, baseline: dict, tolerance: float = REGRESSION)
             worse = (old - new) * sign  # > 0: worse
             change = worse / abs(old) if old else 0.0
             out.append(
-                {
-                    "variant": name,
-                    "figure": key,
-                    "baseline": round(old, 4),
-                    "now": round(new, 4),
-                    "worse_by": round(change, 4),
-                    "regression": change > tolerance and abs(new - old) > floor,
-                }
+                Comparison(
+                    variant=name,
+                    figure=key,
+                    baseline=round(old, 4),
+                    now=round(new, 4),
+                    worse_by=round(change, 4),
+                    regression=change > tolerance and abs(new - old) > floor,
+                )
             )
     return out
 
@@ -133,22 +145,29 @@ COLUMNS = (  # (key, header, format, also in the terminal table) of the report's
 )
 
 
-def _cell(row: dict, key: str, fmt: str) -> str:
-    value = row.get(key)
+def _format(value: object, fmt: str) -> str:
+    """VALUE in FMT; "-" for a figure the report lacks (None) or could not measure (NaN)."""
     return "-" if value is None or (isinstance(value, float) and np.isnan(value)) else fmt.format(value)
 
 
-def _reference_row(report: dict) -> dict:
-    acc = report["accuracy"].get("reference", {})
-    return {
+def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
+    return _format(row.get(key), fmt)
+
+
+def _table_rows(report: BenchReport) -> list[dict[str, Any]]:
+    """The report's rows, fastest first, then the reference path's (the teacher decoder, its chain)."""
+    reference = {
         "variant": "reference (teacher, PyTorch)",
-        "decoder_ms": report["speed"].get("reference_decoder_ms"),
-    } | acc
+        "decoder_ms": report.speed.reference_decoder_ms,
+    }
+    if "reference" in report.accuracy:
+        reference |= dataclasses.asdict(report.accuracy["reference"])
+    return [*report.rows, reference]
 
 
-def format_table(report: dict) -> str:
+def format_table(report: BenchReport) -> str:
     """The terminal table: every variant fastest first, then the reference path."""
-    rows = [*report["rows"], _reference_row(report)]
+    rows = _table_rows(report)
     columns = [c for c in COLUMNS if c[3]]
     cells = [[h for _, h, _, _ in columns]] + [[_cell(r, k, f) for k, _, f, _ in columns] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
@@ -159,76 +178,70 @@ def format_table(report: dict) -> str:
     return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
 
 
-def format_targets(report: dict) -> str:
+def format_targets(report: BenchReport) -> str:
+    """One line per target: met or not, the best value and the variant that reached it."""
     lines = []
-    for t in report["targets"]:
-        value = "-" if t["value"] is None else f"{t['value']:.2f}"
-        lines.append(
-            f"{'MET    ' if t['met'] else 'NOT MET'}  {t['target']}: best {value} ({t['best'] or 'none'})"
-        )
+    for t in report.targets:
+        value = "-" if t.value is None else f"{t.value:.2f}"
+        lines.append(f"{'MET    ' if t.met else 'NOT MET'}  {t.target}: best {value} ({t.best or 'none'})")
     return "\n".join(lines)
 
 
-def format_ratios(report: dict) -> str:
+def format_ratios(report: BenchReport) -> str:
     """The speed ratios in words (> 1: the first named is faster)."""
-    r, lines = report["ratios"], []
-    if "decoder_student_vs_teacher_pytorch" in r:
+    r, lines = report.ratios, []
+    if r.decoder_student_vs_teacher_pytorch is not None:
         lines.append(
-            f"decoder, student vs teacher (both PyTorch fp32): {r['decoder_student_vs_teacher_pytorch']}x"
+            f"decoder, student vs teacher (both PyTorch fp32): {r.decoder_student_vs_teacher_pytorch}x"
         )
-    if "decoder_fastest_edge_vs_teacher" in r:
-        best = r["decoder_fastest_edge_vs_teacher"]
-        lines.append(f"decoder, fastest edge variant ({best['variant']}) vs teacher: {best['ratio']}x")
-    if "motion_student_vs_teacher_pytorch" in r:
-        ratio = r["motion_student_vs_teacher_pytorch"]
+    if r.decoder_fastest_edge_vs_teacher is not None:
+        best = r.decoder_fastest_edge_vs_teacher
+        lines.append(f"decoder, fastest edge variant ({best.variant}) vs teacher: {best.ratio}x")
+    if r.motion_student_vs_teacher_pytorch is not None:
+        ratio = r.motion_student_vs_teacher_pytorch
         lines.append(f"motion per second of speech, student vs teacher (PyTorch): {ratio}x")
-    for key, value in r.items():
-        if key.startswith("int8_vs_fp32 "):
-            lines.append(
-                f"INT8 vs fp32, {key.split(' ', 1)[1]}: decoder {value['decoder']}x, frame {value['frame']}x"
-            )
-    if r.get("offline_edge_vs_reference"):
-        pairs = ", ".join(f"{k} {v}x" for k, v in r["offline_edge_vs_reference"].items())
+    for backend, value in r.int8_vs_fp32.items():
+        lines.append(f"INT8 vs fp32, {backend}: decoder {value.decoder}x, frame {value.frame}x")
+    if r.offline_edge_vs_reference:
+        pairs = ", ".join(f"{k} {v}x" for k, v in r.offline_edge_vs_reference.items())
         lines.append(f"offline video per wall second, edge chain vs reference path: {pairs}")
     return "\n".join(lines)
 
 
-def format_regressions(comparison: list[dict], tolerance: float = REGRESSION) -> str:
-    flagged = [c for c in comparison if c["regression"]]
+def format_regressions(comparison: list[Comparison], tolerance: float = REGRESSION) -> str:
+    """The flagged figures, one line each, or that there are none."""
+    flagged = [c for c in comparison if c.regression]
     if not flagged:
         return f"no regression beyond {tolerance:.0%} in {len(comparison)} compared figures"
     lines = [f"{len(flagged)} regression(s) beyond {tolerance:.0%}:"]
-    lines += [
-        f"  {c['variant']}: {c['figure']} {c['baseline']} -> {c['now']} ({c['worse_by']:+.1%} worse)"
-        for c in flagged
-    ]
+    lines += [f"  {c.variant}: {c.figure} {c.baseline} -> {c.now} ({c.worse_by:+.1%} worse)" for c in flagged]
     return "\n".join(lines)
 
 
-def _markdown_table(report: dict) -> str:
-    rows = [*report["rows"], _reference_row(report)]
+def _markdown_table(report: BenchReport) -> str:
+    rows = _table_rows(report)
     head = "| " + " | ".join(h for _, h, _, _ in COLUMNS) + " |"
     rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(COLUMNS))) + "|"
     body = ["| " + " | ".join(_cell(r, k, f) for k, _, f, _ in COLUMNS) + " |" for r in rows]
     return "\n".join([head, rule, *body])
 
 
-def write_markdown(report: dict, path: Path) -> None:
-    m = report["machine"]
-    cpu = m["cpu"]
-    runtimes = ", ".join(f"{r} {x['version']} ({', '.join(x['devices'])})" for r, x in m["runtimes"].items())
+def write_markdown(report: BenchReport, path: Path) -> None:
+    """report.md: the machine, targets, the table, how to read it, failures, ratios, plots, clips."""
+    m, cpu = report.machine, report.machine.cpu
+    runtimes = ", ".join(f"{r} {x.version} ({', '.join(x.devices)})" for r, x in m.runtimes.items())
     lines = [
-        f"# edge-vasa benchmark ({report['mode']})",
+        f"# edge-vasa benchmark ({report.mode})",
         "",
-        f"{report['date']}, {report['wall_s']:.0f} s. Command: `{report['command']}`",
+        f"{report.date}, {report.wall_s:.0f} s. Command: `{report.command}`",
         "",
         "## Machine",
         "",
-        f"- CPU: {cpu['model']}, {cpu['cores']} cores, ISA: {', '.join(cpu['isa']) or 'none of interest'}",
-        f"- GPU: {m['gpu'] or 'none'}; OS: {m['os']}; Python {m['python']}; edge-vasa {m['edge_vasa']}",
+        f"- CPU: {cpu.model}, {cpu.cores} cores, ISA: {', '.join(cpu.isa) or 'none of interest'}",
+        f"- GPU: {m.gpu or 'none'}; OS: {m.os}; Python {m.python}; edge-vasa {m.edge_vasa}",
         f"- runtimes: {runtimes}",
-        f"- libraries: {', '.join(f'{k} {v}' for k, v in m['libraries'].items())}",
-        f"- reference path: {report['reference_path']}",
+        f"- libraries: {', '.join(f'{k} {v}' for k, v in m.libraries.items())}",
+        f"- reference path: {report.reference_path}",
         "",
         "## Targets",
         "",
@@ -241,7 +254,7 @@ def write_markdown(report: dict, path: Path) -> None:
         _markdown_table(report),
         "",
         f"FPS est.: 1000 / (decoder ms + motion ms / {LIVE_HOP}) on the export's example inputs, median of "
-        f"{report['speed']['rounds']} interleaved rounds. live FPS: a live session asking for {LIVE_FPS} "
+        f"{report.speed.rounds} interleaved rounds. live FPS: a live session asking for {LIVE_FPS} "
         "FPS (late frames are dropped, so this is the rate sustained); p50/p95 ms: capture-to-frame latency "
         f"of a session at {LATENCY_FPS} FPS, the default; both from a real-time file source (the bundled "
         "speech, looped) on the first clip's face. "
@@ -252,10 +265,13 @@ def write_markdown(report: dict, path: Path) -> None:
         "identity distance (dlib descriptors, same person < 0.6) of the variant's whole chain.",
         "",
     ]
-    if report["skipped"]:
-        lines += ["Not benchmarked:", ""] + [f"- {k}: {v}" for k, v in report["skipped"].items()] + [""]
+    if report.skipped:
+        lines += ["Not benchmarked:", ""] + [f"- {k}: {v}" for k, v in report.skipped.items()] + [""]
     failures = [
-        (c["clip"], n, r["error"]) for c in report["clips"] for n, r in c["variants"].items() if "error" in r
+        (c.clip, n, r.error)
+        for c in report.clips
+        for n, r in c.variants.items()
+        if isinstance(r, ClipFailure)
     ]
     if failures:
         lines += (
@@ -268,9 +284,7 @@ def write_markdown(report: dict, path: Path) -> None:
         format_ratios(report),
         "```",
         "",
-    ]
-    lines += [
-        f"Yardstick for comparing runs: {report['speed']['yardstick']} (each variant's fastest call is "
+        f"Yardstick for comparing runs: {report.speed.yardstick} (each variant's fastest call is "
         "divided by the yardstick's; --compare flags decoder and frame ratios more than 10 % worse).",
         "",
         "## Plots",
@@ -286,18 +300,17 @@ def write_markdown(report: dict, path: Path) -> None:
         "|---|---:|---:|---:|",
     ]
     lines += [
-        f"| {c['clip']} | {c['seconds']:.1f} | {c['reference']['lip_sync_correlation']:.3f} | "
-        f"{c['reference']['blinks_per_minute_motion']:.1f} |"
-        for c in report["clips"]
+        f"| {c.clip} | {c.seconds:.1f} | {_format(c.reference.lip_sync_correlation, '{:.3f}')} | "
+        f"{_format(c.reference.blinks_per_minute_motion, '{:.1f}')} |"
+        for c in report.clips
     ]
-    if "comparison" in report:
-        tolerance = report.get("tolerance", REGRESSION)
+    if report.comparison is not None:
         lines += [
             "",
             "## Against the baseline",
             "",
             "```",
-            format_regressions(report["comparison"], tolerance),
+            format_regressions(report.comparison, report.tolerance or REGRESSION),
             "```",
         ]
     lines += [
@@ -307,7 +320,7 @@ def write_markdown(report: dict, path: Path) -> None:
         "```bash",
         "./install.sh",
         "edge-vasa doctor --build        # every precision's artifacts (INT8 calibration: minutes)",
-        report["command"],
+        report.command,
         "python3 -m pytest benchmarks --benchmark-only   # the same figures as pytest-benchmark suites",
         "```",
         "",
@@ -316,7 +329,7 @@ def write_markdown(report: dict, path: Path) -> None:
         Path(tmp).write_text("\n".join(lines))
 
 
-def write_report(report: dict, out: str | Path) -> list[Path]:
+def write_report(report: BenchReport, out: str | Path) -> list[Path]:
     """report.json, report.md and the plots into OUT (created); each file written atomically."""
     out = Path(out)
     try:
@@ -326,146 +339,11 @@ def write_report(report: dict, out: str | Path) -> list[Path]:
             f"cannot create {out} ({e.strerror}); choose a writable folder with --out"
         ) from None
     with atomic_output(out / "report.json") as tmp:
-        Path(tmp).write_text(json.dumps(report, indent=1, default=float))
+        Path(tmp).write_text(json.dumps(report.to_json(), indent=1))
     write_markdown(report, out / "report.md")
     plot_fps(report, out / "fps.png")
     plot_accuracy_vs_speed(report, out / "accuracy_vs_speed.png")
     plot_latency_cdf(report, out / "latency_cdf.png")
     plot_stages(report, out / "stages.png")
-    return [
-        out / n
-        for n in (
-            "report.md",
-            "report.json",
-            "fps.png",
-            "accuracy_vs_speed.png",
-            "latency_cdf.png",
-            "stages.png",
-        )
-    ]
-
-
-# --- plots ----------------------------------------------------------------------------------------
-
-
-def _subtitle(report: dict) -> str:
-    cpu = report["machine"]["cpu"]
-    return f"{cpu['model']}, {cpu['cores']} cores"
-
-
-def plot_fps(report: dict, path: Path) -> None:
-    """Bars: estimated FPS per backend, one bar per precision; live FPS as dots where measured."""
-    rows = report["rows"]
-    backends = list(dict.fromkeys(r["variant"].rsplit(" ", 1)[0] for r in rows))
-    present = {r["variant"].rsplit(" ", 1)[1] for r in rows}
-    precisions = [p for p in PRECISIONS if p in present] + sorted(present - set(PRECISIONS))  # same colours
-    fig, ax = pyplot().subplots(figsize=(9, 4.5), dpi=100)
-    width = 0.8 / max(1, len(precisions))
-    x = np.arange(len(backends))
-    for j, precision in enumerate(precisions):
-        by = {r["variant"].rsplit(" ", 1)[0]: r for r in rows if r["variant"].endswith(" " + precision)}
-        pos = x + (j - (len(precisions) - 1) / 2) * width
-        present = [(p, by[b]["fps_estimate"]) for p, b in zip(pos, backends) if b in by]
-        bars = ax.bar(*zip(*present), width, label=f"{precision} (decoder + motion step)")
-        ax.bar_label(bars, fmt="%.1f", fontsize=8, label_type="center", color="white")  # tops: live marks
-        live = [(p, by[b]["live_fps"]) for p, b in zip(pos, backends) if b in by and by[b]["live_fps"]]
-        if live:
-            ax.scatter(*zip(*live), color="black", marker="D", zorder=3, label="_live")
-    if any(r["live_fps"] for r in rows):
-        ax.scatter([], [], color="black", marker="D", label=f"live FPS ({LIVE_FPS} requested)")
-    ax.axhline(TARGET_FPS, color="tab:green", linestyle="--", linewidth=1, label=f"goal {TARGET_FPS:.0f} FPS")
-    ax.axhline(MIN_FPS, color="tab:red", linestyle="--", linewidth=1, label=f"minimum {MIN_FPS:.0f} FPS")
-    ax.set_xticks(x, backends)
-    top = max([r["fps_estimate"] for r in rows] + [TARGET_FPS])
-    ax.set(
-        ylabel="frames per second (512x512)",
-        title=f"FPS per backend and precision\n{_subtitle(report)}",
-        ylim=(0, top * 1.45),  # room for the legend above the bars
-    )
-    ax.legend(fontsize=8, loc="upper right", ncols=2)
-    ax.grid(axis="y", alpha=0.3)
-    save_figure(fig, path)
-
-
-def plot_accuracy_vs_speed(report: dict, path: Path) -> None:
-    rows = [r for r in report["rows"] if r.get("psnr_db") is not None]
-    fig, ax = pyplot().subplots(figsize=(10, 5), dpi=100)
-    markers = "osD^vP*Xph"
-    for i, r in enumerate(rows):  # a legend, not labels: variants often sit on top of each other
-        ax.scatter(
-            r["fps_estimate"], r["psnr_db"], s=60, marker=markers[i % len(markers)], label=r["variant"]
-        )
-    ax.axhline(
-        TARGET_PSNR_DB, color="tab:red", linestyle="--", linewidth=1, label=f"target {TARGET_PSNR_DB:.0f} dB"
-    )
-    ax.axvline(TARGET_FPS, color="tab:green", linestyle="--", linewidth=1, label=f"goal {TARGET_FPS:.0f} FPS")
-    ax.set(
-        xlabel="estimated FPS (decoder + motion step)",
-        ylabel="PSNR vs reference decoder (dB)",
-        title=f"Accuracy vs speed: upper right is better\n{_subtitle(report)}",
-    )
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    ax.grid(alpha=0.3)
-    save_figure(fig, path)
-
-
-def plot_latency_cdf(report: dict, path: Path) -> None:
-    fig, ax = pyplot().subplots(figsize=(8, 4.5), dpi=100)
-    for name, live in report["live"].items():
-        if live["latency_cdf_ms"]:
-            ax.plot(
-                live["latency_cdf_ms"],
-                np.arange(101) / 100,
-                label=f"{name} (p95 {live['latency_ms']['p95']:.0f} ms)",
-            )
-    ax.axvline(
-        TARGET_LATENCY_MS,
-        color="tab:green",
-        linestyle="--",
-        linewidth=1,
-        label=f"goal {TARGET_LATENCY_MS:.0f} ms",
-    )
-    if not report["live"]:
-        ax.text(0.5, 0.5, "no live session in this run", ha="center", transform=ax.transAxes)
-    ax.set(
-        xlabel="capture-to-frame latency (ms)",
-        ylabel="fraction of frames",
-        title=f"Live latency CDF ({LATENCY_FPS} FPS, real-time file source)\n{_subtitle(report)}",
-        ylim=(0, 1.02),
-    )
-    ax.legend(fontsize=8, loc="lower right")
-    ax.grid(alpha=0.3)
-    save_figure(fig, path)
-
-
-def plot_stages(report: dict, path: Path) -> None:
-    """Compute per displayed frame, stacked: decoder, motion step share, and the appearance encoder (once
-    per face, shown per frame of a 10 s clip); the teacher decoder as the reference bar."""
-    rows = report["rows"]
-    names = [r["variant"] for r in rows]
-    decoder = [r["decoder_ms"] for r in rows]
-    motion = [r["motion_step_ms"] / LIVE_HOP for r in rows]
-    encoder = [r["encoder_ms"] / 250 for r in rows]
-    if report["speed"].get("reference_decoder_ms"):
-        names.append("reference (teacher decoder)")
-        decoder.append(report["speed"]["reference_decoder_ms"])
-        motion.append(0.0)
-        encoder.append(0.0)
-    fig, ax = pyplot().subplots(figsize=(9, max(4.5, 0.5 * len(names) + 1.8)), dpi=100)
-    y = np.arange(len(names))
-    ax.barh(y, decoder, label="decoder (per frame)")
-    ax.barh(y, motion, left=decoder, label=f"motion step / {LIVE_HOP} (per frame)")
-    ax.barh(y, encoder, left=np.add(decoder, motion), label="appearance encoder / 250 (once per 10 s)")
-    ax.axvline(
-        1000 / TARGET_FPS,
-        color="tab:green",
-        linestyle="--",
-        linewidth=1,
-        label=f"{1000 / TARGET_FPS:.0f} ms = {TARGET_FPS:.0f} FPS",
-    )
-    ax.set_yticks(y, names)
-    ax.invert_yaxis()
-    ax.set(xlabel="ms of compute per displayed frame", title=f"Time per stage\n{_subtitle(report)}")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.3 / len(names)), ncols=2)
-    ax.grid(axis="x", alpha=0.3)
-    save_figure(fig, path)
+    names = ("report.md", "report.json", "fps.png", "accuracy_vs_speed.png", "latency_cdf.png", "stages.png")
+    return [out / n for n in names]

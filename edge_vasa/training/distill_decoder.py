@@ -27,7 +27,7 @@ from edge_vasa.core.files import atomic_output, pyplot, save_figure
 from edge_vasa.core.motion import INDEX
 from edge_vasa.core.shipped import DECODER_WEIGHTS
 from edge_vasa.data.corpus import read_manifest
-from edge_vasa.evaluation.evaluate import psnr_db
+from edge_vasa.evaluation.metrics import psnr_db
 from edge_vasa.models.student_decoder import StudentDecoder, StudentDecoderConfig, flow_photo
 from edge_vasa.models.warp_decoder import tps_coefficients
 from edge_vasa.models.weights import export_modules

@@ -64,7 +64,8 @@ def _bench_command(args: argparse.Namespace) -> str:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from edge_vasa.bench import report as bench_report  # needs torch (the reference path)
+    # bench.run needs torch (the reference path); bench.report (matplotlib) only here
+    from edge_vasa.bench import report as bench_report
     from edge_vasa.bench import run as bench
 
     if not 0 < args.tolerance < 1:
@@ -93,8 +94,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         machine=machine,
     )
     if baseline is not None:
-        report["comparison"] = bench_report.compare_reports(report, baseline, args.tolerance)
-        report["tolerance"] = args.tolerance
+        report.comparison = bench_report.compare_reports(report, baseline, args.tolerance)
+        report.tolerance = args.tolerance
     files = bench_report.write_report(report, out)
     print()
     print(bench_report.format_table(report))
@@ -104,6 +105,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(bench_report.format_targets(report))
     if baseline is not None:
         print()
-        print(bench_report.format_regressions(report["comparison"], args.tolerance))
-    print(f"\nwrote {', '.join(str(f) for f in files)} ({report['wall_s']:.0f} s)")
-    return 1 if baseline is not None and any(c["regression"] for c in report["comparison"]) else 0
+        print(bench_report.format_regressions(report.comparison, args.tolerance))
+    print(f"\nwrote {', '.join(str(f) for f in files)} ({report.wall_s:.0f} s)")
+    return 1 if report.comparison is not None and any(c.regression for c in report.comparison) else 0
