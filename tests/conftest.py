@@ -111,3 +111,12 @@ def private_cache(tmp_path_factory):
     the user's."""
     with _env_folder("EDGE_VASA_CACHE", tmp_path_factory.mktemp("cache")) as cache:
         yield cache
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    """Two clips of Grace Hopper, built once for every trainer's resume-and-export test (read only)."""
+    from edge_vasa.data.corpus import IDENTITY_SOURCES, build_corpus
+
+    sources = [s for s in IDENTITY_SOURCES if s.name == "grace_hopper"]
+    return build_corpus(tmp_path_factory.mktemp("corpus"), 2, seed=3, workers=1, sources=sources)

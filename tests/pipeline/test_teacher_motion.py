@@ -12,7 +12,6 @@ from edge_vasa.core.motion import INDEX, MOTION_DIM, NEUTRAL, SLICES, count_clos
 from edge_vasa.core.options import GenerateOptions
 from edge_vasa.core.shipped import MOTION_WEIGHTS
 from edge_vasa.core.speech import synthesize
-from edge_vasa.data.corpus import IDENTITY_SOURCES, build_corpus
 from edge_vasa.models.audio_encoder import AudioEncoder, AudioEncoderConfig
 from edge_vasa.models.motion_dit import MotionDiT, MotionGeneratorConfig
 from edge_vasa.pipeline.postprocess import MAX_BLINK_GAP, ensure_blinks, resample_motion
@@ -129,9 +128,8 @@ def test_resample_motion_keeps_duration():
     np.testing.assert_allclose(resample_motion(m, 40)[::8], m[::5], atol=1e-6)
 
 
-def test_training_resumes_and_exports(tmp_path):
-    sources = [s for s in IDENTITY_SOURCES if s.name == "grace_hopper"]
-    corpus = build_corpus(tmp_path / "corpus", 2, seed=3, workers=1, sources=sources)
+def test_training_resumes_and_exports(tmp_path, tiny_corpus):
+    corpus = tiny_corpus
     run = tmp_path / "run"
     train_motion(corpus, run, MotionTrainConfig(steps=2, batch=4, save_every=2))
     train_motion(corpus, run, MotionTrainConfig(steps=4, batch=4, save_every=2))

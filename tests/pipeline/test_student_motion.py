@@ -151,13 +151,11 @@ def test_teacher_weights_are_not_a_student(tmp_path):
         load_motion_student(tmp_path / "missing.safetensors")
 
 
-def test_motion_distillation_resumes_and_exports(tmp_path):
-    from edge_vasa.data.corpus import IDENTITY_SOURCES, build_corpus
+def test_motion_distillation_resumes_and_exports(tmp_path, tiny_corpus):
     from edge_vasa.pipeline.student_motion import load_motion_student
     from edge_vasa.training.distill_motion import DistillConfig, distill_motion, export_motion_student
 
-    sources = [s for s in IDENTITY_SOURCES if s.name == "grace_hopper"]
-    corpus = build_corpus(tmp_path / "corpus", 2, seed=3, workers=1, sources=sources)
+    corpus = tiny_corpus
     run = tmp_path / "run"
     cfg = dict(pool_windows=3, batch=2, save_every=2)
     distill_motion(corpus, run, DistillConfig(steps=2, **cfg))

@@ -11,7 +11,6 @@ torch = pytest.importorskip("torch")
 
 from edge_vasa.core.motion import INDEX, MOUTH_INNER, MOUTH_OUTER, NEUTRAL
 from edge_vasa.core.shipped import STUDENT_DECODER_WEIGHTS
-from edge_vasa.data.corpus import IDENTITY_SOURCES, build_corpus
 from edge_vasa.evaluation.metrics import psnr_db
 from edge_vasa.models.student_decoder import (
     StudentDecoder,
@@ -99,9 +98,8 @@ def test_patches_are_placed_around_the_mouth_through_one_atlas(grace_hopper_prep
     assert 400 < int(red.sum()) < 40000  # one patch, not the frame
 
 
-def test_decoder_distillation_resumes_and_exports(tmp_path):
-    sources = [s for s in IDENTITY_SOURCES if s.name == "grace_hopper"]
-    corpus = build_corpus(tmp_path / "corpus", 2, seed=3, workers=1, sources=sources)
+def test_decoder_distillation_resumes_and_exports(tmp_path, tiny_corpus):
+    corpus = tiny_corpus
     run = tmp_path / "run"
     cfg = dict(batch=2, frames_per_clip=2, save_every=2)
     distill_decoder(corpus, run, DecoderDistillConfig(steps=2, **cfg))

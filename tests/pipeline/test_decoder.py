@@ -14,7 +14,6 @@ from helpers import rendered
 from edge_vasa.core.errors import EdgeVasaError
 from edge_vasa.core.motion import INDEX, MOUTH_INNER, NEUTRAL
 from edge_vasa.core.shipped import DECODER_WEIGHTS
-from edge_vasa.data.corpus import IDENTITY_SOURCES, build_corpus
 from edge_vasa.evaluation.metrics import psnr_db
 from edge_vasa.models.warp_decoder import identity_grid, pixels_to_grid, tps_flow
 from edge_vasa.pipeline.analytic import Renderer, tps_backward_map
@@ -113,9 +112,8 @@ def test_corrupted_decoder_weights_give_a_clear_error(tmp_path):
         load_decoder_models(tmp_path / "missing.safetensors")
 
 
-def test_decoder_training_resumes_and_exports(tmp_path):
-    sources = [s for s in IDENTITY_SOURCES if s.name == "grace_hopper"]
-    corpus = build_corpus(tmp_path / "corpus", 2, seed=3, workers=1, sources=sources)
+def test_decoder_training_resumes_and_exports(tmp_path, tiny_corpus):
+    corpus = tiny_corpus
     run = tmp_path / "run"
     cfg = dict(batch=2, frames_per_clip=2, save_every=2)
     train_decoder(corpus, run, DecoderTrainConfig(steps=2, **cfg))
