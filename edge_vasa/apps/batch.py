@@ -35,10 +35,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
+from edge_vasa.apps.generate import MIN_SPEECH_S
 from edge_vasa.apps.studio import open_studio
+from edge_vasa.core.audio import SAMPLE_RATE, load_audio
 from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.core.face import prepare_face
+from edge_vasa.core.files import write_json
 from edge_vasa.core.options import GenerateOptions, from_columns
+from edge_vasa.core.shipped import model_files
+from edge_vasa.core.video import frames_of, write_mp4
+from edge_vasa.provenance.record import Marker, Provenance, check_label
 
 CHUNK_S = 30.0  # audio longer than this is rendered as parallel chunks (whole seconds: frames line up)
 IN_FLIGHT = 2  # tasks queued per worker
@@ -176,8 +184,6 @@ class Worker:
 
     def render(self, identity: str, face, audio: np.ndarray, opts, provenance, label, target: str) -> dict:
         """A whole row: AUDIO -> TARGET, the finished MP4 (watermarked frames, the audio, tags, C2PA)."""
-        from edge_vasa.core.video import write_mp4
-        from edge_vasa.provenance.record import Marker
 
         started = time.perf_counter()
         avatar = self._avatar(identity, face)
@@ -193,8 +199,6 @@ class Worker:
 
     def render_part(self, identity: str, face, motion: np.ndarray, provenance, label, target: str) -> dict:
         """The second pass: MOTION (a slice) -> watermarked frames in a lossless video-only part."""
-        from edge_vasa.core.video import write_mp4
-        from edge_vasa.provenance.record import Marker
 
         started = time.perf_counter()
         avatar = self._avatar(identity, face)
@@ -205,7 +209,6 @@ class Worker:
 
 def assemble(parts: list[str], audio: np.ndarray, fps: int, target: str, provenance) -> int:
     """Join lossless PARTS into TARGET with AUDIO, tags and a C2PA manifest; the parts are removed."""
-    from edge_vasa.core.video import frames_of, write_mp4
 
     count = 0
 
@@ -227,7 +230,6 @@ def write_status(job: Job, out: Path, status: dict) -> None:
 
 
 def _write_status(out: Path, name: str, status: dict) -> None:
-    from edge_vasa.core.files import write_json
 
     write_json(out / f"{name}.status.json", {"name": name, **status})
 
@@ -339,10 +341,6 @@ class _Driver:
     row along (whole; or motion -> parts -> assembly) as its tasks finish."""
 
     def __init__(self, ray, pool, out: Path, chunk_s: float, backend: str, results: dict, progress: bool):
-        from tqdm import tqdm
-
-        from edge_vasa.core.shipped import model_files
-        from edge_vasa.provenance.record import Provenance
 
         self.ray, self.pool, self.out, self.chunk_s, self.backend = ray, pool, out, chunk_s, backend
         self.results = results
@@ -372,10 +370,6 @@ class _Driver:
         self.bar.close()
 
     def start(self, job: Job) -> _Row | None:
-        from edge_vasa.apps.generate import MIN_SPEECH_S
-        from edge_vasa.core.audio import SAMPLE_RATE, load_audio
-        from edge_vasa.core.face import prepare_face
-        from edge_vasa.provenance.record import Provenance, check_label
 
         try:
             check_label(job.label)

@@ -20,11 +20,16 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # read at import: no calls home
 
+import cv2
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
+from edge_vasa.apps.generate import generate_video
 from edge_vasa.core.errors import EdgeVasaError  # noqa: E402
+from edge_vasa.core.face import prepare_face
 from edge_vasa.core.options import COLUMNS, CONTROLS, columns, from_columns, per_column  # noqa: E402
+from edge_vasa.core.video import probe_video
+from edge_vasa.provenance.record import read_tags
 
 # label -> (PyTorch model, edge backend or None)
 BACKENDS = {
@@ -40,9 +45,6 @@ def face_preview(photo: str | None) -> tuple[np.ndarray | None, str]:
     """The aligned face crop with its landmarks drawn, or why there is none."""
     if not photo:
         return None, ""
-    import cv2
-
-    from edge_vasa.core.face import prepare_face
 
     try:
         face = prepare_face(photo, name=Path(photo).name)
@@ -65,9 +67,6 @@ def render(
     """Photo + speech + controls -> (MP4 path, provenance note). Problems become one-line messages.
 
     CONTROLS: the control widgets' values, in COLUMNS order (Gradio passes PROGRESS before them)."""
-    from edge_vasa.apps.generate import generate_video
-    from edge_vasa.core.video import probe_video
-    from edge_vasa.provenance.record import read_tags
 
     if not photo:
         raise gr.Error("Upload a face photo first.")

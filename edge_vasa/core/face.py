@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import cv2
+import dlib
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -92,7 +93,6 @@ def image_hash(rgb: np.ndarray) -> str:
 
 @lru_cache(maxsize=1)
 def _models() -> tuple:
-    import dlib
 
     return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(landmark_model_path()))
 
@@ -148,7 +148,6 @@ def detect_faces(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
 
 def detect_landmarks(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     """68 (x, y) landmarks of the face in ``box``."""
-    import dlib
 
     _, predictor = _models()
     shape = predictor(np.ascontiguousarray(rgb), dlib.rectangle(*[int(v) for v in box]))

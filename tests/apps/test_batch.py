@@ -102,6 +102,7 @@ def local_ray(private_cache):
     ray.shutdown()
 
 
+@pytest.mark.slow  # end to end
 def test_batch_renders_reruns_and_survives_a_killed_worker(jobs_dir, tmp_path, local_ray):
     """A full run (a chunked row included), a rerun, then a run in which a worker is killed mid-run."""
     from edge_vasa.apps.batch import run_batch

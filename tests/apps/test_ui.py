@@ -23,7 +23,10 @@ pytest.importorskip("torch")
 sync_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if Path(p).is_file()), None)
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (./install.sh)")
+pytestmark = [  # end to end, in a real browser
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (./install.sh)"),
+    pytest.mark.slow,
+]
 SHOTS = Path(os.environ.get("EDGE_VASA_TEST_ARTIFACTS", "test-artifacts")) / "ui"
 LOCAL = ("http://127.0.0.1", "data:", "blob:")
 

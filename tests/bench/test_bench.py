@@ -94,6 +94,7 @@ def bench_run(tmp_path_factory):
     return rc, out, json.loads((out / "report.json").read_text()), printed.getvalue()
 
 
+@pytest.mark.slow  # end to end
 def test_slow_variant_ranks_last_and_the_report_lists_everything(bench_run):
     rc, out, report, printed = bench_run
     names = [r["variant"] for r in report["rows"]]
@@ -128,6 +129,7 @@ def test_slow_variant_ranks_last_and_the_report_lists_everything(bench_run):
     assert report["command"].startswith("edge-vasa bench --quick --out")
 
 
+@pytest.mark.slow  # end to end
 def test_corrupted_output_lowers_the_accuracy_columns(bench_run):
     _, _, report, _ = bench_run
     acc = report["accuracy"]
@@ -142,6 +144,7 @@ def test_corrupted_output_lowers_the_accuracy_columns(bench_run):
     assert psnr_target["met"] is False  # one variant misses it, so the target is not met here
 
 
+@pytest.mark.slow  # end to end
 def test_plots_are_written_and_not_blank(bench_run):
     import cv2
 
@@ -154,6 +157,7 @@ def test_plots_are_written_and_not_blank(bench_run):
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
+@pytest.mark.slow  # end to end
 def test_compare_mode_flags_the_regression_and_exits_1(bench_run):
     rc, out, report, printed = bench_run
     assert rc == 1
@@ -163,6 +167,7 @@ def test_compare_mode_flags_the_regression_and_exits_1(bench_run):
     assert "## Against the baseline" in (out / "report.md").read_text()
 
 
+@pytest.mark.slow  # end to end
 def test_comparison_of_two_reports(bench_run):
     _, out, report, _ = bench_run
     same = compare_reports(BenchReport.from_json(report), load_report(out))

@@ -57,6 +57,7 @@ def test_lost_frames_are_unstable(kw):
     assert not v["stable"] and v["frames_lost"] == 1
 
 
+@pytest.mark.slow  # end to end
 def test_short_soak_through_the_cli(capsys, tmp_path, private_cache):
     pytest.importorskip("torch")
     rc, out, err = run(

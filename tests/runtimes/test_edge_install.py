@@ -56,6 +56,7 @@ def test_the_blocker_blocks_torch(edge_cache):
     assert result.returncode != 0 and "torch" in result.stderr.lower(), result.stderr
 
 
+@pytest.mark.slow  # end to end
 def test_generate_live_doctor_and_verify_run_without_torch(edge_cache, tmp_path):
     speech = tmp_path / "speech.wav"
     save_wav(speech, load_audio(BUNDLED_SPEECH)[: 2 * SAMPLE_RATE])
