@@ -147,18 +147,30 @@ def test_window_sink_without_display_is_one_clear_error(monkeypatch):
 
 @pytest.fixture()
 def virtual_display(monkeypatch):
-    """A headless X server (Xvfb) for the window sink."""
+    """A headless X server (Xvfb) of this test's own, on a display number no other server holds; the test
+    fails if it did not start (rather than drawing on some other server's screen)."""
     import shutil
 
     if shutil.which("Xvfb") is None:
         pytest.skip("Xvfb is not installed (apt-get install xvfb)")
-    display = f":{90 + os.getpid() % 500}"
-    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "800x600x24", "-nolisten", "tcp"])
+    number = next(
+        n
+        for n in range(90 + os.getpid() % 400, 1000)
+        if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists()
+    )
+    display, socket = f":{number}", Path(f"/tmp/.X11-unix/X{number}")
+    server = subprocess.Popen(
+        ["Xvfb", display, "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
-        for _ in range(50):  # wait for its socket
-            if Path(f"/tmp/.X11-unix/X{display[1:]}").exists():
+        for _ in range(100):  # wait for its socket
+            if socket.exists() or server.poll() is not None:
                 break
             time.sleep(0.1)
+        if server.poll() is not None or not socket.exists():
+            pytest.fail(f"Xvfb did not start on {display}: {server.stderr.read().decode()[-300:]}")
         monkeypatch.setenv("DISPLAY", display)
         yield display
     finally:
@@ -167,6 +179,7 @@ def virtual_display(monkeypatch):
 
 
 def test_window_sink_shows_frames_full_screen(virtual_display):
+    pytest.importorskip("tkinter", reason="this Python has no tkinter (Debian: apt-get install python3-tk)")
     sink = WindowSink(fullscreen=True)
     sink.open(512, 25)
     try:
