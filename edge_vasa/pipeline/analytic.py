@@ -67,7 +67,10 @@ def solve_tps(
     a[n + 1 :, :n] = p.T
     rhs = np.zeros((n + 3, 2))
     rhs[:n] = values
-    return np.linalg.solve(a, rhs)
+    ok, coef = cv2.solve(a, rhs, flags=cv2.DECOMP_LU)  # OpenCV's LU: see decoder_inputs.resize_antialiased
+    if not ok:
+        raise np.linalg.LinAlgError("singular thin-plate-spline system")
+    return coef
 
 
 def tps_backward_map(dst: np.ndarray, src: np.ndarray, size: int, grid: int = GRID) -> tuple[np.ndarray, ...]:

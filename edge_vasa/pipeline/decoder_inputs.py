@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import cv2
 import numpy as np
 
 from edge_vasa.models.shapes import ENCODE_SIZE, FLOW_SIZE, TPS_REGULARIZATION
@@ -56,9 +57,12 @@ def _antialias_weights(size_in: int, size_out: int) -> np.ndarray:
 
 
 def resize_antialiased(image: np.ndarray, size: int) -> np.ndarray:
-    """(1, 3, S, S) float32 -> (1, 3, size, size), antialiased bilinear (separable)."""
+    """(1, 3, S, S) float32 -> (1, 3, size, size), antialiased bilinear (separable: W @ channel @ W.T).
+    OpenCV's gemm, not numpy's: numpy's multi-threaded OpenBLAS once hung for minutes here beside the
+    OpenVINO and PyTorch thread pools of the same process; cv2.gemm gives the same numbers, 3x faster."""
     w = _antialias_weights(image.shape[-1], size)
-    return np.ascontiguousarray((w @ image[0] @ w.T)[None], dtype=np.float32)
+    channels = [cv2.gemm(cv2.gemm(w, c, 1, None, 0), w, 1, None, 0, flags=cv2.GEMM_2_T) for c in image[0]]
+    return np.stack(channels)[None]
 
 
 def tps_coefficients(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
