@@ -120,3 +120,19 @@ def tiny_corpus(tmp_path_factory) -> Path:
 
     sources = [s for s in IDENTITY_SOURCES if s.name == "grace_hopper"]
     return build_corpus(tmp_path_factory.mktemp("corpus"), 2, seed=3, workers=1, sources=sources)
+
+
+@pytest.fixture(scope="session")
+def held_out_corpus(tmp_path_factory, tiny_corpus) -> Path:
+    """tiny_corpus plus its first eval clip (index 9: the held-out identity, the astronaut), so that held-out
+    scores are computed on real frames (read only). Built by resuming a copy, as `corpus build` resumes."""
+    import shutil
+
+    from edge_vasa.data.corpus import IDENTITY_SOURCES, build_clip, build_corpus, plan_clip, read_manifest
+
+    out = tmp_path_factory.mktemp("held-out") / "corpus"
+    shutil.copytree(tiny_corpus, out)
+    sources = [s for s in IDENTITY_SOURCES if s.name in ("grace_hopper", "astronaut")]
+    build_corpus(out, 2, seed=3, workers=1, sources=sources)  # same two clips; the astronaut is held out
+    build_clip(out, plan_clip(9, 3, read_manifest(out)["identities"]), seed=3)
+    return out

@@ -42,6 +42,7 @@ from edge_vasa.training.train_decoder import (
     blink_emphasis,
     decoder_loss,
     load_decoder_samples,
+    nothing_held_out,
     psnr,
 )
 
@@ -163,7 +164,7 @@ def held_out_comparison(
     try:
         samples = load_decoder_samples(corpus, "eval", 4, seed, max_clips=max_clips, sources=held_out)
     except EdgeVasaError:
-        return {"frames": 0}
+        return nothing_held_out(corpus)
     reference = teacher_frames(encoder, teacher, samples, progress=False)
     scores: dict[str, list[float]] = {"psnr": [], "ssim": [], "mouth_psnr": [], "teacher_vs_corpus": []}
     scores["student_vs_corpus"] = []

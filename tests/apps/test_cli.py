@@ -542,3 +542,19 @@ def test_generate_precision_needs_a_backend(capsys, tmp_path):
     rc, out, err = run(capsys, "generate", "--precision", "int8", "--out", str(tmp_path / "o.mp4"))
     assert_one_error_line(rc, err, "--precision", "--backend")
     assert not list(tmp_path.iterdir())
+
+
+def test_doctor_times_a_backend_and_names_the_choice(capsys, tmp_path, private_cache):
+    """The reference backend (torch:cpu: needs no export) is timed, ranked first, and chosen; --json holds
+    the machine and the ranking."""
+    pytest.importorskip("torch")
+    report = tmp_path / "doctor.json"
+    rc, out, err = run(capsys, "doctor", "--backend", "torch:cpu", "--json", str(report))
+    assert rc == 0, err
+    found = json.loads(report.read_text())
+    assert found["machine"]["cpu"]["cores"] >= 1
+    first = found["ranking"][0]
+    assert first["candidate"] == {"runtime": "torch", "device": "cpu", "precision": "fp32"}
+    assert first["status"] == "ok" and not first["cached"], first
+    assert first["decoder_ms"] > 0 and first["motion_ms"] > 0 and first["fps"] > 0
+    assert "\nchoice: torch:cpu fp32 - the fastest usable here" in out

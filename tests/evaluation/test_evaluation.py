@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import skimage.data
 from helpers import rendered
+from PIL import Image
 
 from edge_vasa.core.audio import SAMPLE_RATE, resample
 from edge_vasa.core.errors import EdgeVasaError
@@ -198,3 +199,32 @@ def test_evaluate_controls_end_to_end(tmp_path):
         assert (tmp_path / name).stat().st_size > 10_000
     table = format_controls(r)
     assert "accuracy" in table and "right" in table
+
+
+# --------------------------------------------------------------------------------------------- corpus
+
+
+@pytest.mark.slow  # about 30 s: dlib detects the face in every one of the clip's 84 frames
+def test_evaluate_corpus_scores_its_held_out_clip(held_out_corpus, tmp_path):
+    """The held-out clip (the astronaut, a face never trained on) is generated from its photo and audio and
+    scored against the corpus render: one row whose mouth follows the speech, a summary and a sync plot."""
+    pytest.importorskip("torch")
+    import json
+
+    from edge_vasa.core.options import GenerateOptions
+    from edge_vasa.evaluation.scoring import evaluate_corpus
+
+    r = evaluate_corpus(held_out_corpus, tmp_path, opts=GenerateOptions(steps=4), renderer="analytic")
+    assert [(row["clip"], row["group"], row["identity"]) for row in r["clips"]] == [
+        ("00009", "identity", "astronaut_0")
+    ]
+    row = r["clips"][0]
+    assert row["frames_with_face"] > 0.9 * row["frames"]
+    # 0.42 at lag 0 here; -1 is best_lag_correlation's answer when nothing correlates (e.g. silence)
+    assert 0.2 < row["lip_sync_correlation"] <= 1 and abs(row["lip_sync_lag_frames"]) <= 2, row
+    assert np.isfinite(row["psnr_db"]) and row["identity_distance"] < 0.6, "the astronaut, rendered"
+    assert r["summary"]["identity"]["clips"] == 1 and r["summary"]["language"] == {}
+    assert r["summary"]["identity"]["lip_sync_correlation"] == row["lip_sync_correlation"]
+    assert json.loads((tmp_path / "eval.json").read_text()) == r
+    with Image.open(tmp_path / "sync_00009.png") as png:
+        assert png.size[0] >= 800 and np.asarray(png.convert("L")).std() > 10

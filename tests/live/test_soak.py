@@ -45,9 +45,10 @@ def test_flat_memory_and_accounted_drops_are_stable():
     assert v["memory_after_warmup_mb"] == 702, "the warm-up's allocations do not count"
 
 
-def test_growing_memory_is_unstable():
+@pytest.mark.parametrize("warmup_s", [20, 600], ids=["after-warmup", "run-shorter-than-warmup"])
+def test_growing_memory_is_unstable(warmup_s):
     leak = [700 * (1 + 0.02 * i) for i in range(8)]
-    v = judge(samples(leak), warmup_s=20)
+    v = judge(samples(leak), warmup_s=warmup_s)
     assert not v["stable"] and v["memory_growth_pct"] > 100 * MEMORY_GROWTH
 
 
@@ -80,7 +81,11 @@ def test_short_soak_through_the_cli(capsys, tmp_path, private_cache):
     v = report["verdict"]
     assert v["frames_lost"] == 0, "every frame is shown or dropped by the policy"
     assert v["frames_shown"] > 50 and v["memory_peak_mb"] > 100
-    assert ("STABLE" in out) and f"{v['frames_shown']} frames shown" in out
+    # 5 s of warm-up leave 10 samples to judge: memory measured flat within +5 % (+2-3 % here)
+    assert v["stable"] and rc == 0, (rc, v, err)
+    verdicts = [line for line in out.splitlines() if line.startswith(("STABLE: ", "UNSTABLE: "))]
+    assert len(verdicts) == 1 and verdicts[0].startswith("STABLE: "), out
+    assert f"{v['frames_shown']} frames shown" in verdicts[0]
     with Image.open(tmp_path / "s" / "soak.png") as png:
         assert png.size[0] >= 800 and np.asarray(png.convert("L")).std() > 10
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["soak.json", "soak.png"]

@@ -112,8 +112,8 @@ def test_corrupted_decoder_weights_give_a_clear_error(tmp_path):
         load_decoder_models(tmp_path / "missing.safetensors")
 
 
-def test_decoder_training_resumes_and_exports(tmp_path, tiny_corpus):
-    corpus = tiny_corpus
+def test_decoder_training_resumes_and_exports(tmp_path, held_out_corpus):
+    corpus = held_out_corpus
     run = tmp_path / "run"
     cfg = dict(batch=2, frames_per_clip=2, save_every=2)
     train_decoder(corpus, run, DecoderTrainConfig(steps=2, **cfg))
@@ -121,7 +121,9 @@ def test_decoder_training_resumes_and_exports(tmp_path, tiny_corpus):
     history = json.loads((run / "history.json").read_text())
     assert [s for s, _ in history] == [1, 2, 3]
     assert (run / "loss.png").stat().st_size > 1000
-    assert "frames" in json.loads((run / "eval.json").read_text())
+    scores = json.loads((run / "eval.json").read_text())
+    assert scores["frames"] == 4, "4 frames of the held-out clip are scored"
+    assert all(np.isfinite(scores[k]) and scores[k] > 10 for k in ("psnr", "mouth_psnr")), scores
     weights = export_decoder_weights(run / "decoder.safetensors", tmp_path / "d.safetensors")
     _, _, meta = load_decoder_models(weights)
     assert meta["step"] == 3

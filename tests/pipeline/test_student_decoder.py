@@ -98,8 +98,8 @@ def test_patches_are_placed_around_the_mouth_through_one_atlas(grace_hopper_prep
     assert 400 < int(red.sum()) < 40000  # one patch, not the frame
 
 
-def test_decoder_distillation_resumes_and_exports(tmp_path, tiny_corpus):
-    corpus = tiny_corpus
+def test_decoder_distillation_resumes_and_exports(tmp_path, held_out_corpus):
+    corpus = held_out_corpus
     run = tmp_path / "run"
     cfg = dict(batch=2, frames_per_clip=2, save_every=2)
     distill_decoder(corpus, run, DecoderDistillConfig(steps=2, **cfg))
@@ -107,7 +107,10 @@ def test_decoder_distillation_resumes_and_exports(tmp_path, tiny_corpus):
     history = json.loads((run / "history.json").read_text())
     assert [s for s, _ in history] == [1, 2, 3]
     assert (run / "loss.png").stat().st_size > 1000
-    assert "frames" in json.loads((run / "eval.json").read_text())
+    scores = json.loads((run / "eval.json").read_text())
+    assert scores["frames"] == 4, "4 frames of the held-out identity's clip are scored"
+    assert all(np.isfinite(v) and v > 0 for k, v in scores.items() if k != "frames"), scores
+    assert (run / "compare.png").exists()
     weights = export_student_decoder(run / "decoder_student.safetensors", tmp_path / "s.safetensors")
     encoder, student, meta = load_decoder_models(weights)
     assert isinstance(student, StudentDecoder) and meta["step"] == 3
