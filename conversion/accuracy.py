@@ -8,7 +8,10 @@ calibration (joined into one clip), and a sentence in the held-out language. Two
 * frames: the PyTorch student's motion rendered by the variant's appearance encoder + decoder, scored by
   PSNR against the reference path (the teacher decoder on the same motion) and against the fp32 variant;
 * lip sync: the whole edge chain on the variant (motion step -> decoder), scored by the correlation of
-  the tracked mouth opening with voiced speech energy (edge_vasa.evaluation), as for any generated video.
+  the tracked mouth opening with voiced speech energy (edge_vasa.evaluation), as for any generated video;
+  once with the step's trained chunk and look-ahead (OFFLINE_CHUNKING: generate, eval) and once as
+  `live` streams it (LIVE_CHUNKING), since live commits fewer frames per step and waits for no future
+  audio.
 
 Speed: per-frame decoder and per-chunk motion latency of each variant, measured interleaved in one run.
 """
@@ -30,6 +33,7 @@ from edge_vasa.core.speech import LANGUAGES, synthesize
 from edge_vasa.evaluation.metrics import psnr_db
 from edge_vasa.evaluation.scoring import evaluate_frames, render_motion
 from edge_vasa.pipeline.avatar import Avatar
+from edge_vasa.pipeline.motion_stream import LIVE_CHUNKING, OFFLINE_CHUNKING
 from edge_vasa.pipeline.student_motion import StudentMotionGenerator
 from edge_vasa.runtimes.assembler import EdgeStudio
 from edge_vasa.runtimes.backends import open_artifact
@@ -56,15 +60,23 @@ def held_out_speech() -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def artifact_motion(models: EdgeModels, audio: np.ndarray) -> np.ndarray:
-    """(T, MOTION_DIM) motion at 25 Hz from the exported streaming step, with default options."""
-    return EdgeStudio(models=models).generator(audio, GenerateOptions())
+def artifact_motion(
+    models: EdgeModels, audio: np.ndarray, live: bool = False, keep_blinks: bool = True
+) -> np.ndarray:
+    """(T, MOTION_DIM) motion at 25 Hz from the exported streaming step, with default options: with the
+    step's trained chunk and look-ahead (OFFLINE_CHUNKING), or, LIVE, as a live session makes it
+    (LIVE_CHUNKING). KEEP_BLINKS=False: without the blink keeper (pipeline.postprocess)."""
+    generator = EdgeStudio(models=models).generator
+    if live:
+        return generator.live(audio, GenerateOptions(), keep_blinks=keep_blinks)
+    return generator(audio, GenerateOptions(), keep_blinks=keep_blinks)
 
 
 def compare_precisions(
     fmt: str, precisions: tuple[str, ...] = ("fp32", "int8"), root: str | Path | None = None
 ) -> dict:
-    """Frames, lip sync and speed of FORMAT's precisions on held-out faces and speech (see module doc)."""
+    """Frames, lip sync (OFFLINE_CHUNKING as "lip_sync", LIVE_CHUNKING as "lip_sync_live") and speed of
+    FORMAT's precisions on held-out faces and speech (see module doc)."""
     backends = {
         p: {n: open_artifact(ensure_artifact(n, fmt, p, root)) for n in EDGE_NETWORKS} for p in precisions
     }
@@ -79,6 +91,7 @@ def compare_precisions(
     for speech_name, audio in speech:
         motion = student(audio, GenerateOptions())
         chains = {p: artifact_motion(m, audio) for p, m in models.items()}
+        live_chains = {p: artifact_motion(m, audio, live=True) for p, m in models.items()}
         for face_name, face in tqdm(faces, desc=f"held-out faces, {speech_name}", unit="face"):
             teacher = Avatar.load(face, decoder_weights=DECODER_WEIGHTS, generator=student)
             reference = render_motion(teacher, motion)
@@ -88,10 +101,12 @@ def compare_precisions(
             for p, renderer in renderers.items():
                 chain = renderer.render(chains[p])
                 scores = evaluate_frames(chain, audio, 25.0)
+                live = evaluate_frames(renderer.render(live_chains[p]), audio, 25.0)
                 row["variants"][p] = {
                     "psnr_vs_reference_db": psnr_db(frames[p], reference),
                     "psnr_vs_fp32_db": psnr_db(frames[p], frames[precisions[0]]),
                     "lip_sync": scores["lip_sync_correlation"],
+                    "lip_sync_live": live["lip_sync_correlation"],
                     "motion_max_abs_vs_fp32": float(np.abs(chains[p] - chains[precisions[0]]).max()),
                 }
             rows.append(row)
@@ -102,11 +117,13 @@ def compare_precisions(
             "psnr_vs_reference_db": float(np.mean([x["psnr_vs_reference_db"] for x in v])),
             "psnr_vs_fp32_db": float(np.mean([x["psnr_vs_fp32_db"] for x in v])),
             "lip_sync": float(np.mean([x["lip_sync"] for x in v])),
+            "lip_sync_live": float(np.mean([x["lip_sync_live"] for x in v])),
         }
     base = summary[precisions[0]]
     for p in precisions[1:]:
         summary[p]["psnr_drop_db"] = base["psnr_vs_reference_db"] - summary[p]["psnr_vs_reference_db"]
         summary[p]["lip_sync_change"] = summary[p]["lip_sync"] / base["lip_sync"] - 1
+        summary[p]["lip_sync_live_change"] = summary[p]["lip_sync_live"] / base["lip_sync_live"] - 1
     calib = calibration_set()  # speed probes: real inputs; latency does not depend on which
     speed = {
         key: {
@@ -122,6 +139,7 @@ def compare_precisions(
         "backend": backends[precisions[0]]["decoder_student"].name,
         "identities": [name for name, _ in faces],
         "speech": [s[0] for s in speech],
+        "lip_sync_settings": {"lip_sync": OFFLINE_CHUNKING, "lip_sync_live": LIVE_CHUNKING},
         "summary": summary,
         "speed": speed,
         "clips": rows,

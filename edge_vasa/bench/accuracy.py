@@ -3,9 +3,12 @@
 * decoder fidelity: the reference motion drawn by the variant's encoder + decoder against the teacher's
   frames: PSNR over every frame, SSIM and landmark distance over FIDELITY_FRAMES spread over the clip;
   and PSNR against the PyTorch student on the same motion, which tells conversion error from distillation;
-* the edge chain: the variant's motion step from the audio, then its decoder (what `live` runs): lip
-  sync, blinks, head motion, jitter and identity distance measured on the frames, the same statistics as
-  the reference path's own; its wall time gives offline speed (seconds of video per second).
+* the edge chain: the variant's motion step from the audio, then its decoder, with the step's trained
+  chunk and look-ahead (OFFLINE_CHUNKING, what generate and eval run): lip sync, blinks (the generator's
+  own and the keeper's apart), head motion, jitter and identity distance measured on the frames, the same
+  statistics as the reference path's own; its wall time gives offline speed (seconds of video per second);
+* the same chain as `live` streams the motion (LIVE_CHUNKING: 2 frames per step, no look-ahead): lip
+  sync on its frames, which is what a live viewer sees.
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ from edge_vasa.calibration.dataset import spread
 from edge_vasa.conversion.accuracy import artifact_motion
 from edge_vasa.core.options import GenerateOptions
 from edge_vasa.evaluation.metrics import psnr_db
-from edge_vasa.evaluation.scoring import compare_to_reference, evaluate_frames, render_motion
+from edge_vasa.evaluation.scoring import compare_to_reference, evaluate_frames, generate_motion, render_motion
 from edge_vasa.evaluation.tracking import Track, track_landmarks
 from edge_vasa.pipeline.avatar import Avatar
+from edge_vasa.pipeline.postprocess import keep_and_count_blinks
 from edge_vasa.pipeline.student_motion import StudentMotionGenerator
 from edge_vasa.runtimes.renderer import EdgeRenderer
 
@@ -70,13 +74,18 @@ def score_variant(v: Variant, clip: Clip, ref: ClipReference) -> VariantScores:
         drawn[ref.picks], ref.frames[ref.picks], track.landmarks, track.found, ref.track
     )
     start = time.perf_counter()
-    motion = artifact_motion(v.models, clip.audio)
+    own = artifact_motion(v.models, clip.audio, keep_blinks=False)
+    motion, blinks = keep_and_count_blinks(own, GenerateOptions().seed)
     motion_s = time.perf_counter() - start
     frames = renderer.render(motion)
     render_s = time.perf_counter() - start - motion_s
     n = min(len(motion), len(ref.student_motion))
     track = track_landmarks(frames, DETECT_EVERY)
-    scores = evaluate_frames(frames, clip.audio, FPS, clip.face.image, generated_motion=motion, track=track)
+    scores = evaluate_frames(
+        frames, clip.audio, FPS, clip.face.image, generated_motion=motion, track=track, blinks=blinks
+    )
+    live_frames = renderer.render(artifact_motion(v.models, clip.audio, live=True))
+    live = evaluate_frames(live_frames, clip.audio, FPS, track=track_landmarks(live_frames, DETECT_EVERY))
     rms = float(np.sqrt(np.mean((motion[:n] - ref.student_motion[:n]) ** 2)))
     return VariantScores(
         psnr_db=round(float(np.mean([psnr_db(a, b) for a, b in zip(drawn, ref.frames)])), 2),
@@ -86,6 +95,8 @@ def score_variant(v: Variant, clip: Clip, ref: ClipReference) -> VariantScores:
             float(np.mean([psnr_db(a, b) for a, b in zip(drawn, ref.student_frames)])), 2
         ),
         **_chain_stats(scores),
+        live_lip_sync_correlation=live["lip_sync_correlation"],
+        live_lip_sync_lag_frames=live["lip_sync_lag_frames"],
         motion_rms_vs_student=round(rms, 5),
         motion_s=motion_s,
         render_s=render_s,
@@ -104,13 +115,13 @@ def measure_accuracy(
         bar.set_postfix_str(f"{clip.name}: reference")
         avatar = reference.avatar(clip.face)
         start = time.perf_counter()
-        motion = avatar.motion(clip.audio, GenerateOptions())
+        motion, blinks = generate_motion(avatar, clip.audio, GenerateOptions())
         motion_s = time.perf_counter() - start
         frames = render_motion(avatar, motion)
         render_s = time.perf_counter() - start - motion_s
         track = track_landmarks(frames, DETECT_EVERY)
         scores = evaluate_frames(
-            frames, clip.audio, FPS, clip.face.image, generated_motion=motion, track=track
+            frames, clip.audio, FPS, clip.face.image, generated_motion=motion, track=track, blinks=blinks
         )
         row = ClipResult(
             clip=clip.name,

@@ -135,14 +135,29 @@ class Fidelity:
 
 @dataclass
 class ChainStats:
-    """Statistics of a whole chain (audio -> motion -> frames) measured on its frames."""
+    """Statistics of a whole chain (audio -> motion -> frames) measured on its frames; an edge variant's
+    with its motion step's trained chunk and look-ahead (pipeline.motion_stream.OFFLINE_CHUNKING).
+    Blinks are counted in the motion: all of them, the generator's own and those the blink keeper
+    inserted (None in reports made before the last two were)."""
 
     lip_sync_correlation: float | None = None
     lip_sync_lag_frames: float | None = None
     blinks_per_minute_motion: float | None = None
+    blinks_per_minute_generated: float | None = None
+    blinks_per_minute_inserted: float | None = None
     jitter_px_per_frame2: float | None = None
     identity_distance: float | None = None
     head_pose_std_deg: float | None = None
+
+
+@dataclass
+class LiveLipSync:
+    """Lip sync of an edge variant's chain as `live` streams the motion (pipeline.motion_stream.
+    LIVE_CHUNKING: fewer frames per step, no look-ahead), measured on its frames as ChainStats' is; None
+    in reports made before it was."""
+
+    live_lip_sync_correlation: float | None = None
+    live_lip_sync_lag_frames: float | None = None
 
 
 @dataclass
@@ -154,8 +169,9 @@ class ReferenceScores(ChainStats):
 
 
 @dataclass
-class VariantScores(ChainStats, Fidelity):
-    """One variant on one clip: decoder fidelity, its own chain, and its wall time."""
+class VariantScores(LiveLipSync, ChainStats, Fidelity):
+    """One variant on one clip: decoder fidelity, its own chain (offline and live chunking), and its wall
+    time (offline chunking)."""
 
     motion_rms_vs_student: float | None = None
     motion_s: float | None = None
@@ -179,7 +195,7 @@ class ClipResult:
 
 
 @dataclass
-class AccuracySummary(ChainStats, Fidelity):
+class AccuracySummary(LiveLipSync, ChainStats, Fidelity):
     """Means over the clips a variant (or the reference path, without fidelity) was scored on."""
 
     motion_rms_vs_student: float | None = None

@@ -7,6 +7,8 @@ describe what a viewer sees, whatever produced the video:
 * silent-lip stability: standard deviation of the mouth opening over silent frames;
 * blink rate (eye-aspect-ratio dips per minute), head-pose variation (fitted motion, degrees) and its
   correlation with audio energy, temporal jitter (mean landmark acceleration, px / frame^2);
+* from the motion itself, blinks per minute: all, the generator's own and those the blink keeper
+  inserted (pipeline.postprocess), since a rate after the keeper cannot show a generator that stares;
 * identity: distance between dlib face descriptors of the photo and of frames (same person < 0.6);
 * with ground truth: PSNR, SSIM and mean landmark distance against the reference frames.
 """
@@ -39,6 +41,7 @@ from edge_vasa.evaluation.metrics import (
 from edge_vasa.evaluation.tracking import Track, identity_distance, track_landmarks
 from edge_vasa.pipeline.avatar import Avatar
 from edge_vasa.pipeline.loaders import load_generator
+from edge_vasa.pipeline.postprocess import BlinkCount, keep_and_count_blinks, resample_motion
 
 REFERENCE_FRAMES = 20  # frames spread over a clip for SSIM and landmark distance (tracking dominates)
 AGGREGATED = (
@@ -46,6 +49,8 @@ AGGREGATED = (
     "lip_sync_lag_frames",
     "blinks_per_minute",
     "blinks_per_minute_motion",
+    "blinks_per_minute_generated",
+    "blinks_per_minute_inserted",
     "identity_distance",
     "psnr_db",
     "ssim",
@@ -60,6 +65,16 @@ def render_motion(avatar: Avatar, motion: np.ndarray) -> np.ndarray:
     return np.stack(list(avatar.frames(motion)))
 
 
+def generate_motion(
+    avatar: Avatar, audio: np.ndarray, opts: GenerateOptions
+) -> tuple[np.ndarray, BlinkCount]:
+    """What ``avatar.motion(audio, opts)`` returns, and whose blinks it shows (the generator's own, the
+    keeper's), from one generator run: its motion before the keeper, then the keeper it applies."""
+    opts.check()
+    motion, blinks = keep_and_count_blinks(avatar.generator(audio, opts, keep_blinks=False), opts.seed)
+    return resample_motion(motion, opts.fps), blinks
+
+
 def evaluate_frames(
     frames: np.ndarray,
     audio: np.ndarray,
@@ -68,9 +83,11 @@ def evaluate_frames(
     reference: np.ndarray | None = None,
     generated_motion: np.ndarray | None = None,
     track: Track | None = None,
+    blinks: BlinkCount | None = None,
 ) -> dict:
     """All metrics for one video: (T, H, W, 3) uint8 frames, 16 kHz audio, optional photo and reference.
-    TRACK: the frames' landmarks, when the caller has tracked them already (tracking is most of the cost)."""
+    TRACK: the frames' landmarks, when the caller has tracked them already (tracking is most of the cost).
+    GENERATED_MOTION: the motion rendered; BLINKS: whose blinks it shows (``generate_motion``)."""
     track = track or track_landmarks(frames)
     lm = track.landmarks
     ok = track.found & np.isfinite(lm).all(axis=(1, 2))
@@ -111,6 +128,9 @@ def evaluate_frames(
         result["blinks_per_minute_motion"] = round(
             count_closures(generated_motion[:, INDEX["blink_left"]] > 0.5) / minutes, 1
         )
+    if blinks is not None:
+        result["blinks_per_minute_generated"] = round(blinks.own / minutes, 1)
+        result["blinks_per_minute_inserted"] = round(blinks.inserted / minutes, 1)
     if photo is not None:
         result["identity_distance"] = round(identity_distance(photo, frames, lm, ok), 4)
     if reference is not None:
@@ -185,7 +205,7 @@ def evaluate_corpus(
         audio = load_audio(clip / "audio.wav")
         avatar = Avatar.load(prepare_face(photo), model, renderer, generator=generator)
         clip_opts = GenerateOptions(**{**opts.__dict__, "emotion": meta["emotion"]})
-        motion = avatar.motion(audio, clip_opts)
+        motion, blinks = generate_motion(avatar, audio, clip_opts)
         frames = render_motion(avatar, motion)
         reference, _, _ = read_video(clip / "video.mp4")
         track = track_landmarks(frames)
@@ -197,6 +217,7 @@ def evaluate_corpus(
             reference=reference,
             generated_motion=motion,
             track=track,
+            blinks=blinks,
         )
         source = meta["identity"].rsplit("_", 1)[0]
         row.update(
@@ -236,10 +257,12 @@ def evaluate_pair(
     photo, audio = load_image(image), load_audio(audio_path)
     generator = load_generator(model, weights)
     avatar = Avatar.load(prepare_face(photo, name=str(image)), model, renderer, generator=generator)
-    motion = avatar.motion(audio, opts)
+    motion, blinks = generate_motion(avatar, audio, opts)
     frames = render_motion(avatar, motion)
     track = track_landmarks(frames)
-    result = evaluate_frames(frames, audio, opts.fps, photo=photo, generated_motion=motion, track=track)
+    result = evaluate_frames(
+        frames, audio, opts.fps, photo=photo, generated_motion=motion, track=track, blinks=blinks
+    )
     plot_sync(
         mouth_opening(np.nan_to_num(track.landmarks)),
         speech_activity(audio, len(frames), opts.fps),

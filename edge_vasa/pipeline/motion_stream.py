@@ -29,10 +29,16 @@ from tqdm import tqdm
 from edge_vasa.core.audio import MEL_FRAMES_PER_VIDEO_FRAME, N_MELS, SAMPLE_RATE, SILENT_MEL, LogMelStream
 from edge_vasa.core.errors import EdgeVasaError
 from edge_vasa.core.motion import EMOTIONS, MOTION_DIM, MOTION_FPS, NEUTRAL, clip
-from edge_vasa.core.options import GenerateOptions
-from edge_vasa.pipeline.postprocess import BlinkKeeper, scale_head_motion
+from edge_vasa.core.options import LIVE_HOP, LIVE_LOOKAHEAD, GenerateOptions
+from edge_vasa.pipeline.postprocess import blink_keeper, scale_head_motion
 
 SAMPLES_PER_FRAME = SAMPLE_RATE // MOTION_FPS  # 640
+# the two ways a figure's motion can be streamed, named in reports: the step's trained chunk and look-ahead
+# (generate, eval, export) or live's settings (StreamingGenerator.live); lip sync differs between them
+OFFLINE_CHUNKING = "offline chunking"
+LIVE_CHUNKING = f"live: hop {LIVE_HOP}, " + (
+    f"{LIVE_LOOKAHEAD} frames of look-ahead" if LIVE_LOOKAHEAD else "no look-ahead"
+)
 STEP_INPUTS = ("past", "mel", "emotion", "controls", "guidance", "noise")  # the step's inputs, in order
 
 
@@ -69,12 +75,18 @@ class MotionStream:
     as silence and the face starts at rest."""
 
     def __init__(
-        self, step: Step, opts: GenerateOptions, hop: int | None = None, lookahead: int | None = None
+        self,
+        step: Step,
+        opts: GenerateOptions,
+        hop: int | None = None,
+        lookahead: int | None = None,
+        keep_blinks: bool = True,
     ):
         """HOP frames are committed per step (default: the step's chunk). LOOKAHEAD frames of audio after
-        them are waited for (default: all the step was trained with); the rest counts as silence."""
+        them are waited for (default: all the step was trained with); the rest counts as silence.
+        KEEP_BLINKS=False leaves out the blink keeper, so the step's own blinks can be counted."""
         opts.check()
-        self.step, self.opts, self.shape = step, opts, step.shape
+        self.step, self.opts, self.shape, self.keep_blinks = step, opts, step.shape, keep_blinks
         full = self.shape.window - self.shape.chunk
         self.hop = min(hop or self.shape.chunk, self.shape.chunk)
         self.lookahead = full if lookahead is None else min(lookahead, full)
@@ -92,7 +104,7 @@ class MotionStream:
         self.mel = np.full(((p + 1) * MEL_FRAMES_PER_VIDEO_FRAME, N_MELS), SILENT_MEL, np.float32)
         self.past = np.tile(NEUTRAL, (p, 1)).astype(np.float32)
         self.noise = np.random.default_rng(self.opts.seed)
-        self.blinks = BlinkKeeper(np.random.default_rng(self.opts.seed))
+        self.blinks = blink_keeper(self.opts.seed) if self.keep_blinks else None
         self.samples = self.committed = 0
 
     def _run(self) -> np.ndarray:
@@ -108,7 +120,7 @@ class MotionStream:
             raw = np.asarray(self.step(feeds), np.float32)[:hop]
             self.past = np.concatenate([self.past, raw])[-p:]
             self.mel = self.mel[hop * k :]
-            motion = self.blinks(clip(raw))
+            motion = clip(raw) if self.blinks is None else self.blinks(clip(raw))
             out.append(scale_head_motion(motion, self.opts.motion_scale))
             self.committed += hop
         return np.concatenate(out)
@@ -137,24 +149,51 @@ class MotionStream:
 
 class StreamingGenerator:
     """A motion generator made of one streaming step: whole clips (``generator(audio, opts)``, the live
-    stream run over the whole audio, so offline and live output agree) and live streams."""
+    stream run over the whole audio, so offline and live output agree), whole clips with live's settings
+    (``generator.live(audio, opts)``) and live streams."""
 
     def __init__(self, step: Step):
         self.step = step
 
     def stream(
-        self, opts: GenerateOptions, hop: int | None = None, lookahead: int | None = None
+        self,
+        opts: GenerateOptions,
+        hop: int | None = None,
+        lookahead: int | None = None,
+        keep_blinks: bool = True,
     ) -> MotionStream:
-        return MotionStream(self.step, opts, hop, lookahead)
+        return MotionStream(self.step, opts, hop, lookahead, keep_blinks)
 
-    def __call__(self, audio: np.ndarray, opts: GenerateOptions, progress: bool = False) -> np.ndarray:
-        """16 kHz mono audio -> (T, MOTION_DIM) motion at 25 Hz, T = ceil(seconds * 25). ``opts.steps``
-        is not used (one pass per chunk)."""
-        audio = check_audio(audio)
-        stream = self.stream(opts)
-        block = self.step.shape.chunk * SAMPLES_PER_FRAME
-        out = [
-            stream.push(audio[i : i + block])
-            for i in tqdm(range(0, len(audio), block), desc="motion", unit="chunk", disable=not progress)
-        ]
-        return np.concatenate([*out, stream.flush()])
+    def __call__(
+        self, audio: np.ndarray, opts: GenerateOptions, progress: bool = False, keep_blinks: bool = True
+    ) -> np.ndarray:
+        """16 kHz mono audio -> (T, MOTION_DIM) motion at 25 Hz, T = ceil(seconds * 25), with the step's
+        trained chunk and look-ahead. ``opts.steps`` is not used (one pass per chunk). KEEP_BLINKS=False:
+        without the blink keeper (MotionStream)."""
+        stream = self.stream(opts, keep_blinks=keep_blinks)
+        return _whole_clip(stream, audio, self.step.shape.chunk * SAMPLES_PER_FRAME, progress)
+
+    def live(
+        self,
+        audio: np.ndarray,
+        opts: GenerateOptions,
+        hop: int = LIVE_HOP,
+        lookahead: int = LIVE_LOOKAHEAD,
+        keep_blinks: bool = True,
+    ) -> np.ndarray:
+        """The motion a live session makes from AUDIO (HOP frames per step, LOOKAHEAD frames of
+        look-ahead): pushed one 40 ms block at a time, as a microphone delivers it, then flushed. Larger
+        blocks would not do: a step takes whatever audio is buffered, so it would hear speech a live
+        stream has not received yet."""
+        stream = self.stream(opts, hop, lookahead, keep_blinks)
+        return _whole_clip(stream, audio, SAMPLES_PER_FRAME)
+
+
+def _whole_clip(stream: MotionStream, audio: np.ndarray, block: int, progress: bool = False) -> np.ndarray:
+    """AUDIO pushed through STREAM in BLOCK-sample pieces, then flushed: (T, MOTION_DIM) motion."""
+    audio = check_audio(audio)
+    out = [
+        stream.push(audio[i : i + block])
+        for i in tqdm(range(0, len(audio), block), desc="motion", unit="block", disable=not progress)
+    ]
+    return np.concatenate([*out, stream.flush()])

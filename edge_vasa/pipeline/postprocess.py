@@ -5,9 +5,11 @@ Numpy only: the teacher, the PyTorch student and the edge runtime share it, so t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from edge_vasa.core.motion import INDEX, MOTION_FPS, SLICES, blink_shape
+from edge_vasa.core.motion import INDEX, MOTION_FPS, SLICES, blink_shape, count_closures
 
 FIRST_BLINK_BY = 2.0  # s: even a 2-3 s clip blinks (people blink as they start to speak)
 MAX_BLINK_GAP = 6.0  # s: a longer stare looks lifeless
@@ -17,11 +19,15 @@ EYES = [INDEX["blink_left"], INDEX["blink_right"]]
 class BlinkKeeper:
     """Keep the generator's blinks; where it leaves the eyes open past FIRST_BLINK_BY s from the start, or
     MAX_BLINK_GAP s after the last blink, add one (the corpus script's blink shape, both eyes). Online:
-    frames arrive in order, in chunks of any size, and an added blink may run into later chunks."""
+    frames arrive in order, in chunks of any size, and an added blink may run into later chunks.
+
+    ``inserted`` lists the frames where it added a blink: a blink rate measured after the keeper is partly
+    the keeper's, so figures report the generator's own blinks and these apart."""
 
     def __init__(self, rng: np.random.Generator):
         self.rng, self.frame, self.deadline = rng, 0, FIRST_BLINK_BY
         self.pending = np.zeros(0, np.float32)  # closure still owed to the next frames by an added blink
+        self.inserted: list[int] = []
 
     def __call__(self, motion: np.ndarray) -> np.ndarray:
         out = motion.copy()
@@ -39,6 +45,7 @@ class BlinkKeeper:
                     np.pad(self.pending, (0, MOTION_FPS - 1 - len(self.pending))), shape[1:]
                 )
                 self.deadline = now + MAX_BLINK_GAP
+                self.inserted.append(self.frame)
             self.frame += 1
         return out
 
@@ -46,6 +53,30 @@ class BlinkKeeper:
 def ensure_blinks(motion: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A whole clip through a fresh ``BlinkKeeper``."""
     return BlinkKeeper(rng)(motion)
+
+
+def blink_keeper(seed: int) -> BlinkKeeper:
+    """The keeper every generator applies for options with SEED (the lengths of added blinks are drawn
+    from it)."""
+    return BlinkKeeper(np.random.default_rng(seed))
+
+
+@dataclass(frozen=True)
+class BlinkCount:
+    """Whose blinks a motion shows: the generator's own (closures of the left eye in its motion before
+    the keeper) and the keeper's. A rate after the keeper alone cannot fall below one per MAX_BLINK_GAP,
+    whatever the generator does."""
+
+    own: int
+    inserted: int
+
+
+def keep_and_count_blinks(own: np.ndarray, seed: int) -> tuple[np.ndarray, BlinkCount]:
+    """A generator's motion before the keeper (``keep_blinks=False``) -> exactly what it returns with the
+    keeper for options with SEED, and whose blinks those are: both from one generator run."""
+    keeper = blink_keeper(seed)
+    motion = keeper(own)
+    return motion, BlinkCount(count_closures(own[:, INDEX["blink_left"]] > 0.5), len(keeper.inserted))
 
 
 def scale_head_motion(motion: np.ndarray, scale: float) -> np.ndarray:

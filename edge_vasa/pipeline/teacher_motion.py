@@ -23,7 +23,7 @@ from edge_vasa.core.shipped import MOTION_WEIGHTS
 from edge_vasa.models.audio_encoder import AudioEncoder, AudioEncoderConfig
 from edge_vasa.models.motion_dit import MotionDiT, MotionGeneratorConfig, alpha_bar
 from edge_vasa.models.weights import load_modules, read_checkpoint
-from edge_vasa.pipeline.postprocess import ensure_blinks, scale_head_motion
+from edge_vasa.pipeline.postprocess import blink_keeper, scale_head_motion
 
 
 def build_motion_models(meta: dict | None = None) -> tuple[AudioEncoder, MotionDiT]:
@@ -53,8 +53,12 @@ class MotionGenerator:
         return cls(encoder, model)
 
     @torch.no_grad()
-    def __call__(self, audio: np.ndarray, opts: GenerateOptions, progress: bool = False) -> np.ndarray:
-        """16 kHz mono audio -> (T, MOTION_DIM) motion at 25 Hz, T = ceil(seconds * 25)."""
+    def __call__(
+        self, audio: np.ndarray, opts: GenerateOptions, progress: bool = False, keep_blinks: bool = True
+    ) -> np.ndarray:
+        """16 kHz mono audio -> (T, MOTION_DIM) motion at 25 Hz, T = ceil(seconds * 25). KEEP_BLINKS=False
+        leaves out the blink keeper (postprocess.blink_keeper), so the generator's own blinks can be
+        counted: tests and figures would otherwise measure the keeper."""
         opts.check()
         p, w = self.model.cfg.past, self.model.cfg.window
         n = max(1, int(np.ceil(len(audio) / SAMPLE_RATE * MOTION_FPS)))
@@ -82,7 +86,9 @@ class MotionGenerator:
             out.append(window)
             past = window[-p:]
         motion = self.model.denormalize(torch.cat(out))[:n].numpy()
-        motion = ensure_blinks(clip(motion), np.random.default_rng(opts.seed))
+        motion = clip(motion)
+        if keep_blinks:
+            motion = blink_keeper(opts.seed)(motion)
         return scale_head_motion(motion, opts.motion_scale)
 
     def sample_window(

@@ -14,18 +14,22 @@ import copy
 import io
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edge_vasa.bench import run as bench
-from edge_vasa.bench.report import REGRESSION, compare_reports, load_report
-from edge_vasa.bench.schema import BenchReport
+from edge_vasa.bench.report import REGRESSION, compare_reports, format_table, load_report
+from edge_vasa.bench.schema import BenchReport, LiveResult, Speed, VariantSpeed
+from edge_vasa.bench.targets import MIN_FPS, targets
 from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.pipeline.motion_stream import LIVE_CHUNKING, OFFLINE_CHUNKING
 
 torch = pytest.importorskip("torch")
 
 SLOW, NOISY, REAL = "fake:slow fp32", "fake:noisy fp32", "torch:cpu fp32"
+BASELINE = Path(__file__).parents[2] / "benchmarks" / "baseline"  # the committed report of this machine
 SLOW_S = 0.1  # more than the whole PyTorch decoder takes per frame
 NOISE = 0.1  # std of the noise added to the decoder's [0, 1] output: about 20 dB PSNR on its own
 
@@ -182,6 +186,50 @@ def test_comparison_of_two_reports(bench_run):
     assert flagged == {(NOISY, "decoder_vs_yardstick"), (REAL, "psnr_db")}
     better = compare_reports(report, worse)  # improvements are never regressions
     assert not any(c.regression for c in better)
+
+
+@pytest.mark.slow  # end to end
+def test_live_chunking_and_inserted_blinks_are_reported_apart(bench_run):
+    _, out, report, printed = bench_run
+    acc = report["accuracy"]
+    for name in (SLOW, NOISY, REAL):
+        assert acc[name]["lip_sync_correlation"] is not None and acc[name]["live_lip_sync_correlation"] > 0
+    # the slow variant runs the same motion step and decoder: the same frames, the same live lip sync
+    assert acc[SLOW]["live_lip_sync_correlation"] == pytest.approx(
+        acc[REAL]["live_lip_sync_correlation"], abs=0.01
+    )
+    assert acc["reference"]["live_lip_sync_correlation"] is None  # the teacher does not stream
+    for clip in report["clips"]:
+        for scores in (clip["reference"], clip["variants"][REAL]):
+            own, inserted = scores["blinks_per_minute_generated"], scores["blinks_per_minute_inserted"]
+            assert own >= 0 and inserted >= 0
+            assert own + inserted >= scores["blinks_per_minute_motion"] - 0.15  # every blink is one of them
+    assert "lip sync offline" in printed and "lip sync live" in printed
+    md = (out / "report.md").read_text()
+    assert OFFLINE_CHUNKING in md and LIVE_CHUNKING in md and "inserted blinks/min" in md
+
+
+@pytest.mark.parametrize("live", [True, False], ids=["live", "estimated"])
+@pytest.mark.parametrize("fps, met", [(24.5, False), (24.99, False), (25.0, True)])
+def test_a_frame_rate_target_is_met_only_by_reaching_it(live, fps, met):
+    speed = VariantSpeed(fps_estimate=fps, frame_ms=1000 / fps)
+    report = BenchReport(
+        version=bench.REPORT_VERSION,
+        speed=Speed(variants={REAL: speed}),
+        live={REAL: LiveResult(fps=fps)} if live else {},
+    )
+    (minimum,) = [t for t in targets(report) if t.target.startswith(f"{MIN_FPS:.0f} FPS")]
+    assert minimum.met is met and minimum.value == fps
+
+
+def test_the_committed_baseline_loads_without_the_newer_figures():
+    """Reports made before live-chunking lip sync and the blink split still load, without those figures."""
+    baseline = load_report(BASELINE)
+    clip = baseline.clips[0]
+    assert clip.reference.blinks_per_minute_motion is not None
+    assert clip.reference.blinks_per_minute_generated is None
+    assert clip.variants[REAL].live_lip_sync_correlation is None
+    assert "lip sync live" in format_table(baseline)
 
 
 def test_quick_clip_is_a_clip_of_the_full_set():

@@ -21,6 +21,8 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
         help="score generated videos: lip sync, blinks, head motion, jitter, identity, PSNR/SSIM",
         description="With --corpus: generate every held-out clip of the corpus from its photo and audio and "
         "score it, also against the corpus render. With --image and --audio: score one generated video. "
+        "Blinks per minute are given for the motion as rendered and split into the generator's own and "
+        "those the blink keeper inserted (it adds one when the eyes stay open too long). "
         "Writes OUT/eval.json and a lip-sync plot. With --controls and --image: check that emotion and gaze "
         "change what they claim on the output frames (emotions told apart from fitted expression "
         "coefficients, iris shift per gaze direction); writes OUT/controls.json and two plots.",
@@ -62,11 +64,24 @@ def cmd_eval(args: argparse.Namespace) -> None:
         result = evaluate_corpus(args.corpus, args.out, args.max_clips, opts, weights, args.renderer, model)
         for group, agg in result["summary"].items():
             print(f"held-out {group}: " + json.dumps(agg))
+            if agg:
+                print(f"held-out {group}: {_blink_rates(agg)}")
     elif args.image and args.audio:
         from edge_vasa.evaluation.scoring import evaluate_pair  # needs torch
 
         result = evaluate_pair(args.image, args.audio, args.out, opts, weights, args.renderer, model)
         print(json.dumps(result, indent=1))
+        print(_blink_rates(result))
     else:
         raise EdgeVasaError("give --corpus DIR, or --image and --audio")
     print(f"wrote {Path(args.out) / 'eval.json'}")
+
+
+def _blink_rates(scores: dict) -> str:
+    """The motion's blinks per minute in words, the generator's own apart from the keeper's: the total alone
+    never drops below one per MAX_BLINK_GAP (6 s), whatever the generator does."""
+    return (
+        f"blinks per minute in the motion {scores['blinks_per_minute_motion']}: the generator's own "
+        f"{scores['blinks_per_minute_generated']}, inserted by the blink keeper "
+        f"{scores['blinks_per_minute_inserted']}"
+    )
