@@ -25,10 +25,9 @@ OUTPUT_FPS = (25, 30, 40)
 RENDERERS = ("decoder", "analytic")  # the learned decoder, or the corpus renderer it learned from
 MODELS = ("teacher", "student")  # the reference models, or the distilled edge pair; the first is the default
 # Live motion: commit 2 frames per student step and wait for no look-ahead beyond the audio encoder's one
-# frame of margin. Measured on held-out speech (hello_en, the held-out alsa recordings, a vi sentence), the
-# correlation of jaw opening with voiced energy was 0.728 vs 0.695 with the trained chunk of 10 and 8
-# frames of look-ahead; frame-to-frame head jerk rose from 0.0064 to 0.0078. Audio then waits 120-160 ms
-# instead of 370-770 ms.
+# frame of margin: audio waits 120-160 ms instead of 370-770 ms. Lip sync scored from rendered frames on
+# held-out speech and faces (scripts/live_lipsync.py): 0.618 live vs 0.565 with the trained chunk of 10
+# and 8 frames of look-ahead; frame-to-frame head jerk rose from 0.0064 to 0.0078 (motion, earlier run).
 LIVE_HOP, LIVE_LOOKAHEAD = 2, 0
 # the motion space's head-scale range, as Python floats: float32 would show 1.2999999523 in help and page
 HEAD_SCALE = tuple(round(float(v), 2) for v in RANGES[INDEX["scale"]])
