@@ -14,9 +14,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from edge_vasa.core.options import MODELS, GenerateOptions
+from edge_vasa.core.shipped import default_decoder_weights
 from edge_vasa.pipeline.avatar import Avatar
 from edge_vasa.pipeline.decoder import NeuralRenderer, load_decoder_models
-from edge_vasa.pipeline.loaders import default_decoder_weights, load_generator
+from edge_vasa.pipeline.loaders import load_generator
 
 SPEECH_SECONDS = 4.0
 

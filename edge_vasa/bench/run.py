@@ -150,10 +150,10 @@ def measure_speed(
     fastest of the ROUNDS calls, which the machine's other load disturbs least (measured here: run to run,
     OpenVINO fp32's decoder ratio spread 0.475-0.488 by the fastest call, 0.514-0.586 by the median)."""
     photo = example_face()
+    encoder = {"image": DecoderInputs(photo.image, photo.landmarks).encoder_image()}
     fns = {}
     for v in variants:
         frame, step = example_feeds(v.models.networks["decoder_student"], v.models.networks["motion_step"])
-        encoder = {"image": DecoderInputs(photo.image, photo.landmarks).encoder_image()}
         for n, feeds in zip(EDGE_NETWORKS, (encoder, step, frame)):
             fns[(v.name, n)] = partial(v.models.run, n, feeds)
     if reference is not None and face is not None:

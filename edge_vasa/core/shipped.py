@@ -29,6 +29,16 @@ def source_weights(network: str, weights: str | Path | None = None) -> Path:
     return path
 
 
+def default_motion_weights(model: str = "teacher") -> Path:
+    """The shipped motion generator of MODEL ("teacher" or "student")."""
+    return STUDENT_WEIGHTS if model == "student" else MOTION_WEIGHTS
+
+
+def default_decoder_weights(model: str = "teacher") -> Path:
+    """The shipped decoder of MODEL ("teacher" or "student")."""
+    return STUDENT_DECODER_WEIGHTS if model == "student" else DECODER_WEIGHTS
+
+
 def model_files(
     model: str = "teacher",
     weights: str | Path | None = None,
@@ -36,8 +46,7 @@ def model_files(
     renderer: str = "decoder",
 ) -> dict[str, Path]:
     """The weight files a PyTorch render uses, by role: what its provenance record hashes."""
-    files = {"motion": Path(weights or (STUDENT_WEIGHTS if model == "student" else MOTION_WEIGHTS))}
+    files = {"motion": Path(weights or default_motion_weights(model))}
     if renderer == "decoder":
-        default = STUDENT_DECODER_WEIGHTS if model == "student" else DECODER_WEIGHTS
-        files["decoder"] = Path(decoder_weights or default)
+        files["decoder"] = Path(decoder_weights or default_decoder_weights(model))
     return files

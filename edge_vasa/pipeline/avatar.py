@@ -76,7 +76,6 @@ class Avatar:
     ) -> np.ndarray:
         """16 kHz mono audio -> (N, MOTION_DIM) motion at ``opts.fps``."""
         opts = opts or GenerateOptions()
-        opts.check()
         return resample_motion(self.generator(audio, opts, progress=progress), opts.fps)
 
     def frames(self, motion: np.ndarray, progress: bool = False) -> Iterator[np.ndarray]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from edge_vasa.core.errors import EdgeVasaError
 from edge_vasa.core.face import PreparedFace
 from edge_vasa.core.options import MODELS, RENDERERS
-from edge_vasa.core.shipped import DECODER_WEIGHTS, MOTION_WEIGHTS, STUDENT_DECODER_WEIGHTS, STUDENT_WEIGHTS
+from edge_vasa.core.shipped import default_decoder_weights, default_motion_weights
 from edge_vasa.pipeline.analytic import Renderer
 from edge_vasa.pipeline.decoder import NeuralRenderer, load_decoder_models
 from edge_vasa.pipeline.student_motion import StudentMotionGenerator
@@ -22,13 +22,8 @@ def load_generator(
     from ``weights`` or the shipped file."""
     if model not in MODELS:
         raise EdgeVasaError(f"unknown model {model!r}; use one of {', '.join(MODELS)}")
-    if model == "student":
-        return StudentMotionGenerator.load(weights or STUDENT_WEIGHTS)
-    return MotionGenerator.load(weights or MOTION_WEIGHTS)
-
-
-def default_decoder_weights(model: str = MODELS[0]) -> Path:
-    return STUDENT_DECODER_WEIGHTS if model == "student" else DECODER_WEIGHTS
+    generator = StudentMotionGenerator if model == "student" else MotionGenerator
+    return generator.load(weights or default_motion_weights(model))
 
 
 def load_renderer(

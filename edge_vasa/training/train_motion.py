@@ -21,9 +21,10 @@ from tqdm import tqdm
 from edge_vasa.core.audio import MEL_FRAMES_PER_VIDEO_FRAME, SILENT_MEL, load_audio, mel_for_frames
 from edge_vasa.core.errors import EdgeVasaError
 from edge_vasa.core.motion import EMOTIONS, INDEX, NEUTRAL, SLICES
-from edge_vasa.models.audio_encoder import AudioEncoder, AudioEncoderConfig
-from edge_vasa.models.motion_dit import MotionDiT, MotionGeneratorConfig, alpha_bar
-from edge_vasa.models.weights import export_modules, load_modules, read_checkpoint
+from edge_vasa.models.audio_encoder import AudioEncoder
+from edge_vasa.models.motion_dit import MotionDiT, alpha_bar
+from edge_vasa.models.weights import export_modules
+from edge_vasa.pipeline.teacher_motion import build_motion_models, load_motion_models
 from edge_vasa.training.loop import resume_training, run_training
 
 HEAD_STD_REFERENCE = 0.04  # rad: head-motion amplitude 1.0 means this yaw/pitch standard deviation
@@ -130,21 +131,6 @@ def motion_loss(
         return torch.diff(torch.cat([past[:, -1:], m], 1), dim=1)
 
     return loss + cfg.velocity_weight * torch.mean((diffs(pred) - diffs(target)) ** 2)
-
-
-def build_motion_models(meta: dict | None = None) -> tuple[AudioEncoder, MotionDiT]:
-    meta = meta or {}
-    encoder = AudioEncoder(AudioEncoderConfig(**meta.get("audio_encoder", {})))
-    model = MotionDiT(MotionGeneratorConfig(**meta.get("motion_dit", {})))
-    return encoder, model
-
-
-def load_motion_models(path: str | Path) -> tuple[AudioEncoder, MotionDiT, dict]:
-    """Weights + config from a safetensors checkpoint (``weights_only`` by construction: no pickle)."""
-    tensors, meta = read_checkpoint(path, "motion model", "edge-vasa train motion")
-    encoder, model = build_motion_models(meta)
-    load_modules(path, {"audio_encoder": encoder, "motion_dit": model}, tensors)
-    return encoder.eval(), model.eval(), meta
 
 
 def train_motion(corpus: str | Path, out: str | Path, cfg: MotionTrainConfig | None = None) -> Path:

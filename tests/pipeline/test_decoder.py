@@ -113,11 +113,10 @@ def test_corrupted_decoder_weights_give_a_clear_error(tmp_path):
 
 
 def test_decoder_training_resumes_and_exports(tmp_path, held_out_corpus):
-    corpus = held_out_corpus
     run = tmp_path / "run"
     cfg = dict(batch=2, frames_per_clip=2, save_every=2)
-    train_decoder(corpus, run, DecoderTrainConfig(steps=2, **cfg))
-    train_decoder(corpus, run, DecoderTrainConfig(steps=3, **cfg))
+    train_decoder(held_out_corpus, run, DecoderTrainConfig(steps=2, **cfg))
+    train_decoder(held_out_corpus, run, DecoderTrainConfig(steps=3, **cfg))
     history = json.loads((run / "history.json").read_text())
     assert [s for s, _ in history] == [1, 2, 3]
     assert (run / "loss.png").stat().st_size > 1000

@@ -99,11 +99,10 @@ def test_patches_are_placed_around_the_mouth_through_one_atlas(grace_hopper_prep
 
 
 def test_decoder_distillation_resumes_and_exports(tmp_path, held_out_corpus):
-    corpus = held_out_corpus
     run = tmp_path / "run"
     cfg = dict(batch=2, frames_per_clip=2, save_every=2)
-    distill_decoder(corpus, run, DecoderDistillConfig(steps=2, **cfg))
-    distill_decoder(corpus, run, DecoderDistillConfig(steps=3, **cfg))
+    distill_decoder(held_out_corpus, run, DecoderDistillConfig(steps=2, **cfg))
+    distill_decoder(held_out_corpus, run, DecoderDistillConfig(steps=3, **cfg))
     history = json.loads((run / "history.json").read_text())
     assert [s for s, _ in history] == [1, 2, 3]
     assert (run / "loss.png").stat().st_size > 1000

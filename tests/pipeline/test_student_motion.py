@@ -179,12 +179,11 @@ def test_motion_distillation_resumes_and_exports(tmp_path, tiny_corpus):
     from edge_vasa.pipeline.student_motion import load_motion_student
     from edge_vasa.training.distill_motion import DistillConfig, distill_motion, export_motion_student
 
-    corpus = tiny_corpus
     run = tmp_path / "run"
     cfg = dict(pool_windows=3, batch=2, save_every=2)
-    distill_motion(corpus, run, DistillConfig(steps=2, **cfg))
+    distill_motion(tiny_corpus, run, DistillConfig(steps=2, **cfg))
     assert (run / "teacher_pool.safetensors").exists()  # reused on resume, not sampled again
-    distill_motion(corpus, run, DistillConfig(steps=3, **cfg))
+    distill_motion(tiny_corpus, run, DistillConfig(steps=3, **cfg))
     history = json.loads((run / "history.json").read_text())
     assert [s for s, _ in history] == [1, 2, 3]
     assert (run / "loss.png").stat().st_size > 1000

@@ -171,10 +171,9 @@ def test_resample_motion_keeps_duration():
 
 
 def test_training_resumes_and_exports(tmp_path, tiny_corpus):
-    corpus = tiny_corpus
     run = tmp_path / "run"
-    train_motion(corpus, run, MotionTrainConfig(steps=2, batch=4, save_every=2))
-    train_motion(corpus, run, MotionTrainConfig(steps=4, batch=4, save_every=2))
+    train_motion(tiny_corpus, run, MotionTrainConfig(steps=2, batch=4, save_every=2))
+    train_motion(tiny_corpus, run, MotionTrainConfig(steps=4, batch=4, save_every=2))
     history = json.loads((run / "history.json").read_text())
     assert [s for s, _ in history] == [1, 2, 3, 4]
     assert (run / "loss.png").stat().st_size > 1000

@@ -75,7 +75,3 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`edge-vasa verify x.mp4 | head`): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 141
-
-
-if __name__ == "__main__":
-    sys.exit(main())
