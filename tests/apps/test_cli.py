@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import warnings
@@ -370,8 +369,8 @@ def test_languages_lists_english(capsys):
 
 def _cli(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONWARNINGS": ""}
-    exe = shutil.which("edge-vasa")
-    cmd = [exe, *argv] if exe else [sys.executable, "-m", "edge_vasa", *argv]
+    exe = Path(sys.executable).parent / "edge-vasa"  # this interpreter's script, not another install's
+    cmd = [str(exe), *argv] if exe.exists() else [sys.executable, "-m", "edge_vasa", *argv]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
 
 
