@@ -505,6 +505,35 @@ def test_export_writes_every_network_with_a_manifest(capsys, tmp_path):
     assert (tmp_path / "onnx-fp32" / "motion_step.onnx").stat().st_mtime_ns == stamp
 
 
+def test_export_compare_prints_offline_and_live_lip_sync(capsys, tmp_path, monkeypatch):
+    """The table names both chunkings: live (what `live` runs) and offline (what generate runs)."""
+    from edge_vasa.apps.cli import export
+    from edge_vasa.conversion import accuracy
+
+    def row(lip_sync: float, live: float) -> dict:
+        return {
+            "psnr_vs_reference_db": 35.0,
+            "psnr_vs_fp32_db": 50.0,
+            "lip_sync": lip_sync,
+            "lip_sync_live": live,
+            "psnr_drop_db": 0.1,
+            "lip_sync_change": lip_sync / 0.5 - 1,
+            "lip_sync_live_change": live / 0.6 - 1,
+        }
+
+    result = {
+        "summary": {"fp32": row(0.5, 0.6), "int8": row(0.49, 0.63)},
+        "speed": {"decoder_ms": {"fp32": 30.0, "int8": 25.0}, "motion_step_ms": {"fp32": 4.0, "int8": 3.0}},
+    }
+    monkeypatch.setattr(accuracy, "compare_precisions", lambda *a: result)
+    (tmp_path / "onnx-int8").mkdir()
+    export._compare_precisions("onnx", "int8", tmp_path)
+    out = capsys.readouterr().out
+    assert "lip sync offline" in out and "lip sync live" in out
+    assert "0.490" in out and "0.630" in out
+    assert "offline -2.0%, live +5.0%" in out
+
+
 def test_export_refuses_an_unknown_network(capsys, tmp_path):
     rc, out, err = run(capsys, "export", "--out", str(tmp_path), "--network", "warp_decoder")
     assert_one_error_line(rc, err, "unknown network")

@@ -73,18 +73,19 @@ def _compare_precisions(fmt: str, precision: str, root: Path) -> None:
     dest = root / f"{fmt}-{precision}" / "accuracy.json"
     write_json(dest, result)
     print(
-        f"{'':6} {'PSNR vs teacher':>16} {'vs fp32':>8} {'lip sync':>9} {'decoder ms':>11} {'motion ms':>10}"
+        f"{'':6} {'PSNR vs teacher':>16} {'vs fp32':>8} {'lip sync offline':>17} {'lip sync live':>14} "
+        f"{'decoder ms':>11} {'motion ms':>10}"
     )
     for p, row in result["summary"].items():
         print(
             f"{p:6} {row['psnr_vs_reference_db']:13.2f} dB {row['psnr_vs_fp32_db']:8.1f} "
-            f"{row['lip_sync']:9.3f} {result['speed']['decoder_ms'][p]:11.1f} "
+            f"{row['lip_sync']:17.3f} {row['lip_sync_live']:14.3f} {result['speed']['decoder_ms'][p]:11.1f} "
             f"{result['speed']['motion_step_ms'][p]:10.2f}"
         )
     row = result["summary"][precision]
     print(
-        f"{precision}: PSNR drop {row['psnr_drop_db']:.2f} dB, "
-        f"lip sync {row['lip_sync_change']:+.1%} ({dest})"
+        f"{precision}: PSNR drop {row['psnr_drop_db']:.2f} dB, lip sync offline "
+        f"{row['lip_sync_change']:+.1%}, live {row['lip_sync_live_change']:+.1%} ({dest})"
     )
 
 
