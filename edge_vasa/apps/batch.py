@@ -18,10 +18,17 @@ of past context instead left a visible seam (measured: mean frame change 19 at a
 since each chunk's motion draws its own noise; slices of one motion cannot jump. At most IN_FLIGHT tasks
 per worker are queued (back-pressure bounds the audio and frames in memory).
 
+Where files are: only the driver (the process that runs run_batch) touches the jobs' paths and --out. It
+reads the photos and the audio and ships them as arrays; workers encode into temp files of their own node
+and return the videos as bytes through Ray's object store (a chunk's part stays there until the assembly
+task takes it), and the driver signs each one (C2PA: its key never leaves the driver's machine) and writes
+it. So a cluster's nodes need edge-vasa installed but no filesystem shared with the driver
+(tests/apps/test_batch.py renders on a two-node cluster whose workers run in other folders).
+
 What survives failure: every output is written to a temp file and renamed, then its status file
-(NAME.status.json) is written the same way; a rerun skips rows whose status says done and whose video is
-there, and retries the rest. Workers are restarted when they die and their tasks are retried, so a killed
-worker costs time, not output.
+(NAME.status.json, which names the Ray nodes that rendered the row) is written the same way; a rerun skips
+rows whose status says done and whose video is there, and retries the rest. Workers are restarted when they
+die and their tasks are retried, so a killed worker costs time, not output.
 """
 
 from __future__ import annotations
@@ -30,8 +37,10 @@ import csv
 import json
 import os
 import re
+import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +51,7 @@ from edge_vasa.apps.studio import open_studio
 from edge_vasa.core.audio import SAMPLE_RATE, load_audio
 from edge_vasa.core.errors import EdgeVasaError
 from edge_vasa.core.face import prepare_face
-from edge_vasa.core.files import write_json
+from edge_vasa.core.files import atomic_output, write_json
 from edge_vasa.core.options import GenerateOptions, from_columns
 from edge_vasa.core.shipped import model_files
 from edge_vasa.core.video import frames_of, write_mp4
@@ -158,9 +167,12 @@ def chunks(seconds: float, chunk_s: float = CHUNK_S) -> list[tuple[int, float]]:
 
 class Worker:
     """A Ray actor: the edge models loaded once, faces kept by identity. Renders whole rows, and the two
-    passes (motion, then frames from slices of it) of long ones."""
+    passes (motion, then frames from slices of it) of long ones. It returns videos as bytes and writes only
+    temp files of its own node: the driver's folders may not exist where it runs."""
 
     def __init__(self, backend: str | None, precision: str | None, threads: int):
+        import ray  # an actor runs in Ray: the optional extra is there
+
         os.environ["EDGE_VASA_THREADS"] = str(threads)  # the workers share the cores
         try:  # the PyTorch reference backend (torch:cpu) shares the cores too; the edge install has no torch
             import torch
@@ -170,6 +182,7 @@ class Worker:
             pass
         self.studio = open_studio(backend, precision)
         self.avatars: dict[str, object] = {}
+        self.node = ray.get_runtime_context().get_node_id()  # reported per row: where it was rendered
 
     def pid(self) -> int:
         return os.getpid()
@@ -182,47 +195,75 @@ class Worker:
             self.avatars[identity] = self.studio.avatar(face)
         return self.avatars[identity]
 
-    def render(self, identity: str, face, audio: np.ndarray, opts, provenance, label, target: str) -> dict:
-        """A whole row: AUDIO -> TARGET, the finished MP4 (watermarked frames, the audio, tags, C2PA)."""
+    def _report(self, started: float, frames: int) -> dict:
+        return {"frames": frames, "seconds": time.perf_counter() - started, "node": self.node}
+
+    def render(self, identity: str, face, audio: np.ndarray, opts, provenance, label) -> dict:
+        """A whole row: AUDIO -> the MP4 (watermarked frames, the audio, tags) as bytes under "video"; the
+        driver signs and writes it."""
 
         started = time.perf_counter()
         avatar = self._avatar(identity, face)
         mark = Marker(provenance, label)
         motion = avatar.motion(audio, opts)
         frames = (mark(f) for f in avatar.frames(motion))
-        write_mp4(target, frames, opts.fps, audio=audio, metadata=provenance.tags(), finish=provenance.sign)
-        return {"frames": len(motion), "seconds": time.perf_counter() - started, "worker": os.getpid()}
+        tags = provenance.tags()
+        video = encoded(lambda path: write_mp4(path, frames, opts.fps, audio=audio, metadata=tags))
+        return self._report(started, len(motion)) | {"video": video}
 
     def motion(self, identity: str, face, audio: np.ndarray, opts) -> np.ndarray:
         """The first pass of a long row: its whole motion, at opts.fps."""
         return self._avatar(identity, face).motion(audio, opts)
 
-    def render_part(self, identity: str, face, motion: np.ndarray, provenance, label, target: str) -> dict:
-        """The second pass: MOTION (a slice) -> watermarked frames in a lossless video-only part."""
+    def render_part(self, identity: str, face, motion: np.ndarray, provenance, label) -> tuple[dict, bytes]:
+        """The second pass: MOTION (a slice) -> watermarked frames in a lossless video-only part. Called
+        with two returns, so that the driver waits on the small report while the part's bytes stay in the
+        object store for the assembly task."""
 
         started = time.perf_counter()
         avatar = self._avatar(identity, face)
         mark = Marker(provenance, label)
-        write_mp4(target, (mark(f) for f in avatar.frames(motion)), 25, crf=0)  # the rate is assemble's
-        return {"frames": len(motion), "seconds": time.perf_counter() - started, "worker": os.getpid()}
+        frames = (mark(f) for f in avatar.frames(motion))
+        part = encoded(lambda path: write_mp4(path, frames, 25, crf=0))  # the rate is assemble's
+        return self._report(started, len(motion)), part
 
 
-def assemble(parts: list[str], audio: np.ndarray, fps: int, target: str, provenance) -> int:
-    """Join lossless PARTS into TARGET with AUDIO, tags and a C2PA manifest; the parts are removed."""
+def encoded(write: Callable[[str], object]) -> bytes:
+    """The bytes of the file WRITE makes at the path it is given: a temp file on this node, so that workers
+    need no filesystem shared with the driver (the videos go back through Ray's object store)."""
+    with tempfile.TemporaryDirectory(prefix="edge-vasa-batch-") as folder:
+        path = os.path.join(folder, "video.mp4")
+        write(path)
+        return Path(path).read_bytes()
+
+
+def assemble(audio: np.ndarray, fps: int, provenance, *parts: bytes) -> dict:
+    """Join lossless PARTS (in order; Ray hands them over from the object store) into one MP4 with AUDIO
+    and tags: {"frames", "video" (bytes)}; the driver signs and writes it."""
 
     count = 0
+    with tempfile.TemporaryDirectory(prefix="edge-vasa-batch-") as folder:
+        paths = [Path(folder) / f"part{i:03d}.mp4" for i in range(len(parts))]
+        for path, part in zip(paths, parts):
+            path.write_bytes(part)
 
-    def frames():
-        nonlocal count
-        for part in parts:
-            for frame in frames_of(part):
-                count += 1
-                yield frame
+        def frames():
+            nonlocal count
+            for path in paths:
+                for frame in frames_of(path):
+                    count += 1
+                    yield frame
 
-    write_mp4(target, frames(), fps, audio=audio, metadata=provenance.tags(), finish=provenance.sign)
-    for part in parts:
-        Path(part).unlink(missing_ok=True)
-    return count
+        video = encoded(lambda path: write_mp4(path, frames(), fps, audio=audio, metadata=provenance.tags()))
+    return {"frames": count, "video": video}
+
+
+def save_video(video: bytes, target: Path, provenance: Provenance) -> None:
+    """Write a worker's VIDEO at TARGET through a temp file, signed there: the C2PA key stays on the
+    driver's machine, and a batch's outputs carry one identity whichever nodes rendered them."""
+    with atomic_output(target) as tmp:
+        Path(tmp).write_bytes(video)
+        provenance.sign(tmp, title=target.name)
 
 
 def write_status(job: Job, out: Path, status: dict) -> None:
@@ -302,8 +343,6 @@ def run_batch(
             ray.kill(worker)
         if owned:
             ray.shutdown()
-    for leftover in [*out.glob(".*.tmp*"), *out.glob(".*.part*.mp4")]:  # from a worker killed mid-write
-        leftover.unlink(missing_ok=True)
     return _summary(results, time.perf_counter() - started, n_workers, backend_name)
 
 
@@ -330,8 +369,9 @@ class _Row:
     key: str
     audio: np.ndarray
     provenance: object
-    starts: list[float]  # where each chunk begins (s), as planned from the audio
-    parts: list[str]  # a chunk's part file each; none when the row renders whole
+    starts: list[float]  # where each chunk begins (s), as planned from the audio; one: the row renders whole
+    parts: list = field(default_factory=list)  # the chunks' part bytes (ObjectRefs), in order, until assembly
+    nodes: set[str] = field(default_factory=set)  # the Ray nodes that rendered its frames
     left: int = 0
     seconds: float = 0.0
 
@@ -383,12 +423,7 @@ class _Driver:
             self.fail(job, e)
             return None
         spans = chunks(len(audio) / SAMPLE_RATE, self.chunk_s)
-        parts = (
-            [str(self.out / f".{job.name}.part{i:03d}.mp4") for i in range(len(spans))]
-            if len(spans) > 1
-            else []
-        )
-        row = _Row(job, key, audio, Provenance("batch", self.hashes), [start for start, _ in spans], parts)
+        row = _Row(job, key, audio, Provenance("batch", self.hashes), [start for start, _ in spans])
         self.rows[job.name] = row
         return row
 
@@ -399,10 +434,8 @@ class _Driver:
 
     def submit(self, row: _Row) -> None:
         job, face = row.job, self.faces[row.key]
-        if not row.parts:
-            ref = self.worker().render.remote(
-                row.key, face, row.audio, job.opts, row.provenance, job.label, str(job.video(self.out))
-            )
+        if len(row.starts) == 1:
+            ref = self.worker().render.remote(row.key, face, row.audio, job.opts, row.provenance, job.label)
             self.send(row, "whole", ref)
         else:
             self.send(row, "motion", self.worker().motion.remote(row.key, face, row.audio, job.opts))
@@ -418,33 +451,38 @@ class _Driver:
             except Exception as e:  # a task's error, wrapped by Ray
                 self.fail(row.job, e)
                 continue
-            job = row.job
             if step == "whole":
-                self.done(row, result["frames"], result["seconds"])
+                self.rendered(row, result)
+                self.done(row, result["frames"], result["video"])
             elif step == "motion":
                 self.render_parts(row, result)
             elif step == "part":
+                self.rendered(row, result)
                 row.left -= 1
-                row.seconds += result["seconds"]
                 if row.left == 0:
-                    audio = self.ray.put(row.audio)
-                    ref = self.joiner.remote(
-                        row.parts, audio, job.opts.fps, str(job.video(self.out)), row.provenance
-                    )
+                    ref = self.joiner.remote(row.audio, row.job.opts.fps, row.provenance, *row.parts)
+                    row.parts = []  # the assembly task holds them now; they are freed when it ends
                     self.send(row, "assemble", ref)
             else:
-                self.done(row, result, row.seconds)
+                self.done(row, result["frames"], result["video"])
+
+    def rendered(self, row: _Row, report: dict) -> None:
+        row.seconds += report["seconds"]
+        row.nodes.add(report["node"])
 
     def render_parts(self, row: _Row, motion: np.ndarray) -> None:
         fps = row.job.opts.fps
         bounds = [round(start * fps) for start in row.starts] + [len(motion)]  # the plan, not re-derived
-        row.left = len(row.parts)
+        row.left = len(row.starts)
         face = self.faces[row.key]
-        for part, a, b in zip(row.parts, bounds, bounds[1:]):
-            ref = self.worker().render_part.remote(
-                row.key, face, motion[a:b], row.provenance, row.job.label, part
+        for a, b in zip(bounds, bounds[1:]):
+            report, part = (
+                self.worker()
+                .render_part.options(num_returns=2)
+                .remote(row.key, face, motion[a:b], row.provenance, row.job.label)
             )
-            self.send(row, "part", ref)
+            row.parts.append(part)
+            self.send(row, "part", report)
 
     def fail(self, job: Job, e: BaseException) -> None:
         cause = getattr(e, "cause", None) or e
@@ -457,15 +495,22 @@ class _Driver:
         self.rows.pop(job.name, None)
         self.bar.update()
 
-    def done(self, row: _Row, frames: int, render_s: float) -> None:
+    def done(self, row: _Row, frames: int, video: bytes) -> None:
+        """The row's video, then its status: a status that says done has its video beside it."""
         job = row.job
+        try:
+            save_video(video, job.video(self.out), row.provenance)
+        except Exception as e:  # cannot be written or signed here: the row fails, like a task, not the batch
+            self.fail(job, e)
+            return
         self.results[job.name] = {
             "row": job.row,
             "state": "done",
             "video_s": round(frames / job.opts.fps, 2),
-            "render_s": round(render_s, 2),
+            "render_s": round(row.seconds, 2),
             "backend": self.backend,
             "render_id": f"{row.provenance.payload.render_id:06x}",
+            "nodes": sorted(row.nodes),
         }
         write_status(job, self.out, self.results[job.name] | {"output": job.video(self.out).name})
         self.rows.pop(job.name, None)

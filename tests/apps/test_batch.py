@@ -1,4 +1,5 @@
-"""Batch rendering on a local Ray instance: jobs files, chunks, outputs, reruns, a worker killed mid-run.
+"""Batch rendering on Ray: jobs files, chunks, outputs, reruns, a worker killed mid-run (a local instance),
+and `edge-vasa batch --ray-address` on a two-node cluster whose workers share no folder with the driver.
 
 The workers run the edge models on the PyTorch reference backend (torch:cpu), so nothing is exported first.
 """
@@ -9,6 +10,9 @@ import json
 import os
 import shutil
 import signal
+import socket
+import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -22,6 +26,7 @@ from edge_vasa.core.errors import EdgeVasaError
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("torch")
+import psutil  # noqa: E402  (Ray's own dependency: there whenever Ray is)
 
 
 @pytest.fixture(scope="module")
@@ -142,13 +147,14 @@ def test_batch_renders_reruns_and_survives_a_killed_worker(jobs_dir, tmp_path, l
     def kill_one(pool):
         pid = ray.get(pool[0].pid.remote())
 
-        def once_under_way():  # the first output or part appears: tasks are running
-            while not any(out2.glob("*.mp4")) and not any(out2.glob(".*.mp4")):
-                time.sleep(0.05)
+        def once_writing():  # the worker has a video open (in a temp folder of its own): a task is under way
+            worker = psutil.Process(pid)
+            while not (videos := [f.path for f in worker.open_files() if f.path.endswith(".mp4")]):
+                time.sleep(0.02)
             os.kill(pid, signal.SIGKILL)
-            killed["pid"] = pid
+            killed["folder"] = Path(videos[0]).parent  # a killed worker cannot remove it
 
-        threading.Thread(target=once_under_way, daemon=True).start()
+        threading.Thread(target=once_writing, daemon=True).start()
 
     s2 = run_batch(
         jobs_dir / "jobs.csv",
@@ -160,7 +166,100 @@ def test_batch_renders_reruns_and_survives_a_killed_worker(jobs_dir, tmp_path, l
         on_started=kill_one,
     )
     assert killed, "the worker was not killed during the run"
+    shutil.rmtree(killed["folder"])
     assert (s2["done"], s2["failed"]) == (3, 2), s2
     for name, seconds in (("a", 1.0), ("b", 1.0), ("c", 8.0)):
         assert probe_video(out2 / f"{name}.mp4")["n_frames"] == round(seconds * 25)
     assert sorted(p.name for p in out2.iterdir()) == sorted(p.name for p in out.iterdir()), "none duplicated"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def two_nodes(tmp_path, private_cache):
+    """A Ray cluster of two one-CPU nodes on this machine, started by the `ray` CLI, each in a folder and
+    with a temp dir of its own (Ray allows one per node). Yields (address, env, the nodes' folders).
+
+    A worker's working folder is its node's: one that wrote to the driver's relative --out would write into
+    these. Teardown kills the nodes' process groups, not `ray stop --force`, which kills every Ray process
+    on the machine, other people's included."""
+    # no calls home; no token (`ray start --head` turns token auth on when ~/.ray/auth_token exists)
+    env = os.environ | {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    nodes = {
+        "head": ["--head", f"--port={port}", "--include-dashboard=false"],
+        "node": [f"--address={address}"],
+    }
+    groups, temps, folders = [], [], []
+    try:
+        for name, args in nodes.items():
+            folders.append(tmp_path / name)
+            folders[-1].mkdir()
+            temps.append(tempfile.mkdtemp(prefix="ray-"))  # short: Ray's socket paths must fit 107 characters
+            cmd = ["ray", "start", *args, "--node-ip-address=127.0.0.1", "--num-cpus=1"]
+            cmd.append(f"--temp-dir={temps[-1]}")
+            start = subprocess.Popen(
+                cmd,
+                cwd=folders[-1],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,  # its daemons stay in this process group: teardown kills it
+            )
+            groups.append(start.pid)
+            log = start.communicate(timeout=180)[0]
+            assert start.returncode == 0, log[-3000:]
+        yield address, env, folders
+    finally:
+        for group in groups:
+            try:
+                os.killpg(group, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for temp in temps:
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.mark.slow  # a cluster started by the CLI, and a batch on it
+def test_batch_on_two_nodes_needs_no_shared_folder(jobs_dir, tmp_path, two_nodes):
+    """`edge-vasa batch --ray-address` on two nodes: the videos (a chunked one included, assembled from parts
+    rendered on both nodes) arrive in the driver's --out, given relative to the driver's folder, and nothing
+    is written where the workers run."""
+    from edge_vasa.core.video import probe_video
+    from edge_vasa.provenance.record import read_manifest
+
+    address, env, node_folders = two_nodes
+    driver = tmp_path / "driver"
+    driver.mkdir()
+    jobs = driver / "jobs.csv"
+    jobs.write_text(
+        "image,audio,name,seed\n"
+        f"{jobs_dir / 'grace.jpg'},{jobs_dir / 'short.wav'},a,1\n"
+        f"{jobs_dir / 'astro.png'},{jobs_dir / 'short.wav'},b,2\n"
+        f"{jobs_dir / 'grace.jpg'},{jobs_dir / 'long.wav'},c,3\n"
+    )
+    cmd = ["edge-vasa", "batch", "jobs.csv", "--out", "out", "--ray-address", address, "--workers", "2"]
+    cmd += ["--backend", "torch:cpu", "--chunk-seconds", "5"]
+    run = subprocess.run(cmd, cwd=driver, env=env, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+
+    out = driver / "out"
+    nodes = set()
+    for name, seconds in (("a", 1.0), ("b", 1.0), ("c", 8.0)):
+        assert (out / f"{name}.mp4").is_file(), f"{name}.mp4 is not in the driver's --out: {run.stdout}"
+        info = probe_video(out / f"{name}.mp4")
+        assert info["n_frames"] == round(seconds * 25) and info["has_audio"], (name, info)
+        assert read_manifest(out / f"{name}.mp4") is not None, "signed on the driver"
+        status = json.loads((out / f"{name}.status.json").read_text())
+        assert status["state"] == "done" and status["nodes"], status
+        nodes.update(status["nodes"])
+    assert len(nodes) == 2, f"the rows were rendered on {nodes}, not on both nodes"
+    assert len(json.loads((out / "c.status.json").read_text())["nodes"]) == 2, "c's chunks on both nodes"
+    written = [p for folder in node_folders for p in folder.rglob("*") if p.is_file()]
+    assert not written, f"workers wrote where they run: {written}"
