@@ -15,11 +15,10 @@ weights it ships with, so it needs none of the export tools.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from edge_vasa.core.errors import EdgeVasaError
-from edge_vasa.core.files import file_sha256
+from edge_vasa.core.files import cache_dir, file_sha256
 from edge_vasa.core.shipped import source_weights
 
 FORMATS = {"onnx": ".onnx", "openvino": ".xml", "coreml": ".mlpackage"}
@@ -28,11 +27,7 @@ PRECISIONS = ("fp32", "fp16", "int8")
 
 def cache_root() -> Path:
     """The artifact cache: $EDGE_VASA_CACHE/artifacts, else ~/.cache/edge-vasa/artifacts."""
-    base = (
-        os.environ.get("EDGE_VASA_CACHE")
-        or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edge-vasa"
-    )
-    return Path(base) / "artifacts"
+    return cache_dir() / "artifacts"
 
 
 def artifact_path(root: str | Path, network: str, fmt: str, precision: str) -> Path:

@@ -6,6 +6,7 @@ web UI all start from an EdgeStudio.
     avatar = studio.avatar(face)                 # offline: avatar.render(audio, opts)
     stream = studio.stream(opts, LIVE_HOP, LIVE_LOOKAHEAD)   # live: push audio blocks, get motion
     renderer = studio.renderer(face)             # live: renderer.render(motion) per frame
+    studio = EdgeStudio(features=face_store("features"))   # each face's features kept on disk
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge_vasa.core.face import PreparedFace
+from edge_vasa.core.face_cache import ArrayStore
 from edge_vasa.core.options import GenerateOptions
 from edge_vasa.pipeline.avatar import Avatar
 from edge_vasa.pipeline.motion_stream import MotionStream, StreamingGenerator
@@ -26,7 +28,8 @@ class EdgeStudio:
     """The exported edge models loaded once, for any number of faces and streams. BACKEND is RUNTIME[:DEVICE]
     (None or "auto": the fastest measured here), PRECISION one of fp32/fp16/int8 (None: any); BUILDER
     exports missing artifacts where the export tools are installed (conversion.export.ensure_artifact).
-    MODELS, when given, are used as they are (a test's or a caller's own ranking)."""
+    MODELS, when given, are used as they are (a test's or a caller's own ranking). FEATURES, a store
+    (core.face_cache), keeps each face's appearance features across runs (start-up without the encoder)."""
 
     def __init__(
         self,
@@ -35,17 +38,18 @@ class EdgeStudio:
         builder: Builder | None = None,
         models: EdgeModels | FallbackModels | None = None,
         warn: Callable[[str], None] | None = None,
+        features: ArrayStore | None = None,
     ):
         if models is None:
             ranking = rank_candidates(None if backend == "auto" else backend, precision, builder=builder)
             models = FallbackModels(ranking, warn)
-        self.models = models
+        self.models, self.features = models, features
         self.step = ArtifactStep(models)
         self.generator = StreamingGenerator(self.step)
 
     def renderer(self, face: PreparedFace) -> EdgeRenderer:
         """FACE drawn by the edge decoder, its appearance encoded once by the edge encoder."""
-        return EdgeRenderer(face.image, face.landmarks, self.models)
+        return EdgeRenderer(face.image, face.landmarks, self.models, self.features)
 
     def avatar(self, face: PreparedFace) -> Avatar:
         return Avatar(face, self.generator, self.renderer(face))

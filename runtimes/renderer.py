@@ -1,12 +1,22 @@
 """One prepared face drawn by the exported edge decoder: the renderer contract (pipeline.avatar) on an edge
 backend, in numpy. The appearance encoder runs once per face (again after a backend fallback, since each
-backend's features are its own), the decoder once per frame."""
+backend's features are its own), the decoder once per frame. Given a store (core.face_cache), the encoder's
+output is kept on disk, keyed by the encoder's input and the artifact that made it, so that the next start
+with the same photo on the same backend skips the encoder."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from functools import partial
+from pathlib import Path
+
 import numpy as np
 
+from edge_vasa.core.face_cache import Arrays, ArrayStore
+from edge_vasa.core.files import file_sha256
 from edge_vasa.pipeline.decoder_inputs import DecoderInputs
+from edge_vasa.runtimes.backends import Backend
 from edge_vasa.runtimes.models import EdgeModels, FallbackModels
 
 
@@ -15,9 +25,36 @@ def to_rgb8(frame: np.ndarray) -> np.ndarray:
     return (np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0)
 
 
+def encoder_identity(encoder: Backend) -> str:
+    """What the features depend on besides the photo: runtime and device, format, precision and the files
+    (their sha256 from the manifest, checked when the artifact was opened; the torch reference's weights
+    are hashed here)."""
+    manifest = encoder.manifest
+    files = manifest.get("files") or {Path(encoder.path).name: file_sha256(encoder.path)}
+    return json.dumps([encoder.name, manifest["format"], manifest["precision"], files], sort_keys=True)
+
+
+def features_key(photo: np.ndarray, encoder: Backend) -> str:
+    """The store key of ENCODER's features of PHOTO (the encoder's input array)."""
+    digest = hashlib.sha256(np.ascontiguousarray(photo).tobytes())
+    digest.update(encoder_identity(encoder).encode())
+    return digest.hexdigest()
+
+
+def _are_features(arrays: Arrays, shape: tuple[int, ...]) -> bool:
+    features = arrays["features"]
+    return features.shape == shape and features.dtype == np.float32 and bool(np.isfinite(features).all())
+
+
 class EdgeRenderer:
-    def __init__(self, image: np.ndarray, landmarks: np.ndarray, models: EdgeModels | FallbackModels):
-        self.models = models
+    def __init__(
+        self,
+        image: np.ndarray,
+        landmarks: np.ndarray,
+        models: EdgeModels | FallbackModels,
+        store: ArrayStore | None = None,
+    ):
+        self.models, self.store = models, store
         self.inputs = DecoderInputs(image, landmarks)
         self.size, self.geometry = self.inputs.size, self.inputs.geometry
         self.photo = self.inputs.encoder_image()
@@ -25,9 +62,24 @@ class EdgeRenderer:
 
     def _encode(self) -> None:
         if self.encoded_by is not self.models.current:
-            features = self.models.run("appearance_encoder", {"image": self.photo})
+            features = self._features(self.models.current)
             self.encoded_by = self.models.current
             self.identity = self.inputs.identity(features)
+
+    def _features(self, models: EdgeModels) -> np.ndarray:
+        """The appearance features: from the store when MODELS' encoder made them before, else encoded."""
+        if self.store is None:
+            return self.models.run("appearance_encoder", {"image": self.photo})
+        encoder = models.networks["appearance_encoder"]
+        key = features_key(self.photo, encoder)
+        shape = tuple(next(iter(encoder.manifest["outputs"].values()))["shape"])
+        cached = self.store.load(key, partial(_are_features, shape=shape))
+        if cached is not None:
+            return cached["features"]
+        features = np.asarray(self.models.run("appearance_encoder", {"image": self.photo}), np.float32)
+        if self.models.current is models:  # not after a fallback mid-call: those are another backend's
+            self.store.save(key, {"features": features})
+        return features
 
     def render(self, motion: np.ndarray) -> np.ndarray:
         """(T, MOTION_DIM) motion -> (T, S, S, 3) uint8 frames."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from edge_vasa.apps.studio import open_studio
 from edge_vasa.core.audio import SAMPLE_RATE, load_audio
 from edge_vasa.core.errors import EdgeVasaError
-from edge_vasa.core.face import prepare_face
+from edge_vasa.core.face_cache import face_store, prepare_face_cached
 from edge_vasa.core.options import MODELS, RENDERERS, GenerateOptions
 from edge_vasa.core.shipped import model_files
 from edge_vasa.core.video import write_mp4
@@ -50,12 +50,12 @@ def generate_video(
             f"{audio_path} holds only {len(audio) / SAMPLE_RATE * 1000:.0f} ms of audio; "
             f"use at least {MIN_SPEECH_S} s of speech"
         )
-    face = prepare_face(image, face_index=face_index)
+    face = prepare_face_cached(image, face_index=face_index)
     if backend is None:
         avatar = Avatar.load(face, model, renderer, weights, decoder_weights)
         files = model_files(model, weights, decoder_weights, renderer)
     else:
-        studio = open_studio(backend, precision)
+        studio = open_studio(backend, precision, features=face_store("features"))
         avatar, files = studio.avatar(face), studio.files()
     provenance = Provenance.for_files("generate", files)
     mark = Marker(provenance, label)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from edge_vasa.core.face_cache import ArrayStore
 from edge_vasa.runtimes.assembler import EdgeStudio
 from edge_vasa.runtimes.selector import Builder
 
@@ -20,7 +21,10 @@ def artifact_builder() -> Builder | None:
 
 
 def open_studio(
-    backend: str | None = None, precision: str | None = None, warn: Callable[[str], None] | None = None
+    backend: str | None = None,
+    precision: str | None = None,
+    warn: Callable[[str], None] | None = None,
+    features: ArrayStore | None = None,
 ) -> EdgeStudio:
-    """An EdgeStudio on BACKEND ("auto" or None: the fastest here) at PRECISION."""
-    return EdgeStudio(backend, precision, artifact_builder(), warn=warn)
+    """An EdgeStudio on BACKEND ("auto" or None: the fastest here) at PRECISION; FEATURES: EdgeStudio's."""
+    return EdgeStudio(backend, precision, artifact_builder(), warn=warn, features=features)

@@ -198,11 +198,7 @@ def prepare_face(
             f"use 0..{len(boxes) - 1}"
         )
     if len(boxes) > 1:
-        warnings.warn(
-            f"{label} has {len(boxes)} faces; using face {face_index} (0 = largest); "
-            "choose another with --face-index",
-            stacklevel=2,
-        )
+        warn_several_faces(label, len(boxes), face_index)
     box = boxes[face_index]
     width = box[2] - box[0]
     if width < MIN_FACE_PIXELS:
@@ -218,6 +214,16 @@ def prepare_face(
     expected = _transform_box(box, m)
     crop_landmarks = detect_landmarks(crop, matching_box(detect_faces(crop), expected) or expected)
     return PreparedFace(crop, crop_landmarks, box, len(boxes), image_hash(rgb))
+
+
+def warn_several_faces(label: str, n_faces: int, face_index: int) -> None:
+    """Say which face of several is used: after detection, and again when a cached face skips detection
+    (stacklevel 3: the caller of prepare_face or of the cache)."""
+    warnings.warn(
+        f"{label} has {n_faces} faces; using face {face_index} (0 = largest); "
+        "choose another with --face-index",
+        stacklevel=3,
+    )
 
 
 def warp_crop(rgb: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:

@@ -46,6 +46,14 @@ def atomic_output(path: str | os.PathLike) -> Iterator[str]:
             os.remove(tmp)
 
 
+def cache_dir() -> Path:
+    """Where edge-vasa keeps what it can rebuild (artifacts, timings, prepared faces): $EDGE_VASA_CACHE, else
+    $XDG_CACHE_HOME/edge-vasa, else ~/.cache/edge-vasa."""
+    if os.environ.get("EDGE_VASA_CACHE"):
+        return Path(os.environ["EDGE_VASA_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edge-vasa"
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     """Hex sha256 of a file: what weight and artifact manifests record and check."""
     digest = hashlib.sha256()

@@ -14,7 +14,8 @@ from pathlib import Path
 from edge_vasa.apps.cli.common import add_backend_options, bundled_photo, check_output, ranking
 from edge_vasa.apps.cli.generate import add_control_options, options
 from edge_vasa.core.errors import EdgeVasaError
-from edge_vasa.core.face import prepare_face, release_models
+from edge_vasa.core.face import release_models
+from edge_vasa.core.face_cache import face_store, prepare_face_cached
 from edge_vasa.core.files import write_json
 from edge_vasa.core.shipped import BUNDLED_SPEECH
 from edge_vasa.live.session import MAX_LATENCY_S, LiveSession
@@ -116,9 +117,9 @@ def cmd_live(args: argparse.Namespace) -> None:
         raise EdgeVasaError(
             "nothing to show the avatar on; drop --no-window or add --serve/--record/--virtual-camera"
         )
-    face = prepare_face(args.image or bundled_photo(), face_index=args.face_index)
+    face = prepare_face_cached(args.image or bundled_photo(), face_index=args.face_index)
     release_models()  # one face for the whole session
-    studio = EdgeStudio(models=FallbackModels(ranking(args)))
+    studio = EdgeStudio(models=FallbackModels(ranking(args)), features=face_store("features"))
     print(f"backend: {studio.models.candidate}; source: {source.name}; press Ctrl-C to stop")
     provenance = Provenance.for_files("live", studio.files())
     session = LiveSession(
@@ -210,9 +211,9 @@ def cmd_soak(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     check_output(str(out / "soak.json"))
     source = FileSource(args.audio or BUNDLED_SPEECH, loop=True)
-    face = prepare_face(args.image or bundled_photo())
+    face = prepare_face_cached(args.image or bundled_photo())
     release_models()
-    studio = EdgeStudio(models=FallbackModels(ranking(args)))
+    studio = EdgeStudio(models=FallbackModels(ranking(args)), features=face_store("features"))
     print(f"backend: {studio.models.candidate}; {args.minutes:g} min at {args.fps} FPS")
 
     def session(sinks):
