@@ -24,6 +24,7 @@ import threading
 import time
 import warnings
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,6 +46,27 @@ GAP_S = 0.2  # no audio for this long: feed silence so the avatar keeps moving
 STALL_S = 3.0  # a stage that has not progressed for this long is stalled
 TRIM_EVERY_S = 30.0  # return freed heap to the system (measured: -16 MB after start-up)
 MAX_LATENCY_S = 0.3  # a frame that would reach the sinks later than this after its audio is dropped
+
+
+class SessionLog:
+    """What happened in a session, one timestamped line per event (speech started or cut, a microphone lost,
+    a stage stalled): the status page shows the last lines, the CLI prints them as they come. Sources and
+    sinks get it as a plain callable, so they need not know the session."""
+
+    def __init__(self, echo: Callable[[str], None] | None = None, keep: int = 200):
+        self.lines: deque[str] = deque(maxlen=keep)
+        self.echo, self.lock = echo, threading.Lock()
+
+    def __call__(self, message: str) -> None:
+        line = f"{time.strftime('%H:%M:%S')} {message}"
+        with self.lock:
+            self.lines.append(line)
+        if self.echo is not None:
+            self.echo(line)
+
+    def tail(self, n: int = 20) -> list[str]:
+        with self.lock:
+            return list(self.lines)[-n:]
 
 
 class VoiceActivity:
@@ -154,9 +176,11 @@ class LiveSession:
         vad: bool = True,
         max_latency: float = MAX_LATENCY_S,
         marker: Marker | None = None,
+        log: SessionLog | None = None,
     ):
         """MARKER (provenance.record.Marker) watermarks, and may label, every frame shown; default: a new
-        one that records the artifacts the studio runs."""
+        one that records the artifacts the studio runs. LOG collects the session's events (give the one the
+        source and sinks write to, so all land in one place)."""
         if fps not in OUTPUT_FPS:
             raise EdgeVasaError(f"--fps {fps} is not offered; use one of {', '.join(map(str, OUTPUT_FPS))}")
         self.face, self.source, self.sinks, self.models = face, source, sinks, studio.models
@@ -169,7 +193,7 @@ class LiveSession:
         self.audio_q: queue.Queue = queue.Queue(maxsize=200)  # 8 s of 40 ms blocks: capture never waits
         self.motion_q: queue.Queue = queue.Queue(maxsize=500)  # 20 s: dropping is the latency rule's job
         self.frame_q: queue.Queue = queue.Queue(maxsize=4)
-        self.stats, self.timeline = LiveStats(), Timeline()
+        self.stats, self.timeline, self.log = LiveStats(), Timeline(), log or SessionLog()
         self.stopping, self.finished = threading.Event(), threading.Event()
         self.source_state, self.problems = "opening", {}
         self.beats: dict[str, float] = {}
@@ -244,11 +268,17 @@ class LiveSession:
         problems = list(self.problems.values()) + (
             [f"Backend fallback: {fallbacks[-1]}"] if fallbacks else []
         )
+        extra = {}  # what a source or sink adds: a text source's queue, the speakers' delay
+        for part in (self.source, *self.sinks):
+            if hasattr(part, "status_fields"):
+                extra.update(part.status_fields())
         return {
             "source": self.source_state,
             "backend": str(getattr(self.models, "candidate", "")),
             "problems": problems,
             "started": self.started,
+            "log": self.log.tail(),
+            **extra,
             **self.stats.summary(),
         }
 
@@ -305,13 +335,15 @@ class LiveSession:
         self._put(self.audio_q, END, "audio")
 
     def _lost(self, why: str) -> None:
+        if self.source_state != "lost":
+            self.log(f"source lost ({why}); retrying every {RETRY_S:g} s")
         self.source_state = "lost"
         self.problems["source"] = f"Microphone lost ({why}); retrying"
 
     def _feed(self, block: np.ndarray, captured: float, out: list) -> None:
         self.timeline.add(len(block), captured)
         for sink in self.sinks:
-            sink.audio(block)
+            sink.audio(block, captured)
         started = time.perf_counter()
         gated = block if self.vad is None or self.vad(block) else np.zeros_like(block)
         out.extend(self.stream.push(gated))
@@ -441,6 +473,7 @@ class LiveSession:
                 if stalled and name not in reported:
                     reported.add(name)
                     self.problems[name] = f"{name} stage stalled"
+                    self.log(f"the {name} stage has stalled")
                     warnings.warn(f"live: the {name} stage has stalled", RuntimeWarning, stacklevel=1)
                     if name == "capture":  # unblock a hung read; the capture thread reopens the device
                         self.source.close()

@@ -2,20 +2,25 @@
 with the captured audio, a local MJPEG/HTTP stream for a browser, or a list in memory.
 
 The session opens every sink on its sink thread, then calls ``frame`` for each displayed frame and
-``audio`` (from the capture thread) for every block of captured audio, and ``close`` once at the end.
+``audio`` (from the motion thread) for every block of captured audio, and ``close`` once at the end.
 A sink is constructed before the session starts, so missing pieces (no display, no camera driver) are
 reported at once as one-line errors.
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import json
 import os
 import platform
+import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import cv2
 import numpy as np
@@ -23,6 +28,14 @@ import numpy as np
 from edge_vasa.core.errors import EdgeVasaError
 from edge_vasa.core.video import Mp4Writer
 from edge_vasa.provenance.record import Provenance
+
+
+class Rejected(EdgeVasaError):
+    """A request the server refuses, with its HTTP status (4xx) and a one-line reason for the client."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass
@@ -42,8 +55,9 @@ class Sink:
     def frame(self, frame: np.ndarray, info: FrameInfo) -> None:
         raise NotImplementedError
 
-    def audio(self, samples: np.ndarray) -> None:
-        pass
+    def audio(self, samples: np.ndarray, captured: float) -> None:
+        """SAMPLES (16 kHz mono float32) of the session's audio, the first one captured at CAPTURED
+        (time.monotonic()); called from the motion thread, so it must not block."""
 
     def close(self) -> None:
         pass
@@ -55,13 +69,15 @@ class FrameCollector(Sink):
     def __init__(self, downscale: int = 1):
         self.downscale, self.frames, self.infos = downscale, [], []
         self.samples: list[np.ndarray] = []
+        self.captured: list[float] = []
 
     def frame(self, frame: np.ndarray, info: FrameInfo) -> None:
         self.frames.append(frame[:: self.downscale, :: self.downscale].copy())
         self.infos.append(info)
 
-    def audio(self, samples: np.ndarray) -> None:
+    def audio(self, samples: np.ndarray, captured: float) -> None:
         self.samples.append(samples)
+        self.captured.append(captured)
 
 
 class RecordingSink(Sink):
@@ -98,7 +114,7 @@ class RecordingSink(Sink):
         with self.lock:
             self.writer.add_frame(frame, int(round(info.stream_time * self.fps)))
 
-    def audio(self, samples: np.ndarray) -> None:
+    def audio(self, samples: np.ndarray, captured: float) -> None:
         with self.lock:
             if self.writer is None:
                 self.early.append(samples)
@@ -210,24 +226,41 @@ KIOSK_PAGE = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
 html, body { margin: 0; height: 100%; background: #000; overflow: hidden; cursor: none; }
+body.say { cursor: auto; }
 #avatar { position: absolute; inset: 0; margin: auto; max-width: 100vw; max-height: 100vh;
   aspect-ratio: 1; width: 100vmin; }
 #status { position: absolute; left: 0; right: 0; bottom: 0; padding: 0.6em 1em; display: none;
   font: 1.1em system-ui, sans-serif; color: #fff; background: rgba(160, 40, 40, 0.85); }
+#say { position: absolute; left: 0; right: 0; top: 0; display: flex; gap: 0.5em; padding: 0.6em 1em;
+  font: 1.1em system-ui, sans-serif; color: #fff; background: rgba(0, 0, 0, 0.6); align-items: center; }
+#say[hidden] { display: none; }
+#say input[type=text] { flex: 1; font: inherit; padding: 0.3em; }
+#say select, #say button { font: inherit; }
 </style></head>
-<body><img id="avatar" alt="talking avatar" src="stream.mjpg"><div id="status" role="status"></div>
+<body><img id="avatar" alt="talking avatar"><div id="status" role="status"></div>
+<form id="say" hidden><input type="text" id="text" maxlength="2000" autocomplete="off"
+  placeholder="Type what the avatar says" aria-label="text to say"><select id="language"
+  aria-label="language"></select><label><input type="checkbox" id="interrupt"> interrupt</label>
+  <button>Say</button><span id="said" role="status"></span></form>
 <script>
 // The overlay shows only when something is wrong: the session reports problems (microphone lost, a backend
 // fallback), or the server is unreachable. The stream reconnects by itself: after an error, when the
 // server comes back, when a new session starts (its start time changes), or when frames stop arriving.
+// A ?token=... in the page's address goes with every request; ?say=1 shows a field to type text into.
+const params = new URLSearchParams(location.search), token = params.get("token");
 const img = document.getElementById("avatar"), status = document.getElementById("status");
 let started = null, shown = -1, stalledSince = null, down = false;
+function url(path) {
+  return token ? path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token) : path;
+}
 function show(text) { status.textContent = text; status.style.display = text ? "block" : "none"; }
-function reconnect() { img.src = "stream.mjpg?" + Date.now(); stalledSince = null; }
+function reconnect() { img.src = url("stream.mjpg?" + Date.now()); stalledSince = null; }
 img.onerror = () => { down = true; setTimeout(reconnect, 1000); };
+reconnect();
+const form = document.getElementById("say"), language = document.getElementById("language");
 async function poll() {
   try {
-    const s = await (await fetch("status.json", {cache: "no-store"})).json();
+    const s = await (await fetch(url("status.json"), {cache: "no-store"})).json();
     const restarted = started !== null && s.started !== undefined && s.started !== started;
     if (down || restarted) { down = false; reconnect(); }
     started = s.started;
@@ -236,40 +269,144 @@ async function poll() {
       else if (stalledSince === null) { stalledSince = Date.now(); }
       else if (Date.now() - stalledSince > 3000) { reconnect(); }
     }
+    if (s.speech && !language.options.length) {
+      for (const code of s.speech.languages) { language.add(new Option(code, code)); }
+    }
     show((s.problems || []).join(" | "));
   } catch (e) { down = true; show("Avatar server not reachable; reconnecting..."); }
   setTimeout(poll, 1000);
 }
+if (params.get("say") === "1") { form.hidden = false; document.body.classList.add("say"); }
+form.onsubmit = async (event) => {
+  event.preventDefault();
+  const text = document.getElementById("text"), said = document.getElementById("said");
+  const body = {text: text.value, interrupt: document.getElementById("interrupt").checked};
+  if (language.value) { body.language = language.value; }
+  try {
+    const r = await fetch(url("say"), {method: "POST", headers: {"Content-Type": "application/json"},
+                                       body: JSON.stringify(body)});
+    const answer = await r.json();
+    said.textContent = r.ok ? "queued #" + answer.queued : answer.error;
+    if (r.ok) { text.value = ""; }
+  } catch (e) { said.textContent = "not sent: the server is not reachable"; }
+};
 poll();
 </script></body></html>
 """
 
+MIN_TOKEN = 16  # characters: a token is the only lock on a server other machines can reach
+MAX_BODY = 64 * 1024  # bytes of a POST: room for 2,000 characters of any script, JSON-escaped
+
+
+def is_loopback(host: str) -> bool:
+    """Whether HOST (a name or an address) only reaches this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_token(host: str, token: str | None) -> None:
+    """Serving beyond this machine needs a token, and a token must be long enough to be one."""
+    if token is None and not is_loopback(host):
+        raise EdgeVasaError(
+            f"--bind {host} lets other machines in; add --token TOKEN (e.g. "
+            "`python3 -c 'import secrets; print(secrets.token_urlsafe())'`)"
+        )
+    if token is not None and len(token) < MIN_TOKEN:
+        raise EdgeVasaError(
+            f"--token is {len(token)} characters; use at least {MIN_TOKEN} "
+            "(e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe())'`)"
+        )
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        """A client gone mid-answer (a reloaded page, a cut connection) is normal here: no traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class MjpegSink(Sink):
-    """A local HTTP server (127.0.0.1 by default): / is a full-screen kiosk page, /stream.mjpg the frames as
-    MJPEG, /frame.jpg the latest frame, /status.json the session's state."""
+    """A local HTTP server (127.0.0.1 by default): / is a full-screen kiosk page (/?say=1 adds a field to
+    type text into), /stream.mjpg the frames as MJPEG, /frame.jpg the latest frame, /status.json the
+    session's state, and POST /say hands JSON {"text", "language", "interrupt"} to SAY (a text source's
+    ``post``). With TOKEN every request must carry it (?token=... or "Authorization: Bearer ..."), else 401;
+    HOST other than loopback requires a TOKEN."""
 
-    def __init__(self, port: int = 8765, host: str = "127.0.0.1", status=None, quality: int = 85):
+    def __init__(
+        self,
+        port: int = 8765,
+        host: str = "127.0.0.1",
+        status: Callable[[], dict] | None = None,
+        quality: int = 85,
+        token: str | None = None,
+        say: Callable[[object], dict] | None = None,
+        log: Callable[[str], None] | None = None,
+    ):
+        """LOG (the session's) gets a line for every refused request: who knocked, and why not."""
+        check_token(host, token)
+        self.log = log or (lambda line: None)
         self.status = status or (lambda: {"problems": []})
+        self.say, self.token = say, token
         self.quality, self.jpeg, self.count = quality, None, 0
         self.changed = threading.Condition()
         self.stopping = False
+        try:
+            self.server = _Server((host, port), self._handler())
+        except OSError as e:
+            raise EdgeVasaError(
+                f"cannot serve on {host}:{port} ({e.strerror}); choose another --serve PORT or --bind"
+            ) from None
+        self.url = f"http://{host}:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, name="mjpeg-http", daemon=True).start()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args) -> None:  # keep the console for the session's status line
                 pass
 
-            def _send(self, body: bytes, kind: str) -> None:
-                self.send_response(200)
+            def _send(self, body: bytes, kind: str, code: int = 200) -> None:
+                self.send_response(code)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _json(self, code: int, answer: dict) -> None:
+                self._send(json.dumps(answer).encode(), "application/json", code)
+
+            def _authorized(self) -> bool:
+                """Answers 401 (and False) when a token is set and the request does not carry it."""
+                if sink.token is None:
+                    return True
+                given = parse_qs(urlsplit(self.path).query).get("token", [""])[0]
+                header = self.headers.get("Authorization", "")
+                if header.startswith("Bearer "):
+                    given = header[len("Bearer ") :].strip()
+                if hmac.compare_digest(given.encode(), sink.token.encode()):
+                    return True
+                self._refuse(401, "token missing or wrong: add ?token=... to the address")
+                return False
+
+            def _refuse(self, code: int, why: str) -> None:
+                sink.log(
+                    f"server: refused {self.command} {urlsplit(self.path).path} from "
+                    f"{self.client_address[0]} ({code}: {why})"
+                )
+                self._json(code, {"error": why})
+
             def do_GET(self) -> None:
-                route = self.path.split("?")[0]
+                if not self._authorized():
+                    return
+                route = urlsplit(self.path).path
                 if route in ("/", "/index.html"):
                     self._send(KIOSK_PAGE.encode(), "text/html; charset=utf-8")
                 elif route == "/status.json":
@@ -278,18 +415,43 @@ class MjpegSink(Sink):
                     self._send(sink.jpeg, "image/jpeg")
                 elif route == "/stream.mjpg":
                     sink.stream_to(self)
+                elif route == "/say":
+                    self._json(405, {"error": 'POST JSON {"text": ..., "language": ..., "interrupt": ...}'})
                 else:
                     self.send_error(404)
 
+            def do_POST(self) -> None:
+                if not self._authorized():
+                    return
+                try:
+                    self._json(202, sink.post(urlsplit(self.path).path, self.headers, self.rfile))
+                except Rejected as e:
+                    self._refuse(e.status, str(e))
+                except Exception as e:  # a bug answers 500; the session goes on
+                    self._json(500, {"error": f"could not take the request: {e}"})
+
+        return Handler
+
+    def post(self, route: str, headers, body) -> dict:
+        """A POST: checked (route, type, size, JSON) and handed to SAY. Raises Rejected with the 4xx."""
+        if route != "/say":
+            raise Rejected(404, f"no {route}; POST to /say")
+        if self.say is None:
+            raise Rejected(404, "this session takes no text; start it with --source tts")
+        # JSON only: a page elsewhere cannot send it without the browser asking this server first (CORS)
+        if headers.get("Content-Type", "").split(";")[0].strip().lower() != "application/json":
+            raise Rejected(415, "send the text as JSON (Content-Type: application/json)")
         try:
-            self.server = ThreadingHTTPServer((host, port), Handler)
-        except OSError as e:
-            raise EdgeVasaError(
-                f"cannot serve on {host}:{port} ({e.strerror}); choose another --serve PORT"
-            ) from None
-        self.server.daemon_threads = True
-        self.url = f"http://{host}:{self.server.server_address[1]}/"
-        threading.Thread(target=self.server.serve_forever, name="mjpeg-http", daemon=True).start()
+            length = int(headers.get("Content-Length", ""))
+        except ValueError:
+            raise Rejected(411, "Content-Length is missing") from None
+        if length > MAX_BODY:
+            raise Rejected(413, f"request of {length} bytes; send at most {MAX_BODY}")
+        try:
+            request = json.loads(body.read(length))
+        except ValueError as e:
+            raise Rejected(400, f"bad JSON ({e})") from None
+        return self.say(request)
 
     def stream_to(self, handler: BaseHTTPRequestHandler) -> None:
         handler.send_response(200)

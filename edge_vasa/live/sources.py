@@ -42,19 +42,21 @@ class Source(Protocol):
 
 
 class StreamResampler:
-    """Any rate -> 16 kHz, block by block without seams: an anti-alias low-pass with carried state, then
-    linear interpolation that carries its fractional position and last sample across blocks."""
+    """Any rate -> 16 kHz (or 16 kHz -> any rate), block by block without seams: an anti-alias low-pass
+    with carried state, then linear interpolation that carries its fractional position and last sample
+    across blocks."""
 
-    def __init__(self, rate: int):
-        from scipy.signal import butter, sosfilt_zi  # 0.65 s to import: only for a mic not at 16 kHz
+    def __init__(self, rate: int, to: int = SAMPLE_RATE):
+        """RATE -> TO Hz (TO above RATE for speakers that do not take 16 kHz)."""
+        from scipy.signal import butter, sosfilt_zi  # 0.65 s to import: only for a device not at 16 kHz
 
-        self.rate, self.step, self.pos = rate, rate / SAMPLE_RATE, 0.0
+        self.rate, self.to, self.step, self.pos = rate, to, rate / to, 0.0
         self.last = np.zeros(1, np.float32)
-        self.sos = butter(8, 0.45 * SAMPLE_RATE, fs=rate, output="sos") if rate > SAMPLE_RATE else None
+        self.sos = butter(8, 0.45 * to, fs=rate, output="sos") if rate > to else None
         self.zi = sosfilt_zi(self.sos) * 0 if self.sos is not None else None
 
     def __call__(self, block: np.ndarray) -> np.ndarray:
-        if self.rate == SAMPLE_RATE:
+        if self.rate == self.to:
             return block.astype(np.float32)
         if self.sos is not None:
             from scipy.signal import sosfilt
@@ -85,7 +87,7 @@ def quiet_stderr():
         os.close(devnull)
 
 
-def _pyaudio():
+def pyaudio_module():
     try:
         import pyaudio
     except ImportError:
@@ -101,6 +103,16 @@ def _input_infos(pa) -> list[dict]:
     return [d for d in infos if d["maxInputChannels"] > 0]
 
 
+def match_device(infos: list[dict], device: str | int) -> dict | None:
+    """The device record DEVICE names: an index, an exact name, or a part of one (case ignored)."""
+    if isinstance(device, int) or str(device).isdigit():
+        found = [d for d in infos if d["index"] == int(device)]
+    else:
+        exact = [d for d in infos if d["name"] == device]
+        found = exact or [d for d in infos if str(device).lower() in d["name"].lower()]
+    return found[0] if found else None
+
+
 def pcm16(data: bytes) -> np.ndarray:
     """Signed 16-bit little-endian PCM bytes -> float32 samples in [-1, 1)."""
     return np.frombuffer(data[: len(data) // 2 * 2], "<i2").astype(np.float32) / 32768
@@ -108,7 +120,7 @@ def pcm16(data: bytes) -> np.ndarray:
 
 def input_devices() -> list[dict]:
     """PyAudio's capture devices: index, name, channels, default rate."""
-    pyaudio = _pyaudio()
+    pyaudio = pyaudio_module()
     with quiet_stderr():
         pa = pyaudio.PyAudio()
     try:
@@ -142,19 +154,15 @@ class MicrophoneSource:
                 return pa.get_default_input_device_info()
             except OSError:
                 raise SourceLost("no default input device") from None
-        if isinstance(self.device, int) or str(self.device).isdigit():
-            found = [d for d in inputs if d["index"] == int(self.device)]
-        else:
-            exact = [d for d in inputs if d["name"] == self.device]
-            found = exact or [d for d in inputs if str(self.device).lower() in d["name"].lower()]
-        if not found:
+        found = match_device(inputs, self.device)
+        if found is None:
             raise SourceLost(
                 f"no input device {self.device!r} (present: {', '.join(d['name'] for d in inputs)})"
             )
-        return found[0]
+        return found
 
     def open(self) -> None:
-        pyaudio = _pyaudio()
+        pyaudio = pyaudio_module()
         with quiet_stderr():  # a fresh PortAudio each time, so a re-plugged device is enumerated again
             self.pa = pyaudio.PyAudio()
         try:
@@ -268,4 +276,4 @@ def open_source(spec: str, device: str | None = None, stdin_rate: int = SAMPLE_R
         return StdinSource(stdin_rate)
     if spec.startswith("file:"):
         return FileSource(spec[5:], loop=loop)
-    raise EdgeVasaError(f"unknown source {spec!r}; use mic, file:PATH or stdin")
+    raise EdgeVasaError(f"unknown source {spec!r}; use mic, file:PATH, stdin or tts")

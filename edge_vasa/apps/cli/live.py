@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -18,10 +19,11 @@ from edge_vasa.core.face import release_models
 from edge_vasa.core.face_cache import face_store, prepare_face_cached
 from edge_vasa.core.files import write_json
 from edge_vasa.core.shipped import BUNDLED_SPEECH
-from edge_vasa.live.session import MAX_LATENCY_S, LiveSession
+from edge_vasa.live.session import MAX_LATENCY_S, LiveSession, SessionLog
 from edge_vasa.live.sinks import MjpegSink, RecordingSink, VirtualCameraSink, WindowSink
 from edge_vasa.live.soak import SAMPLE_S, WARMUP_S, plot_soak, run_soak
 from edge_vasa.live.sources import FileSource, input_devices, open_source
+from edge_vasa.live.tts import SpeechSource
 from edge_vasa.provenance.record import Marker, Provenance, check_label
 from edge_vasa.runtimes.assembler import EdgeStudio
 from edge_vasa.runtimes.models import FallbackModels
@@ -30,7 +32,8 @@ from edge_vasa.runtimes.models import FallbackModels
 def add_live(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "live",
-        help="drive the face in real time from a microphone, a file or stdin (window, browser, camera, MP4)",
+        help="drive the face in real time from a microphone, a file, stdin or typed text (window, browser, "
+        "camera, MP4)",
         description="Real time: audio -> motion (the streaming student, past carried) -> frames (the "
         "exported edge decoder on the fastest backend here, see `edge-vasa doctor`) -> a window, a "
         "browser page (--serve), a virtual camera and/or an MP4 recording. Frames that would come later than "
@@ -45,8 +48,13 @@ def add_live(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--source",
         default="mic",
-        help="mic (default), file:PATH (played in real time) or stdin (raw s16le mono PCM)",
+        help="mic (default), file:PATH (played in real time), stdin (raw s16le mono PCM) or tts (text "
+        "lines on stdin and POST /say with --serve, spoken by espeak-ng or festival)",
     )
+    p.add_argument("--language", default="en", help="with --source tts: language of text that names none")
+    p.add_argument("--voice", help="with --source tts: an espeak-ng voice variant, e.g. f3 or m2")
+    p.add_argument("--rate", type=int, help="with --source tts: words per minute (80-450; default 175)")
+    p.add_argument("--tts-engine", default="espeak", help="with --source tts: espeak (default) or festival")
     p.add_argument("--device", help="microphone by index or (part of its) name; see --list-devices")
     p.add_argument("--list-devices", action="store_true", help="list the capture devices and exit")
     p.add_argument("--stdin-rate", type=int, default=16000, help="sample rate of --source stdin (Hz)")
@@ -69,7 +77,17 @@ def add_live(sub: argparse._SubParsersAction) -> None:
         nargs="?",
         const=8765,
         metavar="PORT",
-        help="MJPEG + kiosk page on http://127.0.0.1:PORT/ (default port 8765)",
+        help="MJPEG + kiosk page on http://127.0.0.1:PORT/ (default port 8765); /?say=1 adds a text field",
+    )
+    p.add_argument(
+        "--bind",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="address --serve listens on (default 127.0.0.1; any other needs --token)",
+    )
+    p.add_argument(
+        "--token",
+        help="with --serve: every request must carry it (?token=... or Authorization: Bearer ...), else 401",
     )
     p.add_argument("--virtual-camera", action="store_true", help="send frames to a virtual webcam")
     p.add_argument("--record", help="also record the session (frames + captured audio) to this MP4")
@@ -96,14 +114,18 @@ def cmd_live(args: argparse.Namespace) -> None:
     if not 0.05 <= args.max_latency <= 5:
         raise EdgeVasaError("--max-latency must be within 0.05..5 s")
     label = check_label(args.label) if args.label is not None else ("AI-generated" if args.kiosk else None)
-    source = open_source(args.source, args.device, args.stdin_rate, args.loop)
+    if args.serve is None and (args.token is not None or args.bind != "127.0.0.1"):
+        raise EdgeVasaError("--bind and --token are for the server; add --serve")
+    log = SessionLog(echo=None if args.quiet else _print_log)
+    source = _source(args, log)
     sinks, serve = [], None
     if args.record:
         sinks.append(RecordingSink(args.record))
     if args.serve is not None:
-        serve = MjpegSink(args.serve)  # its status page follows the session once there is one
+        # its status page follows the session once there is one
+        serve = MjpegSink(args.serve, args.bind, token=args.token, say=getattr(source, "post", None), log=log)
         sinks.append(serve)
-        print(f"kiosk page: {serve.url}")
+        print(f"kiosk page: {serve.url}" + ("?say=1" if isinstance(source, SpeechSource) else ""))
     if args.virtual_camera:
         sinks.append(VirtualCameraSink())
     if not args.no_window:
@@ -132,9 +154,12 @@ def cmd_live(args: argparse.Namespace) -> None:
         vad=not args.no_vad,
         max_latency=args.max_latency,
         marker=Marker(provenance, label or None),
+        log=log,
     )
     if serve is not None:
         serve.status = session.status
+    if isinstance(source, SpeechSource):  # stdin's end ends the session only when nothing else sends text
+        source.read_lines(sys.stdin, end_with_it=serve is None)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: session.stop())
     session.start()
@@ -162,6 +187,18 @@ def cmd_live(args: argparse.Namespace) -> None:
         write_json(args.stats, summary)
     if session.error is not None:
         raise session.error
+
+
+def _source(args: argparse.Namespace, log: SessionLog):
+    """The audio source the options name (text to speech logs what it says to LOG)."""
+    if args.source == "tts":
+        return SpeechSource(args.language, args.tts_engine, args.voice, args.rate, log=log)
+    return open_source(args.source, args.device, args.stdin_rate, args.loop)
+
+
+def _print_log(line: str) -> None:
+    """A session event on a line of its own, over the status line."""
+    print(f"\r{line:<80}", flush=True)
 
 
 def _print_status(st: dict) -> None:
