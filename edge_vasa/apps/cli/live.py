@@ -23,6 +23,7 @@ from edge_vasa.live.session import MAX_LATENCY_S, LiveSession, SessionLog
 from edge_vasa.live.sinks import MjpegSink, RecordingSink, VirtualCameraSink, WindowSink
 from edge_vasa.live.soak import SAMPLE_S, WARMUP_S, plot_soak, run_soak
 from edge_vasa.live.sources import FileSource, input_devices, open_source
+from edge_vasa.live.speakers import SpeakerSink, find_output, output_devices
 from edge_vasa.live.tts import SpeechSource
 from edge_vasa.provenance.record import Marker, Provenance, check_label
 from edge_vasa.runtimes.assembler import EdgeStudio
@@ -56,7 +57,7 @@ def add_live(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rate", type=int, help="with --source tts: words per minute (80-450; default 175)")
     p.add_argument("--tts-engine", default="espeak", help="with --source tts: espeak (default) or festival")
     p.add_argument("--device", help="microphone by index or (part of its) name; see --list-devices")
-    p.add_argument("--list-devices", action="store_true", help="list the capture devices and exit")
+    p.add_argument("--list-devices", action="store_true", help="list capture and playback devices and exit")
     p.add_argument("--stdin-rate", type=int, default=16000, help="sample rate of --source stdin (Hz)")
     p.add_argument("--loop", action="store_true", help="with --source file: play it again and again")
     p.add_argument("--no-window", action="store_true", help="no window (use with --serve/--record/...)")
@@ -90,6 +91,21 @@ def add_live(sub: argparse._SubParsersAction) -> None:
         help="with --serve: every request must carry it (?token=... or Authorization: Bearer ...), else 401",
     )
     p.add_argument("--virtual-camera", action="store_true", help="send frames to a virtual webcam")
+    p.add_argument(
+        "--play",
+        nargs="?",
+        const="",
+        metavar="DEVICE",
+        help="play the audio that drives the face (default output, or DEVICE by index or name), delayed by "
+        "the measured latency so sound and picture leave together",
+    )
+    p.add_argument(
+        "--audio-offset",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="shift --play by hand (ms; positive: later, negative: earlier)",
+    )
     p.add_argument("--record", help="also record the session (frames + captured audio) to this MP4")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument(
@@ -107,8 +123,10 @@ def add_live(sub: argparse._SubParsersAction) -> None:
 
 def cmd_live(args: argparse.Namespace) -> None:
     if args.list_devices:
-        for d in input_devices():
-            print(f"[{d['index']}] {d['name']} ({d['channels']} ch, {d['rate']} Hz)")
+        for title, devices in (("capture", input_devices()), ("playback", output_devices())):
+            print(f"{title} devices:")
+            for d in devices:
+                print(f"  [{d['index']}] {d['name']} ({d['channels']} ch, {d['rate']} Hz)")
         return
     opts = options(args)
     if not 0.05 <= args.max_latency <= 5:
@@ -118,6 +136,7 @@ def cmd_live(args: argparse.Namespace) -> None:
         raise EdgeVasaError("--bind and --token are for the server; add --serve")
     log = SessionLog(echo=None if args.quiet else _print_log)
     source = _source(args, log)
+    sound = _speakers(args, log)
     sinks, serve = [], None
     if args.record:
         sinks.append(RecordingSink(args.record))
@@ -139,6 +158,7 @@ def cmd_live(args: argparse.Namespace) -> None:
         raise EdgeVasaError(
             "nothing to show the avatar on; drop --no-window or add --serve/--record/--virtual-camera"
         )
+    sinks += sound
     face = prepare_face_cached(args.image or bundled_photo(), face_index=args.face_index)
     release_models()  # one face for the whole session
     studio = EdgeStudio(models=FallbackModels(ranking(args)), features=face_store("features"))
@@ -194,6 +214,15 @@ def _source(args: argparse.Namespace, log: SessionLog):
     if args.source == "tts":
         return SpeechSource(args.language, args.tts_engine, args.voice, args.rate, log=log)
     return open_source(args.source, args.device, args.stdin_rate, args.loop)
+
+
+def _speakers(args: argparse.Namespace, log: SessionLog) -> list:
+    """The sound sinks the options ask for (--play), checked before anything starts."""
+    if args.audio_offset and args.play is None:
+        raise EdgeVasaError("--audio-offset shifts the sound of --play; add --play")
+    if args.play is None:
+        return []
+    return [SpeakerSink(find_output(args.play or None), args.audio_offset, "speakers", log)]
 
 
 def _print_log(line: str) -> None:

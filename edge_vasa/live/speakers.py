@@ -1,0 +1,204 @@
+"""Sound out, in sync with the picture: the session's audio on an output device (PyAudio), delayed so that
+each sample leaves the device when the frame made from it is shown.
+
+A frame reaches the screen a measured latency after its audio was captured (FrameInfo.latency, 0.1-0.3 s
+depending on the backend), so the sound waits just as long: each sample is written at its capture time +
+the recent frames' median latency + the hand-set offset - the device's own output latency. The delay
+follows the measurement (with a little hysteresis, since every change is a short gap or skip in the
+sound); a sample that is already too late is skipped rather than letting the sound fall behind for good.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from edge_vasa.core.audio import SAMPLE_RATE
+from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.live.sinks import FrameInfo, Sink
+from edge_vasa.live.sources import StreamResampler, match_device, pyaudio_module, quiet_stderr
+from edge_vasa.provenance.record import Provenance
+
+CHUNK = SAMPLE_RATE // 100  # 10 ms written at a time: the schedule's resolution
+START_DELAY_S = 0.25  # until the first frames have measured the latency
+MEASURE_FRAMES = 50  # the delay is the median latency of this many recent frames (2 s at 25 FPS)
+HYSTERESIS_S = 0.02  # the delay moves only when the measurement is this far from it
+LATE_S = 0.02  # a chunk this late is skipped
+REOPEN_S = 1.0  # between attempts to reopen a failed device
+MAX_OFFSET_MS = 2000
+END = object()
+
+
+def output_devices() -> list[dict]:
+    """PyAudio's playback devices: index, name, channels, default rate."""
+    pyaudio = pyaudio_module()
+    with quiet_stderr():
+        pa = pyaudio.PyAudio()
+    try:
+        infos = [pa.get_device_info_by_index(i) for i in range(pa.get_device_count())]
+    finally:
+        pa.terminate()
+    return [
+        {
+            "index": d["index"],
+            "name": d["name"],
+            "channels": d["maxOutputChannels"],
+            "rate": int(d["defaultSampleRate"]),
+        }
+        for d in infos
+        if d["maxOutputChannels"] > 0
+    ]
+
+
+def find_output(device: str | int | None, what: str = "--play") -> str | int | None:
+    """Check now, before the session starts, that DEVICE (index, name or part of one; None: the default)
+    is a playback device; returns what to open."""
+    if device is None:
+        return None
+    present = output_devices()
+    found = match_device(present, device)
+    if found is None:
+        names = ", ".join(d["name"] for d in present) or "none"
+        raise EdgeVasaError(f"{what} {device}: no such output device (present: {names}); see --list-devices")
+    return found["index"]
+
+
+class SpeakerSink(Sink):
+    """The session's audio on DEVICE (a PyAudio index, or None for the default output), delayed to leave
+    with the picture; OFFSET_MS shifts it by hand (positive: later). NAME labels it in the log and status
+    ("speakers", "virtual microphone")."""
+
+    def __init__(
+        self,
+        device: int | None = None,
+        offset_ms: float = 0.0,
+        name: str = "speakers",
+        log: Callable[[str], None] | None = None,
+    ):
+        if not -MAX_OFFSET_MS <= offset_ms <= MAX_OFFSET_MS:
+            raise EdgeVasaError(f"--audio-offset {offset_ms:g} is out of range; use -2000..2000 ms")
+        pyaudio_module()  # a missing PyAudio is one clear error now, not at the first sample
+        self.device, self.offset, self.name = device, offset_ms / 1000, name
+        self.log = log or (lambda line: None)
+        self.blocks: queue.Queue = queue.Queue(maxsize=400)  # 16 s of 40 ms blocks
+        self.latencies: deque[float] = deque(maxlen=MEASURE_FRAMES)
+        self.delay = START_DELAY_S + self.offset  # capture -> leaving the device
+        self.measured = False
+        self.out_latency, self.skipped = 0.0, 0
+        self.stopping = threading.Event()
+        self.pa = self.stream = self.resampler = None
+        self.thread: threading.Thread | None = None
+
+    # ----- the Sink protocol
+    def open(self, size: int, fps: int, provenance: Provenance | None = None) -> None:
+        self.thread = threading.Thread(target=self._play, name=f"{self.name}-out", daemon=True)
+        self.thread.start()
+
+    def audio(self, samples: np.ndarray, captured: float) -> None:
+        with contextlib.suppress(queue.Full):  # a stuck device must not hold up the session
+            self.blocks.put_nowait((samples, captured))
+
+    def frame(self, frame: np.ndarray, info: FrameInfo) -> None:
+        self.latencies.append(info.latency)
+        target = float(np.median(self.latencies)) + self.offset
+        if not self.measured or abs(target - self.delay) > HYSTERESIS_S:
+            if not self.measured or abs(target - self.delay) > 0.05:
+                self.log(f"{self.name}: audio delayed {target * 1e3:.0f} ms to leave with the picture")
+            self.delay, self.measured = target, True
+
+    def close(self) -> None:
+        """Plays what is queued to its end (the last words of a file or sentence), then stops."""
+        if self.thread is not None:
+            with contextlib.suppress(queue.Full):
+                self.blocks.put(END, timeout=1)
+            self.thread.join(self.delay + 2)
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join(5)
+        self._close_stream()
+
+    def status_fields(self) -> dict:
+        """What the status page shows: the delay in force and how much sound was skipped to keep it."""
+        return {
+            self.name: {
+                "delay_ms": round(self.delay * 1e3, 1),
+                "device_latency_ms": round(self.out_latency * 1e3, 1),
+                "skipped_ms": round(self.skipped * 1e3 / SAMPLE_RATE),
+            }
+        }
+
+    # ----- the output thread
+    def _open_stream(self) -> None:
+        pyaudio = pyaudio_module()
+        with quiet_stderr():
+            self.pa = pyaudio.PyAudio()
+        info = (
+            self.pa.get_device_info_by_index(self.device)
+            if self.device is not None
+            else self.pa.get_default_output_device_info()
+        )
+        rate = SAMPLE_RATE
+        try:
+            self.pa.is_format_supported(
+                rate, output_device=info["index"], output_channels=1, output_format=pyaudio.paInt16
+            )
+        except ValueError:
+            rate = int(info["defaultSampleRate"])
+        self.resampler = StreamResampler(SAMPLE_RATE, to=rate)
+        with quiet_stderr():
+            self.stream = self.pa.open(
+                format=pyaudio.paInt16,
+                channels=1,
+                rate=rate,
+                output=True,
+                output_device_index=info["index"],
+                frames_per_buffer=int(round(CHUNK * rate / SAMPLE_RATE)),
+            )
+        self.out_latency = self.stream.get_output_latency()
+        self.log(f"{self.name}: playing on {info['name']!r} at {rate} Hz")
+
+    def _close_stream(self) -> None:
+        stream, pa, self.stream, self.pa = self.stream, self.pa, None, None
+        with contextlib.suppress(Exception):
+            stream.stop_stream()
+        with contextlib.suppress(Exception):
+            stream.close()
+        with contextlib.suppress(Exception):
+            pa.terminate()
+
+    def _play(self) -> None:
+        """Write every block on its schedule; a failing device is logged and reopened, never fatal."""
+        while not self.stopping.is_set():
+            try:
+                if self.stream is None:
+                    self._open_stream()
+                item = self.blocks.get(timeout=0.1)
+                if item is END:
+                    return
+                self._write(*item)
+            except queue.Empty:
+                continue
+            except (OSError, ValueError) as e:  # unplugged, busy, refused format
+                self.log(f"{self.name}: output failed ({e}); retrying in {REOPEN_S:g} s")
+                self._close_stream()
+                self.stopping.wait(REOPEN_S)
+
+    def _write(self, block: np.ndarray, captured: float) -> None:
+        """BLOCK in 10 ms chunks, each written its device latency before it is due to leave."""
+        for start in range(0, len(block), CHUNK):
+            chunk = block[start : start + CHUNK]
+            write_at = captured + start / SAMPLE_RATE + self.delay - self.out_latency
+            wait = write_at - time.monotonic()
+            if wait < -LATE_S:
+                self.skipped += len(chunk)
+                continue
+            if wait > 0 and self.stopping.wait(wait):
+                return
+            pcm = (np.clip(self.resampler(chunk), -1, 1) * 32767).astype("<i2")
+            self.stream.write(pcm.tobytes(), exception_on_underflow=False)

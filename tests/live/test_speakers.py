@@ -1,0 +1,206 @@
+"""Sound out in sync with the picture: the session's audio through a real PyAudio output stream into a
+capture device, timed against the frames.
+
+The output device is an ALSA `file` PCM the test defines in its own $HOME/.asoundrc (no sound card here;
+see the shared platform notes): PortAudio writes into it and the plugin hands every sample on to a FIFO
+at once, where a reader thread of the test notes when each sample arrived. A sample *leaves* the device
+its reported output latency after it arrived, which is what a real speaker would add. Each frame's
+display time (capture time + latency) is compared with the time the audio under that frame left.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import assert_one_error_line, run
+
+from edge_vasa.core.audio import SAMPLE_RATE
+from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.core.shipped import BUNDLED_SPEECH
+from edge_vasa.live.sinks import FrameCollector, FrameInfo
+from edge_vasa.live.sources import FileSource
+from edge_vasa.live.speakers import SpeakerSink, find_output
+
+pytest.importorskip("pyaudio")
+ARTIFACTS = Path(os.environ.get("EDGE_VASA_TEST_ARTIFACTS", "test-artifacts")) / "speakers"
+
+
+class FifoDevice:
+    """An ALSA playback PCM named NAME whose samples land in a FIFO; a thread reads them as they come and
+    notes (arrival time, first sample index) per read."""
+
+    def __init__(self, folder: Path, name: str):
+        self.name, self.fifo = name, folder / f"{name}.fifo"
+        os.mkfifo(self.fifo)
+        self.config = (
+            f'pcm.{name} {{\n type file\n slave.pcm "null"\n file "{self.fifo}"\n format "raw"\n}}\n'
+        )
+        self.data, self.arrivals = bytearray(), []  # arrivals: (monotonic time, first sample index)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+
+    def _read(self) -> None:
+        while not self.stop.is_set():
+            fd = os.open(self.fifo, os.O_RDONLY)  # waits for a writer; PortAudio's probes open and close
+            try:
+                while chunk := os.read(fd, 640):  # at most 20 ms a read, so a read is timed on its own
+                    self.arrivals.append((time.monotonic(), len(self.data) // 2))
+                    self.data += chunk
+            finally:
+                os.close(fd)
+
+    def samples(self) -> np.ndarray:
+        return np.frombuffer(bytes(self.data[: len(self.data) // 2 * 2]), "<i2").astype(np.float32) / 32768
+
+    def arrival(self, sample: int) -> float:
+        """When SAMPLE arrived: its read's time (the samples of one read came together)."""
+        starts = [first for _, first in self.arrivals]
+        return self.arrivals[max(0, bisect.bisect_right(starts, sample) - 1)][0]
+
+    def close(self) -> None:
+        self.stop.set()
+        try:  # unblock a reader waiting for a writer
+            os.close(os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+
+
+@pytest.fixture()
+def alsa_devices(tmp_path, monkeypatch):
+    """Make FifoDevices: call with a name; all are in this test's own ~/.asoundrc (ALSA reads $HOME's)."""
+    made: list[FifoDevice] = []
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+    def make(name: str) -> FifoDevice:
+        device = FifoDevice(tmp_path, name)
+        made.append(device)
+        (tmp_path / ".asoundrc").write_text("".join(d.config for d in made))
+        device.thread.start()
+        return device
+
+    yield make
+    for device in made:
+        device.close()
+
+
+def offsets(device: FifoDevice, sink: SpeakerSink, collector: FrameCollector) -> np.ndarray:
+    """For every shown frame over speech: when its audio left the device minus when it was shown (s)."""
+    from scipy.signal import correlate
+
+    stream, recorded = np.concatenate(collector.samples), device.samples()
+    half, lag, out = SAMPLE_RATE // 10, None, []
+    for info in collector.infos:
+        n = int(round(info.stream_time * SAMPLE_RATE))
+        window = stream[n - half : n + half]
+        if n < half or len(window) < 2 * half or np.sqrt(np.mean(window**2)) < 0.02:
+            continue  # silence: nothing to recognise it by
+        lo = 0 if lag is None else max(0, n - half + lag - SAMPLE_RATE // 2)
+        region = recorded[lo : lo + (len(recorded) if lag is None else SAMPLE_RATE + 2 * half)]
+        if len(region) < len(window):
+            continue  # past the end of what was played
+        corr = correlate(region, window, "valid", method="fft")
+        at = int(np.argmax(corr))
+        found = region[at : at + len(window)]
+        if np.dot(found, window) / (np.linalg.norm(found) * np.linalg.norm(window) + 1e-12) < 0.95:
+            continue  # this stretch was skipped (the delay shrank)
+        lag = lo + at - (n - half)
+        left = device.arrival(lo + at + half) + sink.out_latency
+        out.append(left - (info.capture_time + info.latency))
+    return np.array(out)
+
+
+@pytest.fixture(scope="module")
+def torch_studio(private_cache):
+    """The PyTorch reference backend: nothing has to be exported first."""
+    pytest.importorskip("torch")
+    from edge_vasa.runtimes.assembler import EdgeStudio
+
+    return EdgeStudio("torch:cpu")
+
+
+@pytest.mark.slow
+def test_played_sound_leaves_with_its_frames(alsa_devices, grace_hopper_prepared, torch_studio, monkeypatch):
+    from edge_vasa.live.session import LiveSession
+
+    # a starting guess far off: only following the measured latency can bring the sound in sync
+    monkeypatch.setattr("edge_vasa.live.speakers.START_DELAY_S", 1.0)
+    device = alsa_devices("edge_vasa_test_speakers")
+    collector = FrameCollector(downscale=16)
+    lines: list[str] = []
+    sink = SpeakerSink(find_output(device.name), log=lines.append)
+    session = LiveSession(grace_hopper_prepared, FileSource(BUNDLED_SPEECH), [collector, sink], torch_studio)
+    summary = session.run()
+    off = offsets(device, sink, collector)
+    mean, p95 = float(np.mean(np.abs(off))), float(np.percentile(np.abs(off), 95))
+    result = {
+        "frames_measured": len(off),
+        "frames_shown": summary["frames_shown"],
+        "offset_mean_abs_ms": round(mean * 1e3, 1),
+        "offset_p95_abs_ms": round(p95 * 1e3, 1),
+        "offset_signed_mean_ms": round(float(np.mean(off)) * 1e3, 1),
+        "latency_ms": summary["latency_ms"],
+        "speakers": sink.status_fields()["speakers"],
+    }
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "sync.json").write_text(json.dumps(result, indent=1))
+    assert any("playing on 'edge_vasa_test_speakers'" in line for line in lines), lines
+    assert len(off) >= 40, result  # most of the 7 s of speech was heard and matched
+    assert mean <= 0.040 and p95 <= 0.080, result
+
+
+def test_the_delay_follows_the_measured_latency():
+    lines: list[str] = []
+    sink = SpeakerSink(offset_ms=-30, log=lines.append)
+    assert sink.delay == pytest.approx(0.25 - 0.03)  # before any frame: a starting guess
+    for i in range(60):
+        sink.frame(None, FrameInfo(i, i / 25, 0.0, 0.4))
+    assert sink.delay == pytest.approx(0.4 - 0.03)
+    for i in range(60):  # small wobble: the delay stays (every change is a gap or skip in the sound)
+        sink.frame(None, FrameInfo(i, i / 25, 0.0, 0.41))
+    assert sink.delay == pytest.approx(0.37)
+    for i in range(60):
+        sink.frame(None, FrameInfo(i, i / 25, 0.0, 0.2))
+    assert sink.delay == pytest.approx(0.17)
+    delays = [line.split("delayed ")[1].split()[0] for line in lines]
+    assert delays[0] == "370" and delays[-1] == "170" and "380" not in delays, lines
+
+
+def test_a_late_chunk_is_skipped_and_a_due_one_written_on_time():
+    class Stream:
+        def __init__(self):
+            self.writes = []
+
+        def write(self, data, exception_on_underflow=False):
+            self.writes.append((time.monotonic(), len(data) // 2))
+
+    from edge_vasa.live.sources import StreamResampler
+
+    sink = SpeakerSink()
+    sink.stream, sink.resampler = Stream(), StreamResampler(SAMPLE_RATE)
+    sink.out_latency, sink.delay = 0.01, 0.1
+    now = time.monotonic()
+    sink._write(np.zeros(640, np.float32), now - 1.0)  # a second late: all of it skipped
+    assert sink.skipped == 640 and not sink.stream.writes
+    sink._write(np.zeros(640, np.float32), now)  # due at now + 0.1, written 0.01 s before
+    times = [t - now for t, _ in sink.stream.writes]
+    assert len(times) == 4 and times[0] == pytest.approx(0.09, abs=0.01)
+    assert np.diff(times) == pytest.approx([0.01, 0.01, 0.01], abs=0.005)
+
+
+def test_unknown_output_device_and_bad_offset_are_one_line_errors(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(EdgeVasaError, match="no such output device"):
+        find_output("no-such-speaker-anywhere")
+    rc, _, err = run(capsys, "live", "--serve", "0", "--play", "no-such-speaker-anywhere")
+    assert_one_error_line(rc, err, "--play", "no such output device")
+    rc, _, err = run(capsys, "live", "--serve", "0", "--audio-offset", "40")
+    assert_one_error_line(rc, err, "--audio-offset", "--play")
+    rc, _, err = run(capsys, "live", "--serve", "0", "--play", "--audio-offset", "9000")
+    assert_one_error_line(rc, err, "--audio-offset", "-2000..2000")
