@@ -5,6 +5,7 @@ entry is rebuilt; features a fallback made mid-call are not filed under the back
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -67,9 +68,7 @@ def test_another_encoder_encodes_again(grace_hopper_prepared, store, other):
 
 def test_another_face_encodes_again(grace_hopper_prepared, store):
     encode(grace_hopper_prepared, Encoder(), store)
-    flipped = type(grace_hopper_prepared)(
-        grace_hopper_prepared.image[:, ::-1].copy(), grace_hopper_prepared.landmarks, (0, 0, 1, 1), 1, "x"
-    )
+    flipped = replace(grace_hopper_prepared, image=grace_hopper_prepared.image[:, ::-1].copy())
     encoder = Encoder()
     encode(flipped, encoder, store)
     assert encoder.calls == 1
