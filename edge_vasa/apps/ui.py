@@ -61,6 +61,7 @@ def render(
     speech: str | None,
     backend: str,
     label: bool,
+    crop: bool,
     progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 (Gradio's way)
     *controls: str | float,
 ) -> tuple[str, str]:
@@ -77,7 +78,14 @@ def render(
     out = Path(tempfile.mkdtemp(prefix="edge-vasa-ui-")) / "talking-face.mp4"
     try:
         generate_video(
-            photo, speech, out, opts, model=model, backend=edge, label=DEFAULT_LABEL if label else None
+            photo,
+            speech,
+            out,
+            opts,
+            model=model,
+            backend=edge,
+            label=DEFAULT_LABEL if label else None,
+            crop=crop,
         )
     except EdgeVasaError as e:  # named by the user's file names, not Gradio's upload copies
         message = str(e).replace(photo, Path(photo).name).replace(speech, Path(speech).name)
@@ -128,13 +136,16 @@ def build_app(default_backend: str | None = None) -> gr.Blocks:
                         elem_id="backend",
                     )
                     label = gr.Checkbox(value=True, label=f'Visible "{DEFAULT_LABEL}" label')
+                    only_face = gr.Checkbox(
+                        value=False, label="Only the 512x512 face crop", elem_id="only-face"
+                    )
                 go = gr.Button("Make the video", variant="primary", elem_id="go")
                 video = gr.Video(label="4. Result (play or download)", elem_id="video", interactive=False)
                 provenance = gr.Markdown(elem_id="provenance")
         photo.change(face_preview, photo, [crop, face_note])
         go.click(
             render,
-            [photo, speech, backend, label, *widgets.values()],
+            [photo, speech, backend, label, only_face, *widgets.values()],
             [video, provenance],
         )
     return app

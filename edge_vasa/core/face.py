@@ -40,6 +40,7 @@ class PreparedFace:
     source_box: tuple[int, int, int, int]  # (left, top, right, bottom) of the face in the photo
     n_faces: int  # how many faces the photo had
     image_hash: str  # sha256 of the source pixels, the cache key for per-identity work
+    transform: np.ndarray  # (2, 3) similarity from the photo to the crop: how paste-back puts it back
 
 
 def load_image(path: str | Path) -> np.ndarray:
@@ -213,7 +214,7 @@ def prepare_face(
     # what detection + landmarks give on rendered frames (the predictor's output depends on the box).
     expected = _transform_box(box, m)
     crop_landmarks = detect_landmarks(crop, matching_box(detect_faces(crop), expected) or expected)
-    return PreparedFace(crop, crop_landmarks, box, len(boxes), image_hash(rgb))
+    return PreparedFace(crop, crop_landmarks, box, len(boxes), image_hash(rgb), m)
 
 
 def warn_several_faces(label: str, n_faces: int, face_index: int) -> None:
@@ -237,7 +238,27 @@ def warp_crop(rgb: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
         fx, fy = small.shape[1] / w, small.shape[0] / h
         m = np.hstack([m[:, :1] / fx, m[:, 1:2] / fy, m[:, 2:]])
         rgb = small
-    return cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    crop = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
+    return _soften_outside(crop, rgb.shape[:2], m)
+
+
+def _soften_outside(crop: np.ndarray, photo_hw: tuple[int, int], m: np.ndarray) -> np.ndarray:
+    """Where the crop reaches beyond the photo (a face near its edge), fill it with a heavy blur of the
+    mirrored photo. Replicated edge pixels drew stripes above the hair and down the neck, and a sharp mirror
+    draws a second, upside-down face when the edge cuts through the head (seen on a photo cut at the
+    forehead); blurred, the mirror keeps only the colours, with a soft transition into the photo."""
+    size = crop.shape[0]
+    inside = cv2.warpAffine(
+        np.ones(photo_hw, np.float32), m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0.0
+    )
+    if inside.min() >= 0.999:
+        return crop
+    sigma = size / 24
+    grown = cv2.dilate(inside, np.ones((int(sigma) | 1, int(sigma) | 1), np.uint8))  # fade outside the photo
+    weight = np.maximum(cv2.GaussianBlur(grown, (0, 0), sigma / 3), inside)[..., None]  # the photo: as it is
+    blurred = cv2.GaussianBlur(crop, (0, 0), sigma)
+    out = crop.astype(np.float32) * weight + blurred.astype(np.float32) * (1 - weight)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 def _transform_box(box: tuple[int, int, int, int], m: np.ndarray) -> tuple[int, int, int, int]:

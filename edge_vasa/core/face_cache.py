@@ -44,7 +44,7 @@ from edge_vasa.core.face import (
 )
 from edge_vasa.core.files import atomic_output, cache_dir, file_sha256
 
-FORMAT = 1  # bump when prepare_face's output changes in a way the key's other parts do not show
+FORMAT = 2  # bump when prepare_face's output changes in a way the key's other parts do not show
 MAX_ENTRIES = 32  # per folder, most recently used kept
 OFF = ("0", "off", "no", "false")
 
@@ -169,19 +169,25 @@ def _face_arrays(face: PreparedFace) -> Arrays:
         "source_box": np.array(face.source_box, np.int64),
         "n_faces": np.array(face.n_faces, np.int64),
         "image_hash": np.array(face.image_hash),
+        "transform": face.transform,
     }
 
 
 def _face_of(arrays: Arrays) -> PreparedFace:
     box = tuple(int(v) for v in arrays["source_box"])
     return PreparedFace(
-        arrays["image"], arrays["landmarks"], box, int(arrays["n_faces"]), str(arrays["image_hash"])
+        arrays["image"],
+        arrays["landmarks"],
+        box,
+        int(arrays["n_faces"]),
+        str(arrays["image_hash"]),
+        arrays["transform"],
     )
 
 
 def _is_face(arrays: Arrays, size: int, face_index: int) -> bool:
     """What prepare_face returns for this size and index: a uint8 crop, 68 finite landmarks, a box, the
-    face count and the pixels' hash."""
+    face count, the pixels' hash and the photo-to-crop transform."""
     image, landmarks = arrays["image"], arrays["landmarks"]
     return (
         image.shape == (size, size, 3)
@@ -194,4 +200,6 @@ def _is_face(arrays: Arrays, size: int, face_index: int) -> bool:
         and arrays["n_faces"].shape == ()
         and int(arrays["n_faces"]) > face_index
         and arrays["image_hash"].dtype.kind == "U"
+        and arrays["transform"].shape == (2, 3)
+        and bool(np.isfinite(arrays["transform"]).all())
     )

@@ -15,6 +15,7 @@ from helpers import assert_one_error_line, run
 from PIL import Image
 
 from edge_vasa.apps.cli import build_parser
+from edge_vasa.apps.cli.common import bundled_photo
 
 # emotion, gaze, ... shared by generate and live (cli.generate.add_control_options)
 CONTROL_OPTIONS = [
@@ -69,6 +70,7 @@ OPTIONS = {
         "--label",
         "--backend",
         "--precision",
+        "--crop",
     ],
     ("train",): ["motion", "decoder"],
     ("eval",): [
@@ -485,12 +487,24 @@ def test_generate_with_the_students_writes_a_video(capsys, tmp_path):
         (0.2 * np.sin(2 * np.pi * 180 * t) * (np.sin(2 * np.pi * 3 * t) > 0)).astype(np.float32),
         16000,
     )
-    out = tmp_path / "o.mp4"
+    out, cropped = tmp_path / "o.mp4", tmp_path / "crop.mp4"
     rc, stdout, err = run(capsys, "generate", "--model", "student", "--audio", str(speech), "--out", str(out))
     assert rc == 0, err
     assert "student" in stdout
     frames, fps, _ = read_video(out)
-    assert fps == 25 and len(frames) == 25 and frames.shape[1:] == (512, 512, 3)
+    photo = Image.open(bundled_photo()).convert("RGB")  # Grace Hopper, 512x600
+    h, w = frames.shape[1:3]
+    assert fps == 25 and len(frames) == 25 and frames.shape[3] == 3
+    assert abs(w / h - photo.width / photo.height) < 0.01 and photo.height <= h and max(h, w) <= 1920
+    rc, _, err = run(
+        capsys, "generate", "--model", "student", "--audio", str(speech), "--out", str(cropped), "--crop"
+    )
+    assert rc == 0, err
+    crops, _, _ = read_video(cropped)
+    assert crops.shape[1:] == (512, 512, 3)
+    top = np.asarray(photo.resize((w, h), Image.BICUBIC))[None, : h // 20]
+    still = np.abs(frames[:, : h // 20].astype(int) - top).mean()
+    assert still < 6, still  # the top of the photo, outside the face crop, is the photo itself
 
 
 def test_export_writes_every_network_with_a_manifest(capsys, tmp_path):

@@ -423,3 +423,16 @@ def test_image_hash_differs_for_different_pixels(grace_hopper):
     assert image_hash(changed) != h
     # same bytes, different shape
     assert image_hash(grace_hopper.reshape(512, 600, 3)) != h
+
+
+def test_a_face_at_the_photos_edge_gets_no_stripes_and_no_mirrored_face(grace_hopper, face_models):
+    """The photo cut at the forehead: the crop reaches 100+ px above it. Replicated edge pixels drew vertical
+    stripes there, and a plain mirror a second, upside-down face; the fill must have neither."""
+    face = prepare_face(np.ascontiguousarray(grace_hopper[130:]))
+    inside = cv2.warpAffine(np.ones(grace_hopper[130:].shape[:2], np.float32), face.transform, (512, 512))
+    rows = np.nonzero(inside[:, 256] < 0.5)[0]
+    assert len(rows) > 60  # the case this test is about: a band of the crop lies above the photo
+    band = face.image[rows].astype(float)
+    across = np.abs(np.diff(band, axis=1)).mean()  # stripes: sharp changes from column to column
+    assert across < 1.0, across
+    assert len(detect_faces(face.image)) == 1

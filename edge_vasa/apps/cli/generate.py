@@ -33,6 +33,12 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-o", "--out", default="out.mp4", help="output MP4 (default: %(default)s)")
     p.add_argument(
+        "--crop",
+        action="store_true",
+        help="output only the 512x512 face crop (default: the whole photo, its own framing up to 1920 px, "
+        "the animated face pasted back)",
+    )
+    p.add_argument(
         "--face-index", type=int, default=0, help="which face when the photo has several, 0 = largest"
     )
     add_control_options(p)
@@ -133,6 +139,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
         label=check_label(args.label),
         backend=args.backend,
         precision=args.precision,
+        crop=args.crop,
     )
     print(
         f"wrote {out} ({args.backend or args.model}, {opts.fps} fps, {opts.emotion}, seed {opts.seed}; "
