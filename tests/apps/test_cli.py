@@ -148,6 +148,7 @@ OPTIONS = {
         "--virtual-camera",
         "--play",
         "--audio-offset",
+        "--virtual-mic",
         "--record",
         "--duration",
         "--max-latency",
