@@ -12,12 +12,14 @@ $SUDO apt-get update -qq
 # espeak-ng/festival: speech with phoneme timings (festival-hi: the Hindi voice's phone set, only "recommended"
 # by festvox-hi-nsk, so --no-install-recommends would leave the voice broken); ffmpeg/sox: tools for checking media;
 # portaudio19-dev + alsa-utils: microphone capture (PyAudio) and real recorded speech samples;
+# pulseaudio + pulseaudio-utils + libasound2-plugins: live --virtual-mic's null sink, tested on a private server;
 # xvfb + python3-tk: a headless display and Tk for the live window (tested without a screen);
 # chromium: the real browser the web UI and kiosk page are tested in (Playwright drives it; nothing is fetched);
 # python3-venv + python3-dev: the virtual environment, and the headers PyAudio compiles against.
 $SUDO apt-get install -y -qq --no-install-recommends \
     espeak-ng libespeak-ng1 festival festvox-kallpc16k festvox-hi-nsk festival-hi \
-    ffmpeg sox libsndfile1 portaudio19-dev alsa-utils xvfb python3-tk chromium python3-venv python3-dev >/dev/null
+    ffmpeg sox libsndfile1 portaudio19-dev alsa-utils pulseaudio pulseaudio-utils libasound2-plugins \
+    xvfb python3-tk chromium python3-venv python3-dev >/dev/null
 VENV="${EDGE_VASA_VENV:-$PWD/.venv}"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 PY="$VENV/bin/python"

@@ -11,7 +11,11 @@ sound); a sample that is already too late is skipped rather than letting the sou
 from __future__ import annotations
 
 import contextlib
+import os
+import platform
 import queue
+import shutil
+import subprocess
 import threading
 import time
 from collections import deque
@@ -33,6 +37,16 @@ LATE_S = 0.02  # a chunk this late is skipped
 REOPEN_S = 1.0  # between attempts to reopen a failed device
 MAX_OFFSET_MS = 2000
 END = object()
+MIC_SINK = "edge_vasa_mic"  # the PulseAudio/PipeWire null sink (or ALSA PCM) --virtual-mic looks for
+# playback sides of virtual microphones, by platform: an ALSA PCM of that name, snd-aloop, BlackHole, VB-CABLE
+MIC_DEVICES = (MIC_SINK, "Loopback", "BlackHole", "CABLE Input")
+MAKE_MIC = {
+    "Linux": f"pactl load-module module-null-sink sink_name={MIC_SINK} "
+    "sink_properties=device.description=edge-vasa-mic (PulseAudio or PipeWire), or sudo modprobe snd-aloop",
+    "Darwin": "brew install blackhole-2ch (then pick 'BlackHole 2ch' as the call's microphone)",
+    "Windows": "install VB-CABLE from vb-audio.com/Cable (then pick 'CABLE Output' as the call's microphone)",
+}
+_open_lock = threading.Lock()  # environment variables set for one stream's opening are not another's
 
 
 def output_devices() -> list[dict]:
@@ -69,6 +83,40 @@ def find_output(device: str | int | None, what: str = "--play") -> str | int | N
     return found["index"]
 
 
+def pulse_sink_exists(name: str = MIC_SINK) -> bool:
+    """Whether a PulseAudio (or PipeWire's pulse) server here has a sink called NAME."""
+    if shutil.which("pactl") is None:
+        return False
+    try:
+        listed = subprocess.run(
+            ["pactl", "list", "short", "sinks"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return any(line.split("\t")[1:2] == [name] for line in listed.stdout.splitlines())
+
+
+def find_virtual_mic(device: str | None) -> tuple[int, dict[str, str]]:
+    """The playback side of a virtual microphone, and the environment its stream opens with: DEVICE when
+    named, else an output called edge_vasa_mic, Loopback (snd-aloop), BlackHole or CABLE Input, else
+    PulseAudio's or PipeWire's sink edge_vasa_mic through the ALSA "pulse" device (PULSE_SINK picks it).
+    None there: one line naming the command that makes one."""
+    if device:
+        return find_output(device, "--virtual-mic"), {}
+    present = output_devices()
+    for name in MIC_DEVICES:
+        found = match_device(present, name)
+        if found is not None:
+            return found["index"], {}
+    pulse = match_device(present, "pulse")
+    if pulse is not None and pulse_sink_exists():
+        return pulse["index"], {"PULSE_SINK": MIC_SINK}
+    make = MAKE_MIC.get(platform.system(), MAKE_MIC["Linux"])
+    raise EdgeVasaError(
+        f"no virtual microphone here; make one with: {make}; or name it: --virtual-mic DEVICE"
+    )
+
+
 class SpeakerSink(Sink):
     """The session's audio on DEVICE (a PyAudio index, or None for the default output), delayed to leave
     with the picture; OFFSET_MS shifts it by hand (positive: later). NAME labels it in the log and status
@@ -80,12 +128,14 @@ class SpeakerSink(Sink):
         offset_ms: float = 0.0,
         name: str = "speakers",
         log: Callable[[str], None] | None = None,
+        env: dict[str, str] | None = None,
     ):
+        """ENV: environment variables set while the stream opens (PULSE_SINK for a PulseAudio sink)."""
         if not -MAX_OFFSET_MS <= offset_ms <= MAX_OFFSET_MS:
             raise EdgeVasaError(f"--audio-offset {offset_ms:g} is out of range; use -2000..2000 ms")
         pyaudio_module()  # a missing PyAudio is one clear error now, not at the first sample
         self.device, self.offset, self.name = device, offset_ms / 1000, name
-        self.log = log or (lambda line: None)
+        self.log, self.env = log or (lambda line: None), env or {}
         self.blocks: queue.Queue = queue.Queue(maxsize=400)  # 16 s of 40 ms blocks
         self.latencies: deque[float] = deque(maxlen=MEASURE_FRAMES)
         self.delay = START_DELAY_S + self.offset  # capture -> leaving the device
@@ -94,6 +144,13 @@ class SpeakerSink(Sink):
         self.stopping = threading.Event()
         self.pa = self.stream = self.resampler = None
         self.thread: threading.Thread | None = None
+        try:  # now, not when the session runs: opening can take a second or two (PulseAudio), and the
+            # sound captured meanwhile would be late and skipped; a device that fails is one clear error
+            self._open_stream()
+        except (OSError, ValueError) as e:
+            self._close_stream()
+            where = "the default output" if device is None else f"output device {device}"
+            raise EdgeVasaError(f"{name}: cannot open {where} ({e}); see --list-devices") from None
 
     # ----- the Sink protocol
     def open(self, size: int, fps: int, provenance: Provenance | None = None) -> None:
@@ -108,8 +165,7 @@ class SpeakerSink(Sink):
         self.latencies.append(info.latency)
         target = float(np.median(self.latencies)) + self.offset
         if not self.measured or abs(target - self.delay) > HYSTERESIS_S:
-            if not self.measured or abs(target - self.delay) > 0.05:
-                self.log(f"{self.name}: audio delayed {target * 1e3:.0f} ms to leave with the picture")
+            self.log(f"{self.name}: audio delayed {target * 1e3:.0f} ms to leave with the picture")
             self.delay, self.measured = target, True
 
     def close(self) -> None:
@@ -151,17 +207,27 @@ class SpeakerSink(Sink):
         except ValueError:
             rate = int(info["defaultSampleRate"])
         self.resampler = StreamResampler(SAMPLE_RATE, to=rate)
-        with quiet_stderr():
-            self.stream = self.pa.open(
-                format=pyaudio.paInt16,
-                channels=1,
-                rate=rate,
-                output=True,
-                output_device_index=info["index"],
-                frames_per_buffer=int(round(CHUNK * rate / SAMPLE_RATE)),
-            )
+        with _open_lock, quiet_stderr():
+            saved = {key: os.environ.get(key) for key in self.env}
+            os.environ.update(self.env)
+            try:
+                self.stream = self.pa.open(
+                    format=pyaudio.paInt16,
+                    channels=1,
+                    rate=rate,
+                    output=True,
+                    output_device_index=info["index"],
+                    frames_per_buffer=int(round(CHUNK * rate / SAMPLE_RATE)),
+                )
+            finally:
+                for key, value in saved.items():
+                    if value is None:
+                        del os.environ[key]
+                    else:
+                        os.environ[key] = value
         self.out_latency = self.stream.get_output_latency()
-        self.log(f"{self.name}: playing on {info['name']!r} at {rate} Hz")
+        into = "".join(f" ({key}={value})" for key, value in self.env.items())
+        self.log(f"{self.name}: playing on {info['name']!r}{into} at {rate} Hz")
 
     def _close_stream(self) -> None:
         stream, pa, self.stream, self.pa = self.stream, self.pa, None, None

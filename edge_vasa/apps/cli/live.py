@@ -23,7 +23,7 @@ from edge_vasa.live.session import MAX_LATENCY_S, LiveSession, SessionLog
 from edge_vasa.live.sinks import MjpegSink, RecordingSink, VirtualCameraSink, WindowSink
 from edge_vasa.live.soak import SAMPLE_S, WARMUP_S, plot_soak, run_soak
 from edge_vasa.live.sources import FileSource, input_devices, open_source
-from edge_vasa.live.speakers import SpeakerSink, find_output, output_devices
+from edge_vasa.live.speakers import SpeakerSink, find_output, find_virtual_mic, output_devices
 from edge_vasa.live.tts import SpeechSource
 from edge_vasa.provenance.record import Marker, Provenance, check_label
 from edge_vasa.runtimes.assembler import EdgeStudio
@@ -104,7 +104,15 @@ def add_live(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=0.0,
         metavar="MS",
-        help="shift --play by hand (ms; positive: later, negative: earlier)",
+        help="shift --play and --virtual-mic by hand (ms; positive: later, negative: earlier)",
+    )
+    p.add_argument(
+        "--virtual-mic",
+        nargs="?",
+        const="",
+        metavar="DEVICE",
+        help="the same delayed audio into a virtual microphone for call apps (a PulseAudio/PipeWire sink "
+        "edge_vasa_mic, snd-aloop, BlackHole, VB-CABLE, or DEVICE); use with --virtual-camera",
     )
     p.add_argument("--record", help="also record the session (frames + captured audio) to this MP4")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
@@ -217,12 +225,16 @@ def _source(args: argparse.Namespace, log: SessionLog):
 
 
 def _speakers(args: argparse.Namespace, log: SessionLog) -> list:
-    """The sound sinks the options ask for (--play), checked before anything starts."""
-    if args.audio_offset and args.play is None:
-        raise EdgeVasaError("--audio-offset shifts the sound of --play; add --play")
-    if args.play is None:
-        return []
-    return [SpeakerSink(find_output(args.play or None), args.audio_offset, "speakers", log)]
+    """The sound sinks the options ask for (--play, --virtual-mic), checked before anything starts."""
+    if args.audio_offset and args.play is None and args.virtual_mic is None:
+        raise EdgeVasaError("--audio-offset shifts the sound of --play or --virtual-mic; add one")
+    sound = []
+    if args.play is not None:
+        sound.append(SpeakerSink(find_output(args.play or None), args.audio_offset, "speakers", log))
+    if args.virtual_mic is not None:
+        device, env = find_virtual_mic(args.virtual_mic)
+        sound.append(SpeakerSink(device, args.audio_offset, "virtual microphone", log, env))
+    return sound
 
 
 def _print_log(line: str) -> None:
