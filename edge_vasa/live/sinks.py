@@ -313,12 +313,12 @@ def check_token(host: str, token: str | None) -> None:
     if token is None and not is_loopback(host):
         raise EdgeVasaError(
             f"--bind {host} lets other machines in; add --token TOKEN (e.g. "
-            "`python3 -c 'import secrets; print(secrets.token_urlsafe())'`)"
+            "`python3 -c 'import secrets; print(secrets.token_hex(16))'`)"
         )
     if token is not None and len(token) < MIN_TOKEN:
         raise EdgeVasaError(
             f"--token is {len(token)} characters; use at least {MIN_TOKEN} "
-            "(e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe())'`)"
+            "(e.g. `python3 -c 'import secrets; print(secrets.token_hex(16))'`)"
         )
 
 
@@ -362,7 +362,8 @@ class MjpegSink(Sink):
             raise EdgeVasaError(
                 f"cannot serve on {host}:{port} ({e.strerror}); choose another --serve PORT or --bind"
             ) from None
-        self.url = f"http://{host}:{self.server.server_address[1]}/"
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # a wildcard is not an address to open
+        self.url = f"http://{shown}:{self.server.server_address[1]}/"
         threading.Thread(target=self.server.serve_forever, name="mjpeg-http", daemon=True).start()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:

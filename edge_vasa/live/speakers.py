@@ -2,10 +2,12 @@
 each sample leaves the device when the frame made from it is shown.
 
 A frame reaches the screen a measured latency after its audio was captured (FrameInfo.latency, 0.1-0.3 s
-depending on the backend), so the sound waits just as long: each sample is written at its capture time +
-the recent frames' median latency + the hand-set offset - the device's own output latency. The delay
-follows the measurement (with a little hysteresis, since every change is a short gap or skip in the
-sound); a sample that is already too late is skipped rather than letting the sound fall behind for good.
+depending on the backend), so the sound waits just as long: each sample is due to leave at its capture
+time + the recent frames' median latency + the hand-set offset. Where it lands is known from what the
+device still holds (its queue) and its reported latency, so a playing device is kept fed, with silence
+where the sound is early, and an idle one is written just in time. The delay follows the measurement
+(with a little hysteresis, since every change is a short gap or skip in the sound); a sample that is
+already too late is skipped rather than letting the sound fall behind for good.
 """
 
 from __future__ import annotations
@@ -140,7 +142,7 @@ class SpeakerSink(Sink):
         self.latencies: deque[float] = deque(maxlen=MEASURE_FRAMES)
         self.delay = START_DELAY_S + self.offset  # capture -> leaving the device
         self.measured = False
-        self.out_latency, self.skipped = 0.0, 0
+        self.out_latency, self.skipped, self.rate, self.capacity = 0.0, 0, SAMPLE_RATE, 0
         self.stopping = threading.Event()
         self.pa = self.stream = self.resampler = None
         self.thread: threading.Thread | None = None
@@ -226,6 +228,7 @@ class SpeakerSink(Sink):
                     else:
                         os.environ[key] = value
         self.out_latency = self.stream.get_output_latency()
+        self.rate, self.capacity = rate, self.stream.get_write_available()  # frames it holds, empty now
         into = "".join(f" ({key}={value})" for key, value in self.env.items())
         self.log(f"{self.name}: playing on {info['name']!r}{into} at {rate} Hz")
 
@@ -256,15 +259,29 @@ class SpeakerSink(Sink):
                 self.stopping.wait(REOPEN_S)
 
     def _write(self, block: np.ndarray, captured: float) -> None:
-        """BLOCK in 10 ms chunks, each written its device latency before it is due to leave."""
+        """BLOCK in 10 ms chunks, each placed to leave the device when it is due.
+
+        A sample written now leaves after what the device still holds (its queue) and its latency. A
+        device that is playing is kept fed: the chunk goes in at once, after silence up to its time if it
+        is early, so it never runs dry (a gap is a click). An idle or instantly draining device (nothing
+        queued) is written just in time instead. A chunk already too late is skipped."""
         for start in range(0, len(block), CHUNK):
             chunk = block[start : start + CHUNK]
-            write_at = captured + start / SAMPLE_RATE + self.delay - self.out_latency
-            wait = write_at - time.monotonic()
-            if wait < -LATE_S:
+            due = captured + start / SAMPLE_RATE + self.delay
+            while True:
+                queued = (self.capacity - self.stream.get_write_available()) / self.rate
+                early = due - (time.monotonic() + queued + self.out_latency)
+                if queued > 0 or early <= 0:
+                    break
+                if self.stopping.wait(early):
+                    return
+            if early < -LATE_S:
                 self.skipped += len(chunk)
                 continue
-            if wait > 0 and self.stopping.wait(wait):
-                return
-            pcm = (np.clip(self.resampler(chunk), -1, 1) * 32767).astype("<i2")
-            self.stream.write(pcm.tobytes(), exception_on_underflow=False)
+            if early > 0:
+                self._put(np.zeros(int(early * SAMPLE_RATE), np.float32))
+            self._put(chunk)
+
+    def _put(self, samples: np.ndarray) -> None:
+        pcm = (np.clip(self.resampler(samples), -1, 1) * 32767).astype("<i2")
+        self.stream.write(pcm.tobytes(), exception_on_underflow=False)

@@ -174,20 +174,36 @@ def test_the_delay_follows_the_measured_latency(alsa_devices):
     assert delays[0] == "370" and delays[-1] == "170" and "380" not in delays, lines
 
 
-def test_a_late_chunk_is_skipped_and_a_due_one_written_on_time(alsa_devices):
-    class Stream:
-        def __init__(self):
-            self.writes = []
+class FakeStream:
+    """A device that plays in real time from a queue (PACED) or drains every write at once; notes each
+    write's (time, samples) and what it holds."""
 
-        def write(self, data, exception_on_underflow=False):
-            self.writes.append((time.monotonic(), len(data) // 2))
+    def __init__(self, paced: bool):
+        self.paced, self.writes, self.ends = paced, [], time.monotonic()  # ends: when its queue runs dry
 
+    def queued(self) -> int:
+        return int(max(0.0, self.ends - time.monotonic()) * SAMPLE_RATE) if self.paced else 0
+
+    def get_write_available(self) -> int:
+        return 10 * SAMPLE_RATE - self.queued()
+
+    def write(self, data, exception_on_underflow=False):
+        self.writes.append((time.monotonic(), len(data) // 2))
+        self.ends = max(self.ends, time.monotonic()) + len(data) / 2 / SAMPLE_RATE
+
+
+def fake_sink(alsa_devices, paced: bool) -> SpeakerSink:
     from edge_vasa.live.sources import StreamResampler
 
-    sink = SpeakerSink(find_output(alsa_devices("edge_vasa_test_out").name))
+    sink = SpeakerSink(find_output(alsa_devices(f"edge_vasa_test_{paced}").name))
     sink._close_stream()
-    sink.stream, sink.resampler = Stream(), StreamResampler(SAMPLE_RATE)
-    sink.out_latency, sink.delay = 0.01, 0.1
+    sink.stream, sink.resampler = FakeStream(paced), StreamResampler(SAMPLE_RATE)
+    sink.capacity, sink.out_latency, sink.delay = 10 * SAMPLE_RATE, 0.01, 0.1
+    return sink
+
+
+def test_a_late_chunk_is_skipped_and_a_due_one_written_on_time(alsa_devices):
+    sink = fake_sink(alsa_devices, paced=False)
     now = time.monotonic()
     sink._write(np.zeros(640, np.float32), now - 1.0)  # a second late: all of it skipped
     assert sink.skipped == 640 and not sink.stream.writes
@@ -195,6 +211,21 @@ def test_a_late_chunk_is_skipped_and_a_due_one_written_on_time(alsa_devices):
     times = [t - now for t, _ in sink.stream.writes]
     assert len(times) == 4 and times[0] == pytest.approx(0.09, abs=0.01)
     assert np.diff(times) == pytest.approx([0.01, 0.01, 0.01], abs=0.005)
+
+
+def test_a_playing_device_is_kept_fed_and_each_chunk_lands_on_time(alsa_devices):
+    sink = fake_sink(alsa_devices, paced=True)
+    now = time.monotonic()
+    sink._write(np.full(640, 0.5, np.float32), now)  # the first: just in time, into an idle device
+    sink._write(np.full(640, 0.5, np.float32), now + 0.1)  # 60 ms after the first ends: silence between
+    writes = sink.stream.writes
+    assert writes[0][0] - now == pytest.approx(0.09, abs=0.01)
+    assert all(t - now < 0.1 for t, _ in writes[1:]), "a playing device waited for a chunk: it ran dry"
+    lengths = [n for _, n in writes]
+    assert lengths[:4] == [160] * 4 and lengths[4] == pytest.approx(0.06 * SAMPLE_RATE, abs=20)
+    assert sum(lengths) == pytest.approx(1280 + 0.06 * SAMPLE_RATE, abs=20)
+    # where each lands: the second block's first chunk leaves 100 ms after the first's, as captured
+    assert sum(lengths[:5]) / SAMPLE_RATE == pytest.approx(0.1, abs=0.002)
 
 
 def test_unknown_output_device_and_bad_offset_are_one_line_errors(capsys, monkeypatch, tmp_path):

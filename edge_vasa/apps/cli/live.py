@@ -152,7 +152,9 @@ def cmd_live(args: argparse.Namespace) -> None:
         # its status page follows the session once there is one
         serve = MjpegSink(args.serve, args.bind, token=args.token, say=getattr(source, "post", None), log=log)
         sinks.append(serve)
-        print(f"kiosk page: {serve.url}" + ("?say=1" if isinstance(source, SpeechSource) else ""))
+        query = ["say=1"] if isinstance(source, SpeechSource) else []
+        query += [f"token={args.token}"] if args.token else []
+        print(f"kiosk page: {serve.url}" + ("?" + "&".join(query) if query else ""))
     if args.virtual_camera:
         sinks.append(VirtualCameraSink())
     if not args.no_window:
