@@ -181,7 +181,9 @@ class WindowSink(Sink):
         self.root.update()
 
     def close(self) -> None:
-        root, self.root = getattr(self, "root", None), None
+        # every Tk object goes here, on the thread that made them: one left for the interpreter to free
+        # at exit (on the main thread) aborts the process ("Tcl_AsyncDelete: ... wrong thread")
+        root, self.root, self.label, self.photo = getattr(self, "root", None), None, None, None
         if root is not None:
             try:
                 root.destroy()
