@@ -7,7 +7,10 @@ time + the recent frames' median latency + the hand-set offset. Where it lands i
 device still holds (its queue) and its reported latency, so a playing device is kept fed, with silence
 where the sound is early, and an idle one is written just in time. The delay follows the measurement
 (with a little hysteresis, since every change is a short gap or skip in the sound); a sample that is
-already too late is skipped rather than letting the sound fall behind for good.
+already too late is skipped rather than letting the sound fall behind for good. A device that plays in
+real time gets a deeper buffer and is fed (silence when nothing is due) from the moment it opens: through
+PortAudio, PulseAudio's ALSA plugin holds the first write after every start or underrun for about 2 s, and
+that much sound is then lost.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from edge_vasa.live.sources import StreamResampler, match_device, pyaudio_module
 from edge_vasa.provenance.record import Provenance
 
 CHUNK = SAMPLE_RATE // 100  # 10 ms written at a time: the schedule's resolution
+PACED_CHUNK = 3 * CHUNK  # periods of a device that plays in real time: it then holds ~90 ms
 START_DELAY_S = 0.25  # until the first frames have measured the latency
 MEASURE_FRAMES = 50  # the delay is the median latency of this many recent frames (2 s at 25 FPS)
 HYSTERESIS_S = 0.02  # the delay moves only when the measurement is this far from it
@@ -143,6 +147,7 @@ class SpeakerSink(Sink):
         self.delay = START_DELAY_S + self.offset  # capture -> leaving the device
         self.measured = False
         self.out_latency, self.skipped, self.rate, self.capacity = 0.0, 0, SAMPLE_RATE, 0
+        self.paced = False  # plays in real time (a sound card, PulseAudio), rather than draining at once
         self.stopping = threading.Event()
         self.pa = self.stream = self.resampler = None
         self.thread: threading.Thread | None = None
@@ -153,11 +158,17 @@ class SpeakerSink(Sink):
             self._close_stream()
             where = "the default output" if device is None else f"output device {device}"
             raise EdgeVasaError(f"{name}: cannot open {where} ({e}); see --list-devices") from None
+        if self.paced:  # fed from now on, so it never stops (and restarts slowly) before the session
+            self._start()
+
+    def _start(self) -> None:
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._play, name=f"{self.name}-out", daemon=True)
+            self.thread.start()
 
     # ----- the Sink protocol
     def open(self, size: int, fps: int, provenance: Provenance | None = None) -> None:
-        self.thread = threading.Thread(target=self._play, name=f"{self.name}-out", daemon=True)
-        self.thread.start()
+        self._start()
 
     def audio(self, samples: np.ndarray, captured: float) -> None:
         with contextlib.suppress(queue.Full):  # a stuck device must not hold up the session
@@ -209,6 +220,23 @@ class SpeakerSink(Sink):
         except ValueError:
             rate = int(info["defaultSampleRate"])
         self.resampler = StreamResampler(SAMPLE_RATE, to=rate)
+        self._open_at(info["index"], rate, CHUNK)
+        self._put(np.zeros(CHUNK, np.float32))  # a device that plays in real time keeps it queued a while
+        self.paced = self.capacity - self.stream.get_write_available() > 0
+        if self.paced:
+            # a deeper buffer, so a writer held up by a busy CPU does not let it run dry, primed now:
+            # PulseAudio's ALSA plugin holds the first write after every start (or underrun) for ~2 s
+            latency = self.out_latency  # the device's own, beyond its queue, as the short buffer showed
+            self.stream.close()
+            self._open_at(info["index"], rate, PACED_CHUNK)
+            self.out_latency = latency
+            self._put(np.zeros(self.capacity * SAMPLE_RATE // rate + CHUNK, np.float32))
+        into = "".join(f" ({key}={value})" for key, value in self.env.items())
+        self.log(f"{self.name}: playing on {info['name']!r}{into} at {rate} Hz")
+
+    def _open_at(self, index: int, rate: int, frames: int) -> None:
+        """A stream on device INDEX at RATE with periods of FRAMES (at 16 kHz), opened with self.env set."""
+        pyaudio = pyaudio_module()
         with _open_lock, quiet_stderr():
             saved = {key: os.environ.get(key) for key in self.env}
             os.environ.update(self.env)
@@ -218,8 +246,8 @@ class SpeakerSink(Sink):
                     channels=1,
                     rate=rate,
                     output=True,
-                    output_device_index=info["index"],
-                    frames_per_buffer=int(round(CHUNK * rate / SAMPLE_RATE)),
+                    output_device_index=index,
+                    frames_per_buffer=int(round(frames * rate / SAMPLE_RATE)),
                 )
             finally:
                 for key, value in saved.items():
@@ -229,8 +257,6 @@ class SpeakerSink(Sink):
                         os.environ[key] = value
         self.out_latency = self.stream.get_output_latency()
         self.rate, self.capacity = rate, self.stream.get_write_available()  # frames it holds, empty now
-        into = "".join(f" ({key}={value})" for key, value in self.env.items())
-        self.log(f"{self.name}: playing on {info['name']!r}{into} at {rate} Hz")
 
     def _close_stream(self) -> None:
         stream, pa, self.stream, self.pa = self.stream, self.pa, None, None
@@ -247,12 +273,13 @@ class SpeakerSink(Sink):
             try:
                 if self.stream is None:
                     self._open_stream()
-                item = self.blocks.get(timeout=0.1)
+                item = self.blocks.get(timeout=0.01 if self.paced else 0.1)
                 if item is END:
                     return
                 self._write(*item)
             except queue.Empty:
-                continue
+                if self.paced and self.stream is not None and self._queued() < self.capacity / 2 / self.rate:
+                    self._put(np.zeros(CHUNK, np.float32))  # nothing due yet: silence keeps it playing
             except (OSError, ValueError) as e:  # unplugged, busy, refused format
                 self.log(f"{self.name}: output failed ({e}); retrying in {REOPEN_S:g} s")
                 self._close_stream()
@@ -269,7 +296,7 @@ class SpeakerSink(Sink):
             chunk = block[start : start + CHUNK]
             due = captured + start / SAMPLE_RATE + self.delay
             while True:
-                queued = (self.capacity - self.stream.get_write_available()) / self.rate
+                queued = self._queued()
                 early = due - (time.monotonic() + queued + self.out_latency)
                 if queued > 0 or early <= 0:
                     break
@@ -281,6 +308,10 @@ class SpeakerSink(Sink):
             if early > 0:
                 self._put(np.zeros(int(early * SAMPLE_RATE), np.float32))
             self._put(chunk)
+
+    def _queued(self) -> float:
+        """Seconds of sound the device holds, not yet played (0 for one that drains at once)."""
+        return (self.capacity - self.stream.get_write_available()) / self.rate
 
     def _put(self, samples: np.ndarray) -> None:
         pcm = (np.clip(self.resampler(samples), -1, 1) * 32767).astype("<i2")

@@ -228,6 +228,18 @@ def test_a_playing_device_is_kept_fed_and_each_chunk_lands_on_time(alsa_devices)
     assert sum(lengths[:5]) / SAMPLE_RATE == pytest.approx(0.1, abs=0.002)
 
 
+def test_a_playing_device_is_fed_silence_while_nothing_is_due(alsa_devices):
+    sink = fake_sink(alsa_devices, paced=True)
+    sink.paced = True
+    sink._start()
+    try:
+        time.sleep(0.3)
+        assert sink.stream.queued() > 0, "the device ran dry (a restart costs PulseAudio ~2 s)"
+        assert sum(n for _, n in sink.stream.writes) >= 0.25 * SAMPLE_RATE
+    finally:
+        sink.close()
+
+
 def test_unknown_output_device_and_bad_offset_are_one_line_errors(capsys, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(EdgeVasaError, match="no such output device"):
