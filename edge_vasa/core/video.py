@@ -214,6 +214,10 @@ def _open_video(path: str | os.PathLike) -> av.container.InputContainer:
         container = av.open(path)
     except av.error.FFmpegError as e:
         raise EdgeVasaError(f"cannot read {path} as video ({e.strerror}); use an MP4/MOV/MKV file") from None
+    except UnicodeDecodeError:  # PyAV decodes the container's metadata as UTF-8 when it opens it
+        raise EdgeVasaError(
+            f"cannot read {path} as video (damaged metadata); use an intact MP4/MOV/MKV file"
+        ) from None
     if not container.streams.video:
         container.close()
         raise EdgeVasaError(f"no video stream in {path}; use an MP4/MOV/MKV file with video")

@@ -37,6 +37,7 @@ from edge_vasa.core.motion import MOTION_DIM, MOTION_FPS
 from edge_vasa.core.options import LIVE_HOP, LIVE_LOOKAHEAD, OUTPUT_FPS, GenerateOptions
 from edge_vasa.live.sinks import FrameInfo, Sink
 from edge_vasa.live.sources import BLOCK, Source, SourceLost
+from edge_vasa.pipeline.pasteback import PasteBack
 from edge_vasa.pipeline.postprocess import interpolate_motion
 from edge_vasa.provenance.record import Marker, Provenance
 from edge_vasa.runtimes.assembler import EdgeStudio
@@ -46,6 +47,7 @@ GAP_S = 0.2  # no audio for this long: feed silence so the avatar keeps moving
 STALL_S = 3.0  # a stage that has not progressed for this long is stalled
 TRIM_EVERY_S = 30.0  # return freed heap to the system (measured: -16 MB after start-up)
 MAX_LATENCY_S = 0.3  # a frame that would reach the sinks later than this after its audio is dropped
+LIVE_MAX_SIDE = 1280  # whole-photo frames live: 720p-class, what call apps and virtual cameras take
 
 
 class SessionLog:
@@ -177,10 +179,13 @@ class LiveSession:
         max_latency: float = MAX_LATENCY_S,
         marker: Marker | None = None,
         log: SessionLog | None = None,
+        photo: np.ndarray | None = None,
     ):
         """MARKER (provenance.record.Marker) watermarks, and may label, every frame shown; default: a new
         one that records the artifacts the studio runs. LOG collects the session's events (give the one the
-        source and sinks write to, so all land in one place)."""
+        source and sinks write to, so all land in one place). PHOTO, the whole photo FACE was prepared
+        from: each frame is pasted back into it (pipeline.pasteback, long side at most LIVE_MAX_SIDE) by
+        the display thread; None shows the face crop."""
         if fps not in OUTPUT_FPS:
             raise EdgeVasaError(f"--fps {fps} is not offered; use one of {', '.join(map(str, OUTPUT_FPS))}")
         self.face, self.source, self.sinks, self.models = face, source, sinks, studio.models
@@ -189,6 +194,9 @@ class LiveSession:
         self.opts = opts or GenerateOptions(fps=fps)
         self.stream = studio.stream(self.opts, LIVE_HOP, LIVE_LOOKAHEAD)
         self.renderer = studio.renderer(face)
+        size = face.image.shape[0]
+        self.paste = None if photo is None else PasteBack(photo, face.transform, size, LIVE_MAX_SIDE)
+        self.frame_size = self.paste.size if self.paste else (size, size)
         self.vad = VoiceActivity() if vad else None
         self.audio_q: queue.Queue = queue.Queue(maxsize=200)  # 8 s of 40 ms blocks: capture never waits
         self.motion_q: queue.Queue = queue.Queue(maxsize=500)  # 20 s: dropping is the latency rule's job
@@ -425,10 +433,9 @@ class LiveSession:
             self._put(self.frame_q, (frame, index, stream_time, captured), "frames")
 
     def _display(self) -> None:
-        size = self.face.image.shape[0]
         try:
             for sink in self.sinks:
-                sink.open(size, self.fps, self.mark.provenance)
+                sink.open(self.frame_size, self.fps, self.mark.provenance)
             while not self.stopping.is_set():
                 self._beat("display")
                 try:
@@ -439,7 +446,7 @@ class LiveSession:
                     break
                 frame, index, stream_time, captured = item
                 now = time.monotonic()
-                frame = self.mark(frame)
+                frame = self.mark(self.paste(frame) if self.paste else frame)
                 info = FrameInfo(index, stream_time, captured, now - captured)
                 for sink in self.sinks:
                     sink.frame(frame, info)

@@ -49,8 +49,8 @@ class FrameInfo:
 class Sink:
     closed_by_user = False  # set when the user closes it (a window): the session then stops
 
-    def open(self, size: int, fps: int, provenance: Provenance | None = None) -> None:
-        pass
+    def open(self, size: tuple[int, int], fps: int, provenance: Provenance | None = None) -> None:
+        """Before the first frame: SIZE is the frames' (height, width)."""
 
     def frame(self, frame: np.ndarray, info: FrameInfo) -> None:
         raise NotImplementedError
@@ -70,6 +70,10 @@ class FrameCollector(Sink):
         self.downscale, self.frames, self.infos = downscale, [], []
         self.samples: list[np.ndarray] = []
         self.captured: list[float] = []
+        self.size: tuple[int, int] | None = None
+
+    def open(self, size: tuple[int, int], fps: int, provenance: Provenance | None = None) -> None:
+        self.size = size
 
     def frame(self, frame: np.ndarray, info: FrameInfo) -> None:
         self.frames.append(frame[:: self.downscale, :: self.downscale].copy())
@@ -99,7 +103,7 @@ class RecordingSink(Sink):
         self.writer = None
         self.early: list[np.ndarray] = []
 
-    def open(self, size: int, fps: int, provenance: Provenance | None = None) -> None:
+    def open(self, size: tuple[int, int], fps: int, provenance: Provenance | None = None) -> None:
         provenance = provenance or Provenance.for_files("live", {})
         with self.lock:
             self.fps = fps
@@ -151,7 +155,7 @@ class WindowSink(Sink):
             ) from None
         self.fullscreen, self.title = fullscreen, title
 
-    def open(self, size: int, fps: int, provenance: Provenance | None = None) -> None:
+    def open(self, size: tuple[int, int], fps: int, provenance: Provenance | None = None) -> None:
         import tkinter
 
         try:
@@ -174,8 +178,9 @@ class WindowSink(Sink):
 
         image = Image.fromarray(frame)
         if self.fullscreen:  # as large as the screen allows, aspect kept
-            side = min(self.root.winfo_screenwidth(), self.root.winfo_screenheight())
-            image = image.resize((side, side), Image.BILINEAR)
+            h, w = frame.shape[:2]
+            scale = min(self.root.winfo_screenwidth() / w, self.root.winfo_screenheight() / h)
+            image = image.resize((round(w * scale), round(h * scale)), Image.BILINEAR)
         self.photo = ImageTk.PhotoImage(image)  # kept: Tk shows nothing once the image is collected
         self.label.configure(image=self.photo)
         self.root.update()
@@ -204,11 +209,11 @@ class VirtualCameraSink(Sink):
             ) from None
         self.device = device
 
-    def open(self, size: int, fps: int, provenance: Provenance | None = None) -> None:
+    def open(self, size: tuple[int, int], fps: int, provenance: Provenance | None = None) -> None:
         import pyvirtualcam
 
         try:
-            self.camera = pyvirtualcam.Camera(size, size, fps, device=self.device)
+            self.camera = pyvirtualcam.Camera(size[1], size[0], fps, device=self.device)
         except RuntimeError as e:
             raise EdgeVasaError(
                 f"no virtual camera device ({e}); on Linux: `modprobe v4l2loopback exclusive_caps=1`"

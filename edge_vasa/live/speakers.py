@@ -167,7 +167,7 @@ class SpeakerSink(Sink):
             self.thread.start()
 
     # ----- the Sink protocol
-    def open(self, size: int, fps: int, provenance: Provenance | None = None) -> None:
+    def open(self, size: tuple[int, int], fps: int, provenance: Provenance | None = None) -> None:
         self._start()
 
     def audio(self, samples: np.ndarray, captured: float) -> None:

@@ -112,18 +112,35 @@ def tile_pattern(payload: Payload, key: bytes = DEFAULT_KEY) -> np.ndarray:
     return (STRENGTH * pattern / pattern.std()).astype(np.float32)
 
 
+RENDERED = 512  # short side of the rendered frame: the pattern's tile is TILE at this size
+
+
 class Watermarker:
-    """Adds one payload's pattern to RGB uint8 frames of any size (same offset on all three channels)."""
+    """Adds one payload's pattern to RGB uint8 frames of any size (same offset on all three channels).
+
+    The tile scales with the frame's short side (TILE per RENDERED pixels), so a whole-photo video of
+    1268 px carries the same pattern, relative to its size, as a 512 crop: shrunk to 256 px it is found
+    at the same scale (a fixed 128 px tile in a 1268 px frame shrinks below the detector's range)."""
 
     def __init__(self, payload: Payload | None = None, key: bytes = DEFAULT_KEY):
         self.payload = payload or Payload.new()
-        self.tile = np.rint(tile_pattern(self.payload, key)).astype(np.int16)
+        self.pattern = tile_pattern(self.payload, key)
+        self.tile = np.rint(self.pattern).astype(np.int16)
         self.planes: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def _plane(self, height: int, width: int) -> np.ndarray:
+        """(height, width) int16 pattern: the tile repeated, at this frame's scale."""
+        k = min(height, width) / RENDERED
+        if k == 1:
+            return np.tile(self.tile, (-(-height // TILE), -(-width // TILE)))[:height, :width]
+        h, w = -(-height // k), -(-width // k)  # the frame at rendered scale, rounded up
+        rendered = np.tile(self.pattern, (-(-int(h) // TILE), -(-int(w) // TILE)))
+        scaled = cv2.resize(rendered, None, fx=k, fy=k, interpolation=cv2.INTER_LINEAR)
+        return np.rint(scaled[:height, :width]).astype(np.int16)
 
     def _planes(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         if (height, width) not in self.planes:
-            reps = (-(-height // TILE), -(-width // TILE))
-            full = np.tile(self.tile, reps)[:height, :width]
+            full = self._plane(height, width)
             rgb = np.repeat(full[:, :, None], 3, axis=2)
             self.planes[height, width] = (
                 np.clip(rgb, 0, 255).astype(np.uint8),
@@ -172,6 +189,16 @@ def residual(luma: np.ndarray) -> np.ndarray:
     return np.clip(r, -limit, limit)
 
 
+def _at_rendered_scale(luma: np.ndarray) -> np.ndarray:
+    """LUMA resized so that its short side is RENDERED: where the watermarker's tile is TILE pixels (see
+    Watermarker), so SCALES need cover only what a crop or a resize of the video changes."""
+    k = RENDERED / min(luma.shape)
+    if k == 1:
+        return luma
+    interpolation = cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR
+    return cv2.resize(luma, None, fx=k, fy=k, interpolation=interpolation)
+
+
 def _folded_spectrum(res: np.ndarray, scale: float) -> np.ndarray | None:
     """The residual resized back to rendered size and folded into one tile (partial tiles padded with
     zeros), as a whitened spectrum: every frequency weighs the same."""
@@ -190,7 +217,7 @@ def _folded_spectrum(res: np.ndarray, scale: float) -> np.ndarray | None:
 def detect(frames: Iterable[np.ndarray] | np.ndarray, key: bytes = DEFAULT_KEY) -> Detection:
     """Look for the watermark in RGB uint8 frames (a clip) or a mean luma image (2-D float array)."""
     luma, n = (frames, 1) if isinstance(frames, np.ndarray) and frames.ndim == 2 else mean_luma(frames)
-    res = residual(luma.astype(np.float32))
+    res = residual(_at_rendered_scale(luma.astype(np.float32)))
     c = codes(key)
     sync = np.conj(np.fft.fft2(c[0]))
     best = (-np.inf, 1.0, (0, 0), None)

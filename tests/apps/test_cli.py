@@ -139,6 +139,7 @@ OPTIONS = {
         "--stdin-rate",
         "--loop",
         "--no-window",
+        "--crop",
         "--fullscreen",
         "--kiosk",
         "--label",

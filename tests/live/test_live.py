@@ -181,7 +181,7 @@ def virtual_display(monkeypatch):
 def test_window_sink_shows_frames_full_screen(virtual_display):
     pytest.importorskip("tkinter", reason="this Python has no tkinter (Debian: apt-get install python3-tk)")
     sink = WindowSink(fullscreen=True)
-    sink.open(512, 25)
+    sink.open((512, 512), 25)
     try:
         frame = np.full((512, 512, 3), (0, 200, 0), np.uint8)
         for i in range(3):
@@ -475,6 +475,32 @@ def test_backend_failing_mid_run_falls_back(monkeypatch, grace_hopper_prepared, 
     assert summary["fallbacks"] and "device lost" in summary["fallbacks"][0]
     assert summary["backend"] == "torch:cpu fp32"
     assert [i.index for i in collector.infos] == list(range(50)), "a frame was lost in the fallback"
+
+
+def test_live_pastes_the_face_back_into_the_whole_photo(
+    grace_hopper, grace_hopper_prepared, torch_ranking, tmp_path
+):
+    """With PHOTO, every frame is the whole photo (its framing, long side within LIVE_MAX_SIDE) with the face
+    moving in it, and the sinks are opened at that size; the rows above the head stay the photo's."""
+    from PIL import Image
+
+    from edge_vasa.core.audio import save_wav
+    from edge_vasa.live.session import LIVE_MAX_SIDE
+
+    save_wav(tmp_path / "s.wav", load_audio(BUNDLED_SPEECH)[: SAMPLE_RATE * 2])
+    collector = FrameCollector()
+    source = FileSource(tmp_path / "s.wav", realtime=False)
+    session = session_for(
+        grace_hopper_prepared, source, [collector], torch_ranking, max_latency=60.0, photo=grace_hopper
+    )
+    session.run()
+    frames = np.stack(collector.frames)
+    h, w = frames.shape[1:3]
+    assert collector.size == (h, w) == session.frame_size and max(h, w) <= LIVE_MAX_SIDE
+    assert abs(w / h - grace_hopper.shape[1] / grace_hopper.shape[0]) < 0.01
+    photo = np.asarray(Image.fromarray(grace_hopper).resize((w, h), Image.BICUBIC))
+    assert np.abs(frames[:, : h // 20].astype(int) - photo[None, : h // 20]).mean() < 6
+    assert np.abs(np.diff(frames.astype(np.int16), axis=0)).max() > 40  # and the face moves
 
 
 @pytest.mark.slow

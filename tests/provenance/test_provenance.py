@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from helpers import assert_one_error_line, rendered, run
@@ -121,6 +122,25 @@ def test_watermark_survives_reencoding_resizing_cropping_and_grading(marked, tmp
     assert not clean.found and clean.z < DETECT_Z - 1, clean
 
 
+def test_a_whole_photo_video_shrunk_to_256_keeps_its_watermark(clip, tmp_path):
+    """The pattern scales with the frame's short side: a 1264x1080 whole-photo video shrunk to 256 px wide
+    (about 4x) is found with its payload, as a 512 crop shrunk to 256 is (a fixed-size tile fell below
+    the detector's scale range here)."""
+    big = [cv2.resize(f, (1264, 1080), interpolation=cv2.INTER_CUBIC) for f in clip]
+    payload = Payload(render_id=0xBEEF)
+    mark = Watermarker(payload)
+    write_mp4(tmp_path / "m.mp4", (mark(f) for f in big), FPS)
+    write_mp4(tmp_path / "p.mp4", big, FPS)
+    found = detect(
+        frames_of(ffmpeg(tmp_path / "m.mp4", tmp_path / "ms.mp4", "-c:v libx264 -crf 28 -vf scale=256:-2"))
+    )
+    assert found.found and found.payload == payload, found
+    clean = detect(
+        frames_of(ffmpeg(tmp_path / "p.mp4", tmp_path / "ps.mp4", "-c:v libx264 -crf 28 -vf scale=256:-2"))
+    )
+    assert not clean.found, clean
+
+
 def test_real_footage_is_not_flagged(tmp_path):
     videos = sorted(p for p in videos_dir().glob("*") if p.is_file())
     if not videos:
@@ -198,7 +218,7 @@ def test_generate_then_verify_before_and_after_reencoding(capsys, tmp_path):
         == verdict.c2pa["record"]["render_id"]
     )
     assert set(verdict.tags["models"]) == {"motion", "decoder"}
-    small = ffmpeg(out, tmp_path / "small.mp4", "-c:v libx264 -crf 28 -vf scale=256:256 -map_metadata -1")
+    small = ffmpeg(out, tmp_path / "small.mp4", "-c:v libx264 -crf 28 -vf scale=256:-2 -map_metadata -1")
     again = verify(small)
     assert again.synthetic and again.watermark["found"] and again.tags is None and again.c2pa is None, again
     rc, stdout, err = run(capsys, "verify", str(small))

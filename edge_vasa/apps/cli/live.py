@@ -15,7 +15,7 @@ from pathlib import Path
 from edge_vasa.apps.cli.common import add_backend_options, bundled_photo, check_output, ranking
 from edge_vasa.apps.cli.generate import add_control_options, options
 from edge_vasa.core.errors import EdgeVasaError
-from edge_vasa.core.face import release_models
+from edge_vasa.core.face import load_image, release_models
 from edge_vasa.core.face_cache import face_store, prepare_face_cached
 from edge_vasa.core.files import write_json
 from edge_vasa.core.shipped import BUNDLED_SPEECH
@@ -61,6 +61,12 @@ def add_live(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stdin-rate", type=int, default=16000, help="sample rate of --source stdin (Hz)")
     p.add_argument("--loop", action="store_true", help="with --source file: play it again and again")
     p.add_argument("--no-window", action="store_true", help="no window (use with --serve/--record/...)")
+    p.add_argument(
+        "--crop",
+        action="store_true",
+        help="show only the 512x512 face crop (default: the whole photo, the face pasted back, long side "
+        "at most 1280 px)",
+    )
     p.add_argument("--fullscreen", action="store_true", help="full-screen window")
     p.add_argument(
         "--kiosk",
@@ -169,7 +175,9 @@ def cmd_live(args: argparse.Namespace) -> None:
             "nothing to show the avatar on; drop --no-window or add --serve/--record/--virtual-camera"
         )
     sinks += sound
-    face = prepare_face_cached(args.image or bundled_photo(), face_index=args.face_index)
+    image = args.image or bundled_photo()
+    face = prepare_face_cached(image, face_index=args.face_index)
+    photo = None if args.crop else load_image(image)
     release_models()  # one face for the whole session
     studio = EdgeStudio(models=FallbackModels(ranking(args)), features=face_store("features"))
     print(f"backend: {studio.models.candidate}; source: {source.name}; press Ctrl-C to stop")
@@ -185,6 +193,7 @@ def cmd_live(args: argparse.Namespace) -> None:
         max_latency=args.max_latency,
         marker=Marker(provenance, label or None),
         log=log,
+        photo=photo,
     )
     if serve is not None:
         serve.status = session.status
