@@ -3,6 +3,8 @@ sys.path)."""
 
 from __future__ import annotations
 
+import socket
+
 import numpy as np
 
 from edge_vasa.apps.cli import main
@@ -34,3 +36,10 @@ def rendered(renderer, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(frames, the landmarks they are meant to show) of any renderer under (T, MOTION_DIM) motion."""
     motion = np.asarray(motion)
     return renderer.render(motion), motion_to_landmarks(motion, renderer.geometry)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -118,24 +118,26 @@ def pcm16(data: bytes) -> np.ndarray:
     return np.frombuffer(data[: len(data) // 2 * 2], "<i2").astype(np.float32) / 32768
 
 
-def input_devices() -> list[dict]:
-    """PyAudio's capture devices: index, name, channels, default rate."""
+def audio_devices(direction: str = "Input") -> list[dict]:
+    """PyAudio's capture ("Input") or playback ("Output") devices: index, name, channels, default rate."""
     pyaudio = pyaudio_module()
     with quiet_stderr():
         pa = pyaudio.PyAudio()
     try:
-        infos = _input_infos(pa)
+        infos = [pa.get_device_info_by_index(i) for i in range(pa.get_device_count())]
     finally:
         pa.terminate()
+    channels = f"max{direction}Channels"
     return [
-        {
-            "index": d["index"],
-            "name": d["name"],
-            "channels": d["maxInputChannels"],
-            "rate": int(d["defaultSampleRate"]),
-        }
+        {"index": d["index"], "name": d["name"], "channels": d[channels], "rate": int(d["defaultSampleRate"])}
         for d in infos
+        if d[channels] > 0
     ]
+
+
+def input_devices() -> list[dict]:
+    """PyAudio's capture devices: index, name, channels, default rate."""
+    return audio_devices("Input")
 
 
 class MicrophoneSource:

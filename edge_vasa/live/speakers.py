@@ -31,7 +31,7 @@ import numpy as np
 from edge_vasa.core.audio import SAMPLE_RATE
 from edge_vasa.core.errors import EdgeVasaError
 from edge_vasa.live.sinks import FrameInfo, Sink
-from edge_vasa.live.sources import StreamResampler, match_device, pyaudio_module, quiet_stderr
+from edge_vasa.live.sources import StreamResampler, audio_devices, match_device, pyaudio_module, quiet_stderr
 from edge_vasa.provenance.record import Provenance
 
 CHUNK = SAMPLE_RATE // 100  # 10 ms written at a time: the schedule's resolution
@@ -57,23 +57,7 @@ _open_lock = threading.Lock()  # environment variables set for one stream's open
 
 def output_devices() -> list[dict]:
     """PyAudio's playback devices: index, name, channels, default rate."""
-    pyaudio = pyaudio_module()
-    with quiet_stderr():
-        pa = pyaudio.PyAudio()
-    try:
-        infos = [pa.get_device_info_by_index(i) for i in range(pa.get_device_count())]
-    finally:
-        pa.terminate()
-    return [
-        {
-            "index": d["index"],
-            "name": d["name"],
-            "channels": d["maxOutputChannels"],
-            "rate": int(d["defaultSampleRate"]),
-        }
-        for d in infos
-        if d["maxOutputChannels"] > 0
-    ]
+    return audio_devices("Output")
 
 
 def find_output(device: str | int | None, what: str = "--play") -> str | int | None:

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers import free_port
 
 from edge_vasa.apps.batch import chunks, read_jobs
 from edge_vasa.core.errors import EdgeVasaError
@@ -171,12 +171,6 @@ def test_batch_renders_reruns_and_survives_a_killed_worker(jobs_dir, tmp_path, l
     for name, seconds in (("a", 1.0), ("b", 1.0), ("c", 8.0)):
         assert probe_video(out2 / f"{name}.mp4")["n_frames"] == round(seconds * 25)
     assert sorted(p.name for p in out2.iterdir()) == sorted(p.name for p in out.iterdir()), "none duplicated"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ test-artifacts/ui/ (EDGE_VASA_TEST_ARTIFACTS overrides the folder) for people to
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 import urllib.request
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers import free_port
 
 pytest.importorskip("gradio")
 pytest.importorskip("torch")
@@ -29,12 +29,6 @@ pytestmark = [  # end to end, in a real browser
 ]
 SHOTS = Path(os.environ.get("EDGE_VASA_TEST_ARTIFACTS", "test-artifacts")) / "ui"
 LOCAL = ("http://127.0.0.1", "data:", "blob:")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

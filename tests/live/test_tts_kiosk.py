@@ -7,7 +7,6 @@ test-artifacts/kiosk/ (EDGE_VASA_TEST_ARTIFACTS overrides the folder)."""
 from __future__ import annotations
 
 import os
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import free_port
 
 torch = pytest.importorskip("torch")
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -29,12 +29,6 @@ SHOTS = Path(os.environ.get("EDGE_VASA_TEST_ARTIFACTS", "test-artifacts")) / "ki
 TOKEN = "kiosk-test-token-0123456789"
 FIRST = "Welcome to the museum. Today we will look at the old steam engines, and then at the first computers."
 SECOND = "Sorry, let me start again: the tour begins at noon."
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
