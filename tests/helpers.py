@@ -43,3 +43,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+LOOPBACK = ("http://127.0.0.1", "data:", "blob:")
+
+
+def loopback_only(page):
+    """PAGE (Playwright) may only talk to this machine: other requests are blocked and listed in
+    page.external, so a test can assert that nothing left it."""
+    page.external = []
+
+    def route(r):
+        if r.request.url.startswith(LOOPBACK):
+            r.continue_()
+        else:
+            page.external.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    return page

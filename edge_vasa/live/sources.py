@@ -113,6 +113,17 @@ def match_device(infos: list[dict], device: str | int) -> dict | None:
     return found[0] if found else None
 
 
+def close_stream(stream, pa) -> None:
+    """Stop and close a PyAudio stream and end its PyAudio instance, whichever of them still exist: a
+    device that vanished raises from any of the three, and closing must still reach the others."""
+    with contextlib.suppress(Exception):
+        stream.stop_stream()
+    with contextlib.suppress(Exception):
+        stream.close()
+    with contextlib.suppress(Exception):
+        pa.terminate()
+
+
 def pcm16(data: bytes) -> np.ndarray:
     """Signed 16-bit little-endian PCM bytes -> float32 samples in [-1, 1)."""
     return np.frombuffer(data[: len(data) // 2 * 2], "<i2").astype(np.float32) / 32768
@@ -207,12 +218,7 @@ class MicrophoneSource:
 
     def close(self) -> None:
         stream, pa, self.stream, self.pa = self.stream, self.pa, None, None
-        with contextlib.suppress(Exception):
-            stream.stop_stream()
-        with contextlib.suppress(Exception):
-            stream.close()
-        with contextlib.suppress(Exception):
-            pa.terminate()
+        close_stream(stream, pa)
 
 
 class FileSource:

@@ -31,7 +31,14 @@ import numpy as np
 from edge_vasa.core.audio import SAMPLE_RATE
 from edge_vasa.core.errors import EdgeVasaError
 from edge_vasa.live.sinks import FrameInfo, Sink
-from edge_vasa.live.sources import StreamResampler, audio_devices, match_device, pyaudio_module, quiet_stderr
+from edge_vasa.live.sources import (
+    StreamResampler,
+    audio_devices,
+    close_stream,
+    match_device,
+    pyaudio_module,
+    quiet_stderr,
+)
 from edge_vasa.provenance.record import Provenance
 
 CHUNK = SAMPLE_RATE // 100  # 10 ms written at a time: the schedule's resolution
@@ -244,12 +251,7 @@ class SpeakerSink(Sink):
 
     def _close_stream(self) -> None:
         stream, pa, self.stream, self.pa = self.stream, self.pa, None, None
-        with contextlib.suppress(Exception):
-            stream.stop_stream()
-        with contextlib.suppress(Exception):
-            stream.close()
-        with contextlib.suppress(Exception):
-            pa.terminate()
+        close_stream(stream, pa)
 
     def _play(self) -> None:
         """Write every block on its schedule; a failing device is logged and reopened, never fatal."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers import free_port
+from helpers import free_port, loopback_only
 
 pytest.importorskip("gradio")
 pytest.importorskip("torch")
@@ -28,7 +28,6 @@ pytestmark = [  # end to end, in a real browser
     pytest.mark.slow,
 ]
 SHOTS = Path(os.environ.get("EDGE_VASA_TEST_ARTIFACTS", "test-artifacts")) / "ui"
-LOCAL = ("http://127.0.0.1", "data:", "blob:")
 
 
 @pytest.fixture(scope="module")
@@ -44,17 +43,7 @@ def browser():
 @pytest.fixture
 def page(browser):
     """A page that may only talk to loopback: other requests are blocked and listed in page.external."""
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    page.external = []
-
-    def route(r):
-        if r.request.url.startswith(LOCAL):
-            r.continue_()
-        else:
-            page.external.append(r.request.url)
-            r.abort()
-
-    page.route("**/*", route)
+    page = loopback_only(browser.new_page(viewport={"width": 1280, "height": 1000}))
     yield page
     page.close()
 

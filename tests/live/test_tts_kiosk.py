@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import free_port
+from helpers import free_port, loopback_only
 
 torch = pytest.importorskip("torch")
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -38,17 +38,7 @@ def page():
         browser = p.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
         )
-        page = browser.new_page(viewport={"width": 640, "height": 640})
-        page.external = []
-
-        def route(r):
-            if r.request.url.startswith(("http://127.0.0.1", "data:", "blob:")):
-                r.continue_()
-            else:
-                page.external.append(r.request.url)
-                r.abort()
-
-        page.route("**/*", route)
+        page = loopback_only(browser.new_page(viewport={"width": 640, "height": 640}))
         yield page
         browser.close()
 
