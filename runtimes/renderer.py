@@ -11,6 +11,7 @@ import json
 from functools import partial
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from edge_vasa.core.face_cache import Arrays, ArrayStore
@@ -21,8 +22,17 @@ from edge_vasa.runtimes.models import EdgeModels, FallbackModels
 
 
 def to_rgb8(frame: np.ndarray) -> np.ndarray:
-    """(3, H, W) float in [0, 1] -> (H, W, 3) uint8, rounded and saturated."""
-    return (np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0)
+    """(3, H, W) float in [0, 1] -> (H, W, 3) uint8, rounded and saturated, C-contiguous.
+
+    Scaled and clipped in place on one float copy, then the planes interleaved by cv2.merge: 0.62 ms per
+    512 frame instead of 1.96 ms for the transposed astype (benchmarks/profile_live.py), and a contiguous
+    frame, which the watermark and the encoder read without copying it again (the watermark took 0.93 ms
+    on the transposed view, 0.14 ms on a contiguous frame). The same bytes: clip(x * 255 + 0.5, 0.5, 255.5)
+    is clip(x, 0, 1) * 255 + 0.5 for every float32 x, then truncated."""
+    scaled = np.multiply(frame, 255, dtype=np.float32)
+    np.add(scaled, 0.5, out=scaled)
+    np.clip(scaled, 0.5, 255.5, out=scaled)
+    return cv2.merge(list(scaled.astype(np.uint8)))
 
 
 def encoder_identity(encoder: Backend) -> str:
