@@ -18,6 +18,7 @@ from edge_vasa.core.face import PreparedFace
 from edge_vasa.core.face_cache import ArrayStore
 from edge_vasa.core.options import GenerateOptions
 from edge_vasa.pipeline.avatar import Avatar
+from edge_vasa.pipeline.face_layers import LayeredRenderer
 from edge_vasa.pipeline.motion_stream import MotionStream, StreamingGenerator
 from edge_vasa.runtimes.models import ArtifactStep, EdgeModels, FallbackModels
 from edge_vasa.runtimes.renderer import EdgeRenderer
@@ -47,9 +48,12 @@ class EdgeStudio:
         self.step = ArtifactStep(models)
         self.generator = StreamingGenerator(self.step)
 
-    def renderer(self, face: PreparedFace) -> EdgeRenderer:
-        """FACE drawn by the edge decoder, its appearance encoded once by the edge encoder."""
-        return EdgeRenderer(face.image, face.landmarks, self.models, self.features)
+    def renderer(self, face: PreparedFace) -> LayeredRenderer:
+        """FACE drawn by the edge decoder, its appearance encoded once by the edge encoder, with the face
+        layers (eyes, mouth interior) on top."""
+        return LayeredRenderer(
+            EdgeRenderer(face.image, face.landmarks, self.models, self.features), face.image, face.landmarks
+        )
 
     def avatar(self, face: PreparedFace) -> Avatar:
         return Avatar(face, self.generator, self.renderer(face))

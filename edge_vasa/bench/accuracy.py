@@ -37,6 +37,7 @@ from edge_vasa.evaluation.metrics import psnr_db
 from edge_vasa.evaluation.scoring import compare_to_reference, evaluate_frames, generate_motion, render_motion
 from edge_vasa.evaluation.tracking import Track, track_landmarks
 from edge_vasa.pipeline.avatar import Avatar
+from edge_vasa.pipeline.face_layers import LayeredRenderer
 from edge_vasa.pipeline.postprocess import keep_and_count_blinks
 from edge_vasa.pipeline.student_motion import StudentMotionGenerator
 from edge_vasa.runtimes.renderer import EdgeRenderer
@@ -67,7 +68,8 @@ class ClipReference:
 
 def score_variant(v: Variant, clip: Clip, ref: ClipReference) -> VariantScores:
     """Decoder fidelity on the reference motion, and the variant's whole chain from the clip's audio."""
-    renderer = EdgeRenderer(clip.face.image, clip.face.landmarks, v.models)
+    face = clip.face
+    renderer = LayeredRenderer(EdgeRenderer(face.image, face.landmarks, v.models), face.image, face.landmarks)
     drawn = renderer.render(ref.motion)
     track = track_landmarks(drawn[ref.picks])
     fidelity = compare_to_reference(

@@ -6,10 +6,8 @@ Per frame:
    put, so the background is steady and the crop edge never tears.
 2. A thin-plate spline maps every output pixel back to the photo (backward map: no holes). It is solved
    on a coarse grid and upsampled, then ``cv2.remap`` samples the photo.
-3. Where the lips part, a procedural mouth interior is painted: dark cavity, upper and lower teeth fixed
-   to the lips (tooth gaps at fixed fractions of the mouth width, so the same teeth come back after the
-   mouth closes), and a tongue resting on the lower teeth.
-4. Closing eyes get a skin-coloured lid and a lash line; gaze moves the iris by pinning the eye centre.
+3. The face layers (pipeline.face_layers) redraw the eyes (lids, gaze) and the mouth interior, exactly as they
+   do over the learned decoders' frames.
 """
 
 from __future__ import annotations
@@ -19,21 +17,11 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from edge_vasa.core.motion import (
-    EYE_L,
-    EYE_R,
-    INDEX,
-    MOUTH_INNER,
-    NEUTRAL,
-    FaceGeometry,
-    motion_to_landmarks,
-)
+from edge_vasa.core.motion import EYE_L, EYE_R, INDEX, NEUTRAL, FaceGeometry, motion_to_landmarks
+from edge_vasa.pipeline.face_layers import FaceLayers
 
 GRID = 80  # thin-plate spline resolution before upsampling to the crop
 TPS_REGULARIZATION = 1e-4  # keeps the solve stable when control points coincide (closed lips)
-UPPER_INNER = [60, 61, 62, 63, 64]
-LOWER_INNER = [64, 65, 66, 67, 60]
-TOOTH_GAPS = (-0.6, -0.4, -0.18, 0.0, 0.18, 0.4, 0.6)  # gap positions, fraction of the mouth half-width
 
 
 def _head_ring() -> np.ndarray:
@@ -132,30 +120,7 @@ class Renderer:
         self._eye_centers = np.array(
             [self.neutral_landmarks[EYE_R].mean(0), self.neutral_landmarks[EYE_L].mean(0)]
         )
-        self._palette = self._sample_palette()
-
-    def _sample_palette(self) -> dict[str, np.ndarray]:
-        """Colours taken from the photo, so painted lids and lips match the identity."""
-        lm, img = self.neutral_landmarks, self.image.astype(np.float32)
-        iod = self.geometry.iod_pixels
-
-        def mean_around(points: np.ndarray, dy: float) -> np.ndarray:
-            c = points.mean(0) + np.array([0, dy * iod])
-            x0, y0 = np.clip(c - 0.06 * iod, 0, self.size - 1).astype(int)
-            x1, y1 = np.clip(c + 0.06 * iod, 1, self.size).astype(int)
-            return img[y0:y1, x0:x1].reshape(-1, 3).mean(0)
-
-        lid = (mean_around(lm[EYE_R], -0.16) + mean_around(lm[EYE_L], -0.16)) / 2
-        lip = mean_around(lm[[50, 51, 52]], -0.02)
-        luma = float(np.dot(lid, [0.299, 0.587, 0.114]))
-        cavity = np.array([48.0, 18.0, 22.0]) * (0.6 + 0.4 * luma / 255)
-        return {
-            "lid": lid,
-            "lash": lid * 0.35,
-            "cavity": cavity,
-            "teeth": np.array([214.0, 205.0, 186.0]),
-            "tongue": 0.3 * lip + 0.3 * np.array([170.0, 80.0, 85.0]) + 0.4 * cavity,
-        }
+        self._layers: FaceLayers | None = None  # built on first draw: decoder inputs only need controls
 
     def controls(self, motion: np.ndarray) -> tuple[np.ndarray, ...]:
         """Warp control points for one frame of motion: (dst, src, landmarks, open_landmarks).
@@ -182,8 +147,9 @@ class Renderer:
         dst, src, landmarks, open_landmarks = self.controls(motion)
         map_x, map_y = tps_backward_map(dst, src, self.size)
         frame = cv2.remap(self.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
-        self._paint_mouth(frame, landmarks)
-        self._paint_lids(frame, landmarks, open_landmarks)
+        if self._layers is None:
+            self._layers = FaceLayers(self.image, self.neutral_landmarks)
+        self._layers.compose(frame, np.asarray(motion, np.float32))
         return frame, landmarks
 
     def _gaze_targets(self, motion: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -198,141 +164,6 @@ class Renderer:
             )
         return np.array(out)
 
-    def _paint_mouth(self, frame: np.ndarray, lm: np.ndarray) -> None:
-        inner = lm[MOUTH_INNER]
-        upper, lower = lm[UPPER_INNER], lm[LOWER_INNER]
-        gap = float(np.linalg.norm(lower[2] - upper[2]))  # 66 - 62: the vertical opening
-        iod = self.geometry.iod_pixels
-        if gap < 0.02 * iod:
-            return
-        x0, y0 = np.floor(inner.min(0)).astype(int) - 2
-        x1, y1 = np.ceil(inner.max(0)).astype(int) + 3
-        x0, y0 = max(x0, 0), max(y0, 0)
-        x1, y1 = min(x1, self.size), min(y1, self.size)
-        if x1 - x0 < 2 or y1 - y0 < 2:
-            return
-        shift = 4  # sub-pixel polygon precision for cv2 (1/16 px)
-        off = np.array([x0, y0])
-
-        def poly(points: np.ndarray) -> np.ndarray:
-            return np.round((points - off) * (1 << shift)).astype(np.int32)
-
-        h, w = y1 - y0, x1 - x0
-        pal = self._palette
-        layer = np.empty((h, w, 3), np.float32)
-        layer[:] = pal["cavity"]
-        corner_l, corner_r = lm[60], lm[64]
-        across = corner_r - corner_l
-        width = float(np.linalg.norm(across)) + 1e-6
-        down = np.array([-across[1], across[0]]) / width
-        # tongue: an ellipse resting low in the mouth
-        centre = (upper[2] + lower[2]) / 2 + down * 0.38 * gap
-        axes = (int(0.28 * width * (1 << shift)), int(0.26 * gap * (1 << shift)))
-        angle = float(np.degrees(np.arctan2(across[1], across[0])))
-        cv2.ellipse(
-            layer,
-            tuple(poly(centre[None])[0]),
-            axes,
-            angle,
-            0,
-            360,
-            pal["tongue"].tolist(),
-            -1,
-            cv2.LINE_AA,
-            shift,
-        )
-        # teeth: bands hanging from the upper lip and rising from the lower one, over the middle of the
-        # mouth only, shorter toward the corners (the dental arch turns away from the camera)
-        spans = (np.linspace(0.12, 0.88, 15), np.linspace(0.26, 0.74, 11))  # lower teeth hide at the sides
-        bands = (
-            (upper, down, min(0.11 * iod, 0.42 * gap), spans[0]),
-            (lower[::-1], -down, min(0.04 * iod, 0.15 * gap), spans[1]),
-        )
-        for curve, direction, height, along in bands:
-            arch = 1 - 0.55 * ((along - 0.5) / (along[-1] - 0.5)) ** 2
-            edge = np.array([_along(curve, t) for t in along])
-            tips = edge + direction * height * arch[:, None]
-            cv2.fillPoly(
-                layer, [poly(np.concatenate([edge, tips[::-1]]))], pal["teeth"].tolist(), cv2.LINE_AA, shift
-            )
-            for f in TOOTH_GAPS:
-                k = int(np.argmin(np.abs(along - (f + 1) / 2)))
-                cv2.line(
-                    layer,
-                    tuple(poly(edge[k : k + 1])[0]),
-                    tuple(poly(tips[k : k + 1])[0]),
-                    (pal["teeth"] * 0.8).tolist(),
-                    1,
-                    cv2.LINE_AA,
-                    shift,
-                )
-        # everything darkens toward the corners, where less light gets in; a slight blur takes the
-        # drawn edges down to the softness of the photo
-        u = ((np.arange(w) + x0 - (corner_l[0] + corner_r[0]) / 2) / (width / 2)).clip(-1, 1)
-        layer *= (1 - 0.6 * u**2)[None, :, None]
-        layer = cv2.GaussianBlur(layer, (3, 3), 0.8)
-        mask = np.zeros((h, w), np.uint8)
-        cv2.fillPoly(mask, [poly(inner)], 255, cv2.LINE_AA, shift)
-        alpha = (mask.astype(np.float32) / 255)[..., None]
-        region = frame[y0:y1, x0:x1].astype(np.float32)
-        frame[y0:y1, x0:x1] = (region * (1 - alpha) + layer * alpha + 0.5).astype(np.uint8)
-
-    def _paint_lids(self, frame: np.ndarray, lm: np.ndarray, open_lm: np.ndarray) -> None:
-        """Slide the lids over the eye: the band between the open and the current lid lines is filled with
-        lid skin, mirrored from just above the upper lid (below the lower lid), and a lash line drawn."""
-        for eye in (EYE_R, EYE_L):
-            upper_open, upper_now = open_lm[eye][[0, 1, 2, 3]], lm[eye][[0, 1, 2, 3]]
-            lower_open, lower_now = open_lm[eye][[3, 4, 5, 0]], lm[eye][[3, 4, 5, 0]]
-            closure = float(np.mean(upper_now[1:3, 1] - upper_open[1:3, 1]))
-            if closure < 0.5:  # less than half a pixel of lid travel
-                continue
-            opening = float(np.mean(lower_open[1:3, 1] - upper_open[[2, 1], 1])) + 1e-6
-            shade = float(np.clip(closure / opening, 0, 1))
-            # landmarks sit inside the visible lid edge; reach a little past them so no iris or lash
-            # outline peeks out around a closed eye
-            reach = 0.035 * self.geometry.iod_pixels * shade
-            upper_open = upper_open - [0, reach]
-            lower_open = lower_open + [0, 0.5 * reach]
-            pts = np.concatenate([upper_open, lower_open])
-            x0, y0 = np.floor(pts.min(0)).astype(int) - 3
-            x1, y1 = np.ceil(pts.max(0)).astype(int) + 4
-            x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, self.size), min(y1, self.size)
-            xs = np.arange(x0, x1, dtype=np.float32)
-            ys = np.arange(y0, y1, dtype=np.float32)[:, None]
-            top = np.interp(xs, upper_open[:, 0], upper_open[:, 1])[None]
-            bottom = np.interp(xs, lower_open[::-1, 0], lower_open[::-1, 1])[None]
-            middle = (top + bottom) / 2
-            # mirror about the lid line, compressed, so skin texture (not the eye) fills the band
-            src_y = np.where(ys < middle, top - 1.5 - 0.5 * (ys - top), bottom + 1.5 + 0.5 * (bottom - ys))
-            map_x = np.broadcast_to(xs[None], src_y.shape).astype(np.float32)
-            skin = cv2.remap(
-                frame, map_x, src_y.astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101
-            ).astype(np.float32)
-            off = np.array([x0, y0])
-            mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-            for band in (
-                np.concatenate([upper_open, upper_now[::-1]]),
-                np.concatenate([lower_open, lower_now[::-1]]),
-            ):
-                cv2.fillPoly(mask, [np.round((band - off) * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
-            alpha = (cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32) / 255)[..., None]
-            region = frame[y0:y1, x0:x1].astype(np.float32)
-            frame[y0:y1, x0:x1] = (region * (1 - alpha) + skin * alpha + 0.5).astype(np.uint8)
-            colour = self._palette["lid"] * (1 - shade) + self._palette["lash"] * shade
-            cv2.polylines(
-                frame, [np.round(upper_now * 16).astype(np.int32)], False, colour.tolist(), 1, cv2.LINE_AA, 4
-            )
-
     def render(self, motion: np.ndarray) -> np.ndarray:
         """(T, MOTION_DIM) -> (T, S, S, 3) uint8 frames (the renderer contract of pipeline.avatar)."""
         return np.stack([self.draw(m)[0] for m in motion])
-
-
-def _along(curve: np.ndarray, t: float) -> np.ndarray:
-    """The point a fraction t along a polyline's length."""
-    seg = np.linalg.norm(np.diff(curve, axis=0), axis=1)
-    cum = np.concatenate([[0], np.cumsum(seg)])
-    s = t * cum[-1]
-    i = int(np.clip(np.searchsorted(cum, s) - 1, 0, len(seg) - 1))
-    r = (s - cum[i]) / max(seg[i], 1e-9)
-    return curve[i] + r * (curve[i + 1] - curve[i])

@@ -11,6 +11,7 @@ from edge_vasa.core.options import MODELS, RENDERERS
 from edge_vasa.core.shipped import default_decoder_weights, default_motion_weights
 from edge_vasa.pipeline.analytic import Renderer
 from edge_vasa.pipeline.decoder import NeuralRenderer, load_decoder_models
+from edge_vasa.pipeline.face_layers import LayeredRenderer
 from edge_vasa.pipeline.student_motion import StudentMotionGenerator
 from edge_vasa.pipeline.teacher_motion import MotionGenerator
 
@@ -31,11 +32,14 @@ def load_renderer(
     renderer: str = RENDERERS[0],
     model: str = MODELS[0],
     decoder_weights: str | Path | None = None,
-) -> NeuralRenderer | Renderer:
-    """FACE drawn by the learned decoder of MODEL (or DECODER_WEIGHTS), or by the analytic renderer."""
+) -> LayeredRenderer | Renderer:
+    """FACE drawn by the learned decoder of MODEL (or DECODER_WEIGHTS) with the face layers on top, or by
+    the analytic renderer (which draws the layers itself)."""
     if renderer not in RENDERERS:
         raise EdgeVasaError(f"unknown renderer {renderer!r}; use one of {', '.join(RENDERERS)}")
     if renderer == "analytic":
         return Renderer(face.image, face.landmarks)
     encoder, decoder, _ = load_decoder_models(decoder_weights or default_decoder_weights(model))
-    return NeuralRenderer(face.image, face.landmarks, (encoder, decoder))
+    return LayeredRenderer(
+        NeuralRenderer(face.image, face.landmarks, (encoder, decoder)), face.image, face.landmarks
+    )

@@ -1,0 +1,102 @@
+"""The explicit face layers every renderer's frames go through: eyes (pipeline.eyes) and the mouth interior
+(pipeline.mouth), placed by the motion's own landmarks.
+
+    layered = LayeredRenderer(renderer, face.image, face.landmarks)   # the renderer contract, layers on top
+
+The analytic corpus renderer draws them itself (``FaceLayers.compose`` after its warp); the PyTorch and edge
+decoders are wrapped in ``LayeredRenderer``. So the teacher, the student, every exported backend and live
+show the same eyes and mouth for the same motion, and parity between them is a property of the decoders.
+Numpy and OpenCV only: the edge runtime uses it without torch.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edge_vasa.core.motion import EYE_L, EYE_R, INDEX, NEUTRAL, SLICES, FaceGeometry, motion_to_landmarks
+from edge_vasa.pipeline.eyes import Eye
+from edge_vasa.pipeline.mouth import Mouth
+
+BLINKS = (INDEX["blink_right"], INDEX["blink_left"])  # dlib's 36-41 is the subject's right eye
+
+
+def _affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """(2, 3) least-squares affine taking the (N, 2) points SRC to DST."""
+    a = np.concatenate([src, np.ones((len(src), 1))], 1)
+    return np.linalg.lstsq(a, dst, rcond=None)[0].T
+
+
+class FaceLayers:
+    """One identity's eyes and mouth, composed onto frames drawn under any motion."""
+
+    def __init__(self, image: np.ndarray, landmarks: np.ndarray):
+        self.geometry = FaceGeometry.from_landmarks(landmarks, image.shape[0])
+        self.eyes = [Eye(image, np.asarray(landmarks, np.float64)[idx]) for idx in (EYE_R, EYE_L)]
+        self.mouth = Mouth(image, np.asarray(landmarks, np.float64), self.geometry.iod_pixels)
+
+    def compose(self, frame: np.ndarray, motion: np.ndarray) -> np.ndarray:
+        """FRAME (S, S, 3) uint8 drawn under one (MOTION_DIM,) MOTION -> the same frame, eyes and mouth
+        redrawn (in place when it is writable)."""
+        if not frame.flags.writeable:
+            frame = frame.copy()
+        opened = motion.copy()
+        opened[list(BLINKS)] = 0
+        unposed = opened.copy()
+        unposed[SLICES["pose"]] = NEUTRAL[SLICES["pose"]]
+        rest = NEUTRAL.copy()
+        rest[SLICES["pose"]] = motion[SLICES["pose"]]
+        posed, posed_open, photo_open, resting = motion_to_landmarks(
+            np.stack([motion, opened, unposed, rest]), self.geometry
+        )
+        gaze = (float(motion[INDEX["gaze_x"]]), float(motion[INDEX["gaze_y"]]))
+        for eye, idx, blink in zip(self.eyes, (EYE_R, EYE_L), BLINKS, strict=True):
+            rgb, alpha = eye.sprite(float(motion[blink]), gaze, photo_open[idx])
+            self._place(frame, rgb, alpha, eye.origin, _affine(photo_open[idx], posed_open[idx]))
+        self.mouth.draw(frame, posed, resting)
+        return frame
+
+    @staticmethod
+    def _place(
+        frame: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, origin: np.ndarray, to_frame: np.ndarray
+    ) -> None:
+        """Warp a sprite whose corner is at ORIGIN (photo-crop pixels) by TO_FRAME and blend it in."""
+        h, w = alpha.shape
+        corners = np.array([[0, 0], [w, 0], [0, h], [w, h]], np.float64) + origin
+        placed = corners @ to_frame[:, :2].T + to_frame[:, 2]
+        lo = np.maximum(np.floor(placed.min(0)).astype(int), 0)
+        hi = np.minimum(np.ceil(placed.max(0)).astype(int) + 1, [frame.shape[1], frame.shape[0]])
+        if np.any(hi - lo < 2):
+            return
+        m = to_frame.copy()
+        m[:, 2] = to_frame[:, :2] @ origin + to_frame[:, 2] - lo
+        size = (int(hi[0] - lo[0]), int(hi[1] - lo[1]))
+        rgb = cv2.warpAffine(rgb, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        a = cv2.warpAffine(alpha, m, size, flags=cv2.INTER_LINEAR)[..., None]
+        region = frame[lo[1] : hi[1], lo[0] : hi[0]].astype(np.float32)
+        frame[lo[1] : hi[1], lo[0] : hi[0]] = np.clip(region * (1 - a) + rgb * a + 0.5, 0, 255).astype(
+            np.uint8
+        )
+
+
+class LayeredRenderer:
+    """A renderer (the contract of pipeline.avatar) with the face layers drawn on each of its frames. Other
+    attributes are the inner renderer's (``to(device)`` of the PyTorch one, the edge one's ``models``)."""
+
+    def __init__(self, inner, image: np.ndarray, landmarks: np.ndarray):
+        self.inner, self.layers = inner, FaceLayers(image, landmarks)
+        self.size, self.geometry = inner.size, inner.geometry
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def to(self, device: str) -> LayeredRenderer:
+        self.inner.to(device)
+        return self
+
+    def render(self, motion: np.ndarray) -> np.ndarray:
+        """(T, MOTION_DIM) -> (T, S, S, 3) uint8 frames: the inner renderer's, eyes and mouth redrawn."""
+        frames = self.inner.render(motion)
+        for frame, m in zip(frames, np.asarray(motion, np.float32), strict=True):
+            self.layers.compose(frame, m)
+        return frames

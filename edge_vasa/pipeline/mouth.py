@@ -1,0 +1,187 @@
+"""Explicit mouth interior: cavity, tongue and individual teeth, drawn inside the inner lip line of a frame.
+
+A layer rather than learned pixels for the same reason as the eyes (pipeline.eyes): the decoders blur the
+teeth into one pale band. Anatomy it keeps:
+
+- upper teeth are fixed to the skull: their edge follows the head pose only (the inner lip line of the
+  expression-free face), so a raised upper lip shows more of them and a dropped jaw does not move them;
+- lower teeth ride on the jaw: the same line moved by the chin's displacement (x 0.85: the incisors are
+  nearer the jaw's hinge than the chin is);
+- teeth sit at fixed places on a dental arch that turns away from the camera (narrower and darker toward
+  the corners), with dark gaps between them, so the same mouth shape shows the same teeth every time;
+- a tongue rests low behind the lower teeth; the cavity darkens toward the back and the corners;
+- nothing is painted outside the inner lip line, so the lips and their corners stay as the decoder drew them.
+
+Colours come from the photo (lip and skin brightness, and its saturation: a grayscale photo gets gray
+teeth).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edge_vasa.pipeline.shapes import corner_cut, poly_mask
+
+UPPER_INNER = [60, 61, 62, 63, 64]
+LOWER_INNER = [60, 67, 66, 65, 64]  # both corner 60 -> corner 64
+CHIN = 8
+MIN_GAP = 0.02  # of the inter-ocular distance: thinner openings are left as drawn
+# (arch share, height) from the middle outward: central incisor, lateral, canine, premolars; heights in IOD
+UPPER_TEETH = ((1.0, 0.16), (0.8, 0.14), (0.85, 0.15), (0.72, 0.12), (0.68, 0.11))
+LOWER_TEETH = ((0.62, 0.11), (0.66, 0.11), (0.78, 0.12), (0.72, 0.10), (0.68, 0.09))
+ARCH_TURN = np.radians(78)  # the last premolar faces this far from the camera
+ARCH_HALF_WIDTH = 0.42  # of the rest mouth's corner-to-corner width
+GAP = 0.1  # of a tooth's width, dark between neighbours
+SMILE_LINE = 0.05  # of the IOD: how much the biting edges rise from the middle to the corners
+
+
+def _arch(teeth: tuple[tuple[float, float], ...]) -> list[tuple[float, float, float, float]]:
+    """Teeth of one half arch -> (x0, x1, height, light) per tooth, x in -1..1 of the arch's apparent half
+    width, both halves: a tooth's apparent width shrinks with the cosine of the arch's turn."""
+    shares = np.array([t[0] for t in teeth])
+    edges = np.concatenate([[0], np.cumsum(shares)]) / shares.sum() * ARCH_TURN
+    out = []
+    for i, (_, height) in enumerate(teeth):
+        x0, x1 = np.sin(edges[i]) / np.sin(ARCH_TURN), np.sin(edges[i + 1]) / np.sin(ARCH_TURN)
+        light = 0.5 + 0.5 * np.cos((edges[i] + edges[i + 1]) / 2)
+        out += [(x0, x1, height, light), (-x1, -x0, height, light)]
+    return out
+
+
+UPPER_ARCH, LOWER_ARCH = _arch(UPPER_TEETH), _arch(LOWER_TEETH)
+
+
+def palette(image: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarray]:
+    """Mouth colours matched to the photo: teeth, cavity and tongue from its lip colour, brightness and
+    saturation."""
+    img = image.astype(np.float32)
+    lips = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(lips, [np.round(landmarks[48:60]).astype(np.int32)], 1)
+    cv2.fillPoly(lips, [np.round(landmarks[60:68]).astype(np.int32)], 0)
+    lip = img[lips > 0].mean(0) if lips.any() else np.array([170.0, 100.0, 100.0])
+    face = img[
+        int(landmarks[29, 1]) - 4 : int(landmarks[29, 1]) + 4,
+        int(landmarks[29, 0]) - 4 : int(landmarks[29, 0]) + 4,
+    ]
+    skin = face.reshape(-1, 3).mean(0) if face.size else lip
+    light = float(np.clip(np.dot(skin, [0.299, 0.587, 0.114]) / 170, 0.5, 1.15))
+    saturation = float(np.clip((lip.max() - lip.min()) / max(lip.max(), 1.0) / 0.25, 0, 1))
+    teeth = np.array([226.0, 218.0, 198.0]) * light
+    colours = {
+        "teeth": teeth,
+        "cavity": lip * 0.22 + np.array([8.0, 0.0, 0.0]),
+        "tongue": (0.55 * lip + 0.45 * np.array([190.0, 95.0, 100.0])) * 0.45 * light,
+    }
+    for name, c in colours.items():  # a grayscale photo gets gray teeth and tongue
+        gray = float(np.dot(c, [0.299, 0.587, 0.114]))
+        colours[name] = np.clip(gray + saturation * (c - gray), 0, 255)
+    return colours
+
+
+class Mouth:
+    """One identity's mouth interior, drawn for any posed landmarks."""
+
+    def __init__(self, image: np.ndarray, landmarks: np.ndarray, iod: float):
+        self.colours, self.iod = palette(image, landmarks), iod
+
+    def draw(self, frame: np.ndarray, lm: np.ndarray, rest: np.ndarray) -> None:
+        """Paint inside FRAME's inner lip line (posed landmarks LM) in place. REST: the same head pose with
+        no expression, where the skull (upper teeth) and the jaw at rest (lower teeth) are."""
+        upper, lower = corner_cut(lm[UPPER_INNER]), corner_cut(lm[LOWER_INNER])
+        if float(np.max(np.linalg.norm(lower - upper, axis=1))) < MIN_GAP * self.iod:
+            return
+        outline = np.concatenate([upper, lower[::-1]])
+        lo = np.maximum(np.floor(outline.min(0)).astype(int) - 2, 0)
+        hi = np.minimum(np.ceil(outline.max(0)).astype(int) + 3, [frame.shape[1], frame.shape[0]])
+        if np.any(hi - lo < 3):
+            return
+        shape = (hi[1] - lo[1], hi[0] - lo[0])
+        mask = poly_mask(shape, outline, lo.astype(np.float64))
+        # the lip's own shadow on the teeth: the mask's edge is darkened rather than cut
+        shade = cv2.erode(mask, np.ones((3, 3), np.uint8), iterations=max(1, round(0.012 * self.iod)))
+        layer = self._interior(shape, lo.astype(np.float64), lm, rest, upper, lower)
+        layer *= (0.55 + 0.45 * shade)[..., None]
+        layer = cv2.GaussianBlur(layer, (0, 0), 0.6)
+        region = frame[lo[1] : hi[1], lo[0] : hi[0]].astype(np.float32)
+        alpha = mask[..., None]
+        frame[lo[1] : hi[1], lo[0] : hi[0]] = (region * (1 - alpha) + layer * alpha + 0.5).astype(np.uint8)
+
+    def _interior(
+        self,
+        shape: tuple[int, int],
+        lo: np.ndarray,
+        lm: np.ndarray,
+        rest: np.ndarray,
+        upper: np.ndarray,
+        lower: np.ndarray,
+    ) -> np.ndarray:
+        c = self.colours
+        ys, xs = np.mgrid[: shape[0], : shape[1]].astype(np.float32)
+        centre = (upper[len(upper) // 2] + lower[len(lower) // 2]) / 2 - lo
+        half = max(float(np.linalg.norm(lm[64] - lm[60])) / 2, 1.0)
+        r = np.sqrt(((xs - centre[0]) / half) ** 2 + ((ys - centre[1]) / (0.6 * half)) ** 2)
+        layer = c["cavity"] * np.clip(0.55 + 0.6 * r, 0.55, 1.2)[..., None]
+        axis = (rest[64] - rest[60]) / max(float(np.linalg.norm(rest[64] - rest[60])), 1e-6)
+        down = np.array([-axis[1], axis[0]])
+        gap = float(np.linalg.norm(lower[len(lower) // 2] - upper[len(upper) // 2]))
+        tongue_c = lower[len(lower) // 2] - lo + down * 0.1 * gap
+        cv2.ellipse(
+            layer,
+            (tuple(np.round(tongue_c * 16).astype(int).tolist())),
+            (int(0.55 * half * 16), int(max(0.3 * gap, 1) * 16)),
+            float(np.degrees(np.arctan2(axis[1], axis[0]))),
+            180,
+            360,
+            c["tongue"].tolist(),
+            -1,
+            cv2.LINE_AA,
+            4,
+        )
+        mid_rest = (rest[62] + rest[66]) / 2
+        arch_half = ARCH_HALF_WIDTH * float(np.linalg.norm(rest[64] - rest[60]))
+        jaw = 0.85 * (lm[CHIN] - rest[CHIN])
+        upper_edge = corner_cut(rest[UPPER_INNER])[len(upper) // 2] + 0.08 * self.iod * down
+        lower_edge = corner_cut(rest[LOWER_INNER])[len(lower) // 2] - 0.01 * self.iod * down + jaw
+        upper_edge = mid_rest + ((upper_edge - mid_rest) @ down) * down
+        lower_edge = mid_rest + ((lower_edge - mid_rest) @ down) * down + (jaw @ axis) * axis
+        for arch, edge, light, root in ((LOWER_ARCH, lower_edge, 0.8, 1), (UPPER_ARCH, upper_edge, 1.0, -1)):
+            self._teeth(layer, arch, (xs, ys), edge - lo, axis, down, arch_half, light, root)
+        return layer
+
+    def _teeth(
+        self,
+        layer: np.ndarray,
+        arch: list,
+        grid: tuple[np.ndarray, np.ndarray],
+        edge: np.ndarray,
+        axis: np.ndarray,
+        down: np.ndarray,
+        half: float,
+        light: float,
+        root: int,
+    ) -> None:
+        """One row of teeth into LAYER: their biting edge at EDGE (rising toward the corners), growing
+        toward ROOT (-1: up, the upper row; +1: down). Each tooth is lit in its middle, darker at its sides
+        and toward its root, with a dark gap to its neighbours and rounded tip corners."""
+        xs, ys = grid
+        u = ((xs - edge[0]) * axis[0] + (ys - edge[1]) * axis[1]) / max(half, 1.0)
+        v = (xs - edge[0]) * down[0] + (ys - edge[1]) * down[1]
+        tip = -SMILE_LINE * self.iod * u**2  # + down is + v
+        depth = root * (v - tip)  # pixels from the biting edge toward the root
+        x0 = np.array([t[0] for t in arch])
+        order = np.argsort(x0)
+        bounds = np.array([arch[i][:2] for i in order])
+        k = np.clip(np.searchsorted(bounds[:, 0], u) - 1, 0, len(bounds) - 1)
+        a, b = bounds[k, 0], bounds[k, 1]
+        s = (u - a) / np.maximum(b - a, 1e-6)
+        height = np.array([arch[i][2] for i in order])[k] * self.iod
+        shade = np.array([arch[i][3] for i in order])[k]
+        corner = np.abs(2 * s - 1) ** 4 * 0.35 * (b - a) * half  # rounded tip corners
+        inside = (
+            (s >= GAP / 2) & (s <= 1 - GAP / 2) & (depth >= corner) & (depth <= height) & (u >= a) & (u <= b)
+        )
+        inside &= (b - a) * half >= 0.8  # teeth narrower than a pixel are hidden by the arch's turn
+        tone = light * (0.45 + 0.55 * shade) * (0.8 + 0.2 * np.sin(np.pi * s)) * (1 - 0.3 * depth / height)
+        teeth = self.colours["teeth"] * tone[..., None]
+        layer[inside] = teeth[inside]

@@ -1,0 +1,39 @@
+"""Smooth outlines through a few landmarks, and anti-aliased masks of them: what the eye and mouth layers
+draw with."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+SAMPLES = 24  # points per curve: smooth at 512 px, cheap to fill
+
+
+def smooth_curve(points: np.ndarray, samples: int = SAMPLES) -> np.ndarray:
+    """(N, 2) points from one end of a lid or lip to the other -> (SAMPLES, 2): the cubic (quadratic for 3
+    points) through them in the axes of the end-to-end line, so a lid or lip is a curve, not a polygon."""
+    a, b = points[0], points[-1]
+    axis = (b - a) / max(float(np.linalg.norm(b - a)), 1e-6)
+    normal = np.array([-axis[1], axis[0]])
+    u, v = (points - a) @ axis, (points - a) @ normal
+    degree = min(3, len(points) - 1) if np.all(np.diff(u) > 1e-3) else 1
+    coef = np.polyfit(u, v, degree) if degree > 1 else np.polyfit(u[[0, -1]], v[[0, -1]], 1)
+    us = np.linspace(u[0], u[-1], samples)
+    return a + us[:, None] * axis + np.polyval(coef, us)[:, None] * normal
+
+
+def corner_cut(points: np.ndarray, iterations: int = 3) -> np.ndarray:
+    """A polyline with its corners rounded off (Chaikin), ends kept: smooth, and never outside the polygon
+    it rounds, so a layer clipped to it paints nothing beyond the landmarks' line."""
+    for _ in range(iterations):
+        a, b = points[:-1], points[1:]
+        cut = np.stack([0.75 * a + 0.25 * b, 0.25 * a + 0.75 * b], 1).reshape(-1, 2)
+        points = np.concatenate([points[:1], cut, points[-1:]])
+    return points
+
+
+def poly_mask(shape: tuple[int, int], polygon: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """(H, W) float32 coverage in 0..1 of POLYGON (pixel coordinates) in a patch whose corner is OFFSET."""
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillPoly(mask, [np.round((polygon - offset) * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
+    return mask.astype(np.float32) / 255

@@ -1,0 +1,139 @@
+"""The explicit eye and mouth layers, over a stand-in renderer that draws the photo itself for every motion,
+so what changes is the layers' doing only."""
+
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_vasa.core import motion as M
+from edge_vasa.core.face import prepare_face
+from edge_vasa.core.motion import FaceGeometry, motion_to_landmarks
+from edge_vasa.pipeline.face_layers import LayeredRenderer
+
+
+class StillPhoto:
+    """The renderer contract, drawing the unmoved photo whatever the motion."""
+
+    def __init__(self, image: np.ndarray, landmarks: np.ndarray):
+        self.image, self.size = image, image.shape[0]
+        self.geometry = FaceGeometry.from_landmarks(landmarks, self.size)
+
+    def render(self, motion: np.ndarray) -> np.ndarray:
+        return np.repeat(self.image[None], len(motion), axis=0)
+
+
+@pytest.fixture(scope="module", params=["grace_hopper", "astronaut"])
+def face(request):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the astronaut photo has two faces
+        return prepare_face(request.getfixturevalue(request.param))
+
+
+@pytest.fixture(scope="module")
+def layered(face) -> LayeredRenderer:
+    return LayeredRenderer(StillPhoto(face.image, face.landmarks), face.image, face.landmarks)
+
+
+def motion(**kw) -> np.ndarray:
+    m = M.NEUTRAL.copy()
+    for k, v in kw.items():
+        m[M.INDEX[k]] = v
+    return m
+
+
+def polygon_mask(points: np.ndarray, size: int = 512) -> np.ndarray:
+    mask = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 1)
+    return mask.astype(bool)
+
+
+def test_open_eyes_looking_ahead_are_the_photos_own(face, layered):
+    frame = layered.render(M.NEUTRAL[None])[0]
+    eyes = polygon_mask(face.landmarks[36:42]) | polygon_mask(face.landmarks[42:48])
+    assert np.array_equal(frame[eyes], face.image[eyes])
+
+
+def iris_x(frame: np.ndarray, eye: np.ndarray) -> float:
+    """The centroid of the darkest fifth of the eye opening, in eye widths from its first corner."""
+    mask = polygon_mask(eye)
+    gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(float)
+    xs = np.nonzero(mask & (gray < np.percentile(gray[mask], 20)))[1]
+    return float((xs.mean() - eye[0, 0]) / (eye[3, 0] - eye[0, 0]))
+
+
+def test_gaze_moves_the_iris_a_fifth_of_the_eye_width(face, layered):
+    left, right = layered.render(np.stack([motion(gaze_x=-1.0), motion(gaze_x=1.0)]))
+    for idx in (slice(36, 42), slice(42, 48)):
+        eye = face.landmarks[idx]
+        assert iris_x(right, eye) - iris_x(left, eye) > 0.2, "the issue asks 0.15 eye widths"
+
+
+def test_blink_hides_the_iris_under_an_opaque_lid(face, layered):
+    closed = layered.render(motion(blink_left=1.0, blink_right=1.0)[None])[0]
+    for idx in (slice(36, 42), slice(42, 48)):
+        mask = polygon_mask(face.landmarks[idx])
+        gray_open = cv2.cvtColor(face.image, cv2.COLOR_RGB2GRAY)[mask].astype(float)
+        gray_closed = cv2.cvtColor(closed, cv2.COLOR_RGB2GRAY)[mask].astype(float)
+        iris = np.percentile(gray_open, 15)
+        # the lash line at the closed margin is dark too, so not none: at most half as many as the iris had
+        assert (gray_closed <= iris).mean() < 0.5 * (gray_open <= iris).mean()
+
+
+def test_nothing_is_painted_outside_the_lips_and_eyes(face, layered):
+    m = motion(jaw_open=0.9, smile=0.4, gaze_x=0.7, blink_left=0.6, blink_right=0.6)
+    frame = layered.render(m[None])[0]
+    lm = motion_to_landmarks(m[None], layered.geometry)[0]
+    inner = polygon_mask(lm[60:68])
+    iod = layered.geometry.iod_pixels
+    eyes = np.zeros_like(inner)
+    for idx in (slice(36, 42), slice(42, 48)):
+        lo, hi = (
+            (face.landmarks[idx].min(0) - [0.15 * iod, 0.3 * iod]),
+            face.landmarks[idx].max(0) + 0.15 * iod,
+        )
+        eyes[int(lo[1]) : int(hi[1]), int(lo[0]) : int(hi[0])] = True
+    changed = np.abs(frame.astype(int) - face.image.astype(int)).max(-1) > 0
+    # the layer's lip line is a curve through the landmarks; this polygon cuts its bulges by a pixel or two
+    grown = cv2.dilate(inner.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert changed[grown].any(), "the mouth was painted"
+    assert not changed[~grown & ~eyes].any(), "the layers painted outside the inner lip line and the eyes"
+
+
+def test_upper_teeth_stay_with_the_skull_and_lower_teeth_ride_the_jaw(face, layered):
+    half, wide = layered.render(np.stack([motion(jaw_open=0.6), motion(jaw_open=1.0)]))
+    lm = motion_to_landmarks(motion(jaw_open=0.6)[None], layered.geometry)[0]
+    iod = layered.geometry.iod_pixels
+    # just under the middle of the upper lip: the upper front teeth, the same whatever the jaw does
+    x, y = lm[62]
+    upper = (slice(int(y + 2), int(y + 0.06 * iod)), slice(int(x - 0.1 * iod), int(x + 0.1 * iod)))
+    assert np.abs(half[upper].astype(int) - wide[upper].astype(int)).mean() < 3
+
+    # the lower teeth's bright edge moves down with the chin
+    def lower_teeth_top(frame, marks):
+        column = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[:, int(marks[66, 0])].astype(float)
+        ys = np.arange(int(marks[62, 1] + 0.08 * iod), int(marks[66, 1]) + 1)
+        bright = ys[column[ys] > np.median(column[ys]) + 40]  # the teeth, against the dark cavity
+        return bright.min() if len(bright) else np.nan
+
+    wide_lm = motion_to_landmarks(motion(jaw_open=1.0)[None], layered.geometry)[0]
+    shift = wide_lm[8, 1] - lm[8, 1]
+    moved = lower_teeth_top(wide, wide_lm) - lower_teeth_top(half, lm)
+    assert 0.5 * shift < moved < 1.2 * shift
+
+
+def test_the_same_mouth_shape_shows_the_same_teeth(layered):
+    a, _, b = layered.render(np.stack([motion(jaw_open=0.7), motion(jaw_open=0.0), motion(jaw_open=0.7)]))
+    assert np.array_equal(a, b)
+
+
+def test_a_grayscale_photo_gets_gray_teeth(grace_hopper):
+    gray = np.repeat(cv2.cvtColor(grace_hopper, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    face = prepare_face(gray)
+    frame = LayeredRenderer(StillPhoto(face.image, face.landmarks), face.image, face.landmarks).render(
+        motion(jaw_open=0.9)[None]
+    )[0]
+    lm = motion_to_landmarks(motion(jaw_open=0.9)[None], FaceGeometry.from_landmarks(face.landmarks))[0]
+    inner = frame[polygon_mask(lm[60:68])].astype(int)
+    assert (inner.max(-1) - inner.min(-1)).max() <= 2, "no colour in a grayscale photo's mouth"
