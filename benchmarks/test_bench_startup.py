@@ -6,9 +6,9 @@ turn (cold, warm, cold, warm, ...) so that the machine's load affects both alike
     EDGE_VASA_STARTUP_ROUNDS=5 python3 -m pytest benchmarks/test_bench_startup.py --benchmark-only -s
 
 Each start is a fresh process running `edge-vasa live --source file:SPEECH --no-window --record ...` on the
-bundled photo, which exits at its first recorded frame. "full" is this install as it is (with torch, so the
-ranking imports the exporters to check the artifacts are current); "edge" blocks torch as the torch-free
-edge install has none. The cache is a private one: the first start exports the artifacts and times the
+bundled photo, which exits at its first recorded frame. "full" is this install as it is (with torch and the
+exporters at hand: the ranking checks that the built artifacts are current, torch-free since
+conversion.freshness); "edge" blocks torch as the torch-free edge install has none. The cache is a private one: the first start exports the artifacts and times the
 backends there (untimed). The benchmark's own time is one cold plus one warm start; extra_info holds each.
 """
 

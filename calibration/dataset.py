@@ -26,6 +26,7 @@ import torch
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
+from edge_vasa.calibration.identity import CALIBRATION_VERSION, calibration_path
 from edge_vasa.core.audio import load_audio, resample
 from edge_vasa.core.face import PreparedFace, prepare_face
 from edge_vasa.core.files import atomic_output, file_sha256
@@ -38,9 +39,7 @@ from edge_vasa.pipeline.decoder_inputs import DecoderInputs
 from edge_vasa.pipeline.edge_networks import load_network
 from edge_vasa.pipeline.motion_stream import STEP_INPUTS
 from edge_vasa.pipeline.student_motion import StudentMotionGenerator
-from edge_vasa.runtimes.artifacts import cache_root
 
-CALIBRATION_VERSION = 1
 IDENTITIES = ("grace_hopper", "feat_single", "studio_f1", "poker_1", "actor_2", "party_1")
 TTS_SPEECH = (("en", 0), ("es", 1), ("cmn", 2), ("hi", 3), ("de", 4))  # (language, sentence index)
 ALSA_SOUNDS = Path("/usr/share/sounds/alsa")
@@ -48,10 +47,6 @@ REAL_SPEECH = ("Front_Left", "Front_Right", "Side_Left", "Rear_Left")
 HELD_OUT_SPEECH = ("Front_Center", "Rear_Center", "Side_Right", "Rear_Right")
 STEP_SAMPLES = 64  # streaming-step inputs kept (evenly spaced over all chunks)
 FRAME_SAMPLES = 64  # decoder frames kept
-
-
-def calibration_path() -> Path:
-    return cache_root().parent / "calibration" / f"calibration-v{CALIBRATION_VERSION}.safetensors"
 
 
 def calibration_speech() -> list[tuple[str, np.ndarray]]:

@@ -23,16 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from edge_vasa.calibration.dataset import calibration_set
+from edge_vasa.calibration.identity import INT8_BUDGET_DB
 from edge_vasa.evaluation.metrics import snr_db
 from edge_vasa.runtimes.backends import port_names, run_onnx
 from edge_vasa.runtimes.selector import cpu_info
 
-# Budgets on the calibration set (SNR of the int8 output against the fp32 output, dB). The decoder's is
-# set so that a frame's PSNR against the teacher drops by well under 1 dB: its output variance is about
-# 0.06, so SNR 30 dB is PSNR ~42 dB against the fp32 student, whose own PSNR against the teacher is ~36.
-# The motion step's, measured on held-out speech (conversion.accuracy, onnxruntime): lip sync fell 4.4 % at
-# 23 dB (plain static QDQ), 3.3 % at 31 dB, 1.0 % at 38 dB (35 dB budget, 6 layers in float); allowed: 3 %.
-INT8_BUDGET_DB = {"decoder_student": 30.0, "appearance_encoder": 25.0, "motion_step": 35.0}
 QUANTIZED_OPS = ("Conv", "MatMul", "Gemm")
 # Calibration method for onnxruntime, chosen by measurement on the decoder (calibration-set SNR).
 ORT_CALIBRATION = "MinMax"

@@ -3,9 +3,10 @@
     fields = export_fields(network, fmt, precision, source)   # what every manifest starts with
     figures = measure_parity(network, fmt, precision, expected, got)
 
-Where artifacts live and how a manifest is verified is the runtime's side (runtimes.artifacts). Here an
-artifact counts as current only when it was exported from the same source weights, calibration set and
-tool versions (and INT8 budget); otherwise conversion.export exports it again.
+Where artifacts live and how a manifest is verified is the runtime's side (runtimes.artifacts); whether a
+built one is still current (same source weights, calibration set, tool versions and INT8 budget) is
+conversion.freshness's, torch-free since every start checks it; otherwise conversion.export exports it
+again.
 """
 
 from __future__ import annotations
@@ -15,15 +16,13 @@ import platform
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from edge_vasa import __version__
-from edge_vasa.calibration.dataset import calibration_set
-from edge_vasa.calibration.quantize import INT8_BUDGET_DB
+from edge_vasa.conversion.freshness import tool_versions
 from edge_vasa.core.errors import EdgeVasaError
 from edge_vasa.core.files import atomic_output, file_sha256
 from edge_vasa.evaluation.metrics import snr_db
-from edge_vasa.runtimes.artifacts import artifact_files, find_artifact, manifest_path, verify_artifact
+from edge_vasa.runtimes.artifacts import artifact_files, manifest_path
 
 # Parity budgets, per precision, on the network's outputs for the export's example inputs.
 #   fp32: against PyTorch, max abs difference (frames in [0, 1]; motion in its own units).
@@ -51,16 +50,6 @@ def write_manifest(main: str | Path, fields: dict) -> Path:
     return path
 
 
-def tool_versions(fmt: str) -> dict[str, str]:
-    """Versions of the libraries an artifact of this format depends on (a change triggers a rebuild)."""
-
-    names = {"onnx": ["onnx", "onnxruntime"], "openvino": ["onnx", "openvino"], "coreml": ["coremltools"]}
-    versions = {"torch": torch.__version__.split("+")[0]}
-    for name in names[fmt]:
-        versions[name] = __import__(name).__version__
-    return versions
-
-
 def export_fields(network: str, fmt: str, precision: str, source: str | Path) -> dict:
     """The fields every manifest starts with; the cache compares the tools and source weights."""
     return {
@@ -70,28 +59,6 @@ def export_fields(network: str, fmt: str, precision: str, source: str | Path) ->
         "tools": tool_versions(fmt),
         "source_weights_sha256": file_sha256(source),
     }
-
-
-def current_artifact(
-    network: str, fmt: str, precision: str, root: str | Path | None = None, weights: str | Path | None = None
-) -> Path | None:
-    """The artifact's main file if a verified one exported from the same source weights, calibration set
-    and tool versions is in ``root`` (default: the cache), else None."""
-    main = find_artifact(network, fmt, precision, root, weights)
-    return main if main is not None and _still_current(verify_artifact(main), network, fmt) else None
-
-
-def _still_current(manifest: dict, network: str, fmt: str) -> bool:
-    """Same export tools, INT8 budget and calibration set (the source weights are find_artifact's check)."""
-    if manifest.get("tools") != tool_versions(fmt):
-        return False
-    budget = manifest.get("quantization", {}).get("budget_snr_db")
-    if budget is not None:  # a changed budget changes which layers stay in float
-        if budget != INT8_BUDGET_DB[network]:
-            return False
-    if "calibration" in manifest:  # calibrated int8: the same calibration set (built first if missing)
-        return manifest["calibration"].get("sha256") == calibration_set().sha256
-    return True
 
 
 def io_fields(inputs: dict, outputs: dict) -> dict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge_vasa.conversion.artifacts import current_artifact
+from edge_vasa.conversion.freshness import current_artifact
 from edge_vasa.core.shipped import source_weights
 from edge_vasa.runtimes.artifacts import artifact_path, cache_root
 

@@ -16,11 +16,13 @@ has no builder: it runs what was exported before.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -124,11 +126,32 @@ def runtime_devices() -> dict[str, list[str]]:
         devices["openvino"] = [d.lower() for d in ov.Core().available_devices]
     if platform.system() == "Darwin" and _version("coremltools"):
         devices["coreml"] = list(COREML_UNITS)
-    if _version("torch"):  # the reference backend; the edge install has no torch
-        from edge_vasa.runtimes import reference
-
-        devices["torch"] = reference.devices()
+    if torch_version():  # the reference backend; the edge install has no torch
+        devices["torch"] = torch_devices()
     return devices
+
+
+def torch_version() -> str | None:
+    """PyTorch's version (torch.__version__) from its package metadata, None where it is absent: importing
+    it to ask took 2-3 s of every start, and the edge runtime does not run it."""
+    try:
+        if importlib.util.find_spec("torch") is None:
+            return None
+        return metadata.version("torch")
+    except (ImportError, ValueError, metadata.PackageNotFoundError):  # blocked, or a stray folder named torch
+        return _version("torch")
+
+
+def torch_devices() -> list[str]:
+    """PyTorch's devices, fastest first. A CPU-only build ("+cpu"), macOS, or Linux without the NVIDIA
+    driver has no CUDA, which is known without importing torch; elsewhere torch is asked."""
+    version = torch_version() or ""
+    no_nvidia = platform.system() == "Linux" and not Path("/proc/driver/nvidia").exists()
+    if version.endswith("+cpu") or platform.system() == "Darwin" or no_nvidia:
+        return ["cpu"]
+    from edge_vasa.runtimes import reference
+
+    return reference.devices()
 
 
 def probe() -> dict:
@@ -139,7 +162,8 @@ def probe() -> dict:
         from edge_vasa.runtimes import reference
 
         gpu = reference.gpu_name()
-    versions = {r: _version(r if r != "coreml" else "coremltools") for r in devices}
+    modules = {"coreml": "coremltools"}
+    versions = {r: torch_version() if r == "torch" else _version(modules.get(r, r)) for r in devices}
     return {
         "cpu": cpu_info(),
         "gpu": gpu,

@@ -3,6 +3,7 @@ as they are on the torch-free edge install."""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 
 from edge_vasa.core.face_cache import ArrayStore
@@ -12,9 +13,12 @@ from edge_vasa.runtimes.selector import Builder
 
 def artifact_builder() -> Builder | None:
     """conversion.export.ensure_artifact where torch and the exporters are installed (missing fp32
-    artifacts are exported in seconds), else None: the edge install runs what was exported before."""
+    artifacts are exported in seconds), else None: the edge install runs what was exported before. Torch is
+    looked for, not imported: the check that built artifacts are current is torch-free (a warm start)."""
     try:
-        from edge_vasa.conversion.export import ensure_artifact  # torch + exporters: absent on the edge
+        if importlib.util.find_spec("torch") is None:  # the exporters need it: the edge install
+            return None
+        from edge_vasa.conversion.export import ensure_artifact
     except ImportError:
         return None
     return ensure_artifact

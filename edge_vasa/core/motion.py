@@ -27,7 +27,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import least_squares
 
 POSE_NAMES = ("yaw", "pitch", "roll", "tx", "ty", "scale")
 GAZE_NAMES = ("gaze_x", "gaze_y")
@@ -353,6 +352,8 @@ def landmarks_to_motion(landmarks: np.ndarray, geometry: FaceGeometry) -> np.nda
         # forward differences for every parameter in one batched forward pass
         f = predict(np.vstack([params[None], params + steps]))
         return ((f[1:] - f[0]) / 1e-6).T
+
+    from scipy.optimize import least_squares  # 0.26 s to import: fitting only, not the edge runtime
 
     for t, target in enumerate(landmarks.reshape(len(landmarks), -1) * scale):
         fit = least_squares(
