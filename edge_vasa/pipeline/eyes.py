@@ -5,17 +5,20 @@ independent tracker (MediaPipe Face Mesh) saw the eye aspect ratio fall by only 
 and the iris move about 0.03 eye widths for a full gaze turn. The lids the decoders learned are translucent
 and their iris barely moves, and a retrain on a better target needs GPU time this project does not have. A
 layer drawn from the photo's own pixels is sharp, opaque and exact on every renderer (teacher, student, edge
-backends, live) at ~0.1 ms per eye, and the decoders stay as exported.
+backends, live) at about 1 ms per eye, and the decoders stay as exported.
 
 Everything is built in the photo's (unposed) crop coordinates, then warped onto the frame by the affine that
 takes the eye's six landmarks there to the posed ones:
 
-1. Once per identity: the eye opening, the iris (the darkest disc of 0.21 eye widths along the opening), the
-   eyeball with the iris inpainted away, and the iris completed where a lid covered it in the photo.
-2. Per frame: the iris is pasted at its photo position plus the gaze offset, clipped by the opening.
+1. Once per identity: the eye opening, the iris (the darkest disc of 0.18-0.27 eye widths along the
+   opening) and whether it shows at all (not behind sunglasses), the lid's skin colour and height (at most
+   half the way up to the brow).
+2. Per frame: the gaze carries the iris band sideways (and up or down) while the sclera on either side
+   stretches or shrinks, so the photo's own sclera fills the side the iris left.
 3. The upper lid slides from its open line to the blinked one (the lower lid rises a little). The lid is the
-   photo's own lid skin, read upward from just above the lashes, so its margin is pre-tarsal skin and its top
-   meets the skin above at a visible fold (the crease); a lash line is drawn at the moving margin.
+   subject's skin between fold and margin (the colours of the skin above the fold and under the eye, the
+   texture of the photo's lid stretched down), opaque, meeting the skin above at the fold; a lash line is
+   drawn at the moving margin.
 
 At neutral motion (eyes open, looking ahead) the sprite is the photo's eye, pixel for pixel.
 """
@@ -32,6 +35,9 @@ IRIS_RADIUS = 0.21  # of the eye width (corner to corner): iris ~11.7 mm in a ~2
 GAZE_TRAVEL = (0.24, 0.12)  # iris travel at gaze +-1 (x, y), in eye widths; real eyes reach ~0.3 sideways
 LID_HEIGHT = 0.25  # of the eye width: the upper lid's skin from its margin to its fold (the crease)
 LOWER_LID_HEIGHT = 0.15  # the same below the lower lid
+BROW_SHARE = 0.5  # at most this share of the way from the lid up to the brow's landmarks
+MIN_IRIS_CONTRAST = 15.0  # gray levels between the opening and its darkest disc; below, the eye is hidden
+# (sunglasses, shadow, a blurred tiny face) and its iris stays where the photo has it
 LID_MARGIN = 0.04  # of the eye width: how far above the landmarks' lid line the lid's own skin starts
 
 
@@ -44,10 +50,14 @@ def lid_curves(eye: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class Eye:
     """One eye of one identity: the photo's eye, ready to be redrawn with any gaze and lid closure."""
 
-    def __init__(self, image: np.ndarray, eye: np.ndarray):
+    def __init__(self, image: np.ndarray, eye: np.ndarray, brow: np.ndarray):
+        """IMAGE: the aligned photo crop; EYE: its six landmarks of this eye; BROW: the five of its brow,
+        which bounds the lid: a lid stretched from skin that reaches the brow would carry brow hair."""
         self.eye = np.asarray(eye, np.float64)
         self.width = float(np.linalg.norm(self.eye[3] - self.eye[0]))
         w = self.width
+        brow_gap = float(self.eye[[1, 2], 1].mean() - np.asarray(brow, np.float64)[:, 1].mean())
+        self.lid_height = float(np.clip(BROW_SHARE * brow_gap, 0.08 * w, LID_HEIGHT * w))
         pad = np.array([0.25 * w, 0.7 * w])  # room above for the lid skin, and for the lids' travel
         lo = np.floor(self.eye.min(0) - pad).astype(int)
         hi = np.ceil(self.eye.max(0) + [0.25 * w, 0.45 * w]).astype(int)
@@ -58,7 +68,8 @@ class Eye:
         upper, lower = lid_curves(self.eye)
         self.opening = poly_mask((h, wd), np.concatenate([upper, lower[::-1]]), self.origin)
         self.iris_centre = self._find_iris(upper, lower)
-        self.iris, self.iris_alpha, self.ball = self._split_iris()
+        pixels = self.patch.reshape(-1, 3)  # a closing lid's lash line: dark, but not as black as a pupil
+        self.lash = 0.5 * np.percentile(pixels, 2, axis=0) + 0.5 * np.percentile(pixels, 30, axis=0)
 
     def _find_iris(self, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
         """The disc along the opening's middle line, of 0.18-0.27 eye widths, whose visible part is darkest
@@ -78,48 +89,29 @@ class Eye:
                 contrast = float(gray[rest].mean() - gray[disc].mean())
                 if contrast > best:
                     best, centre, self.radius = contrast, point, float(radius)
+        self.visible = best >= MIN_IRIS_CONTRAST
         return np.asarray(centre, np.float64)
 
-    def _split_iris(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(iris sprite, its alpha, eyeball without the iris), all patch-sized. The iris is the photo's disc
-        where the opening showed it; where a lid hid it, the pixel mirrored through the iris centre, else
-        the iris's median colour, so a shifted iris shows no flat lid-cut edge."""
+    def _look(self, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Remap grids that move the iris by SHIFT (x, y pixels) inside the eye: the iris band is carried
+        rigidly and the sclera on either side stretches or shrinks to fill, so the vacated side shows the
+        photo's own sclera, shading and all (a flat fill shows as a grey patch on shadowed or small eyes).
+        The crop is aligned on the eyes, so the image axes are the eye's to a few degrees."""
         h, w = self.opening.shape
-        c = self.iris_centre - self.origin
-        ys, xs = np.mgrid[:h, :w].astype(np.float32)
-        mx, my = (2 * c[0] - xs).astype(np.float32), (2 * c[1] - ys).astype(np.float32)
-        r2 = (xs - c[0]) ** 2 + (ys - c[1]) ** 2
-        disc = np.clip(self.radius + 0.5 - np.sqrt(r2), 0, 1)  # anti-aliased edge
-        seen = self.opening > 0.99
-        inside = (disc > 0) & seen
-        median = np.median(self.patch[inside], axis=0) if inside.any() else self.patch.reshape(-1, 3).mean(0)
-        mirror = cv2.remap(self.patch, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
-        mirror_seen = cv2.remap(seen.astype(np.float32), mx, my, cv2.INTER_NEAREST) > 0
-        iris = np.where(seen[..., None], self.patch, np.where(mirror_seen[..., None], mirror, median))
-        # the disc and its limbus ring, feathered as softly as the photo around it: an upscaled small face
-        # must not get a crisp patch of white
-        hole = cv2.dilate((disc > 0).astype(np.float32), np.ones((5, 5), np.uint8))
-        fill = cv2.GaussianBlur(hole, (0, 0), max(0.8, 0.04 * self.width))[..., None]
-        ball = self.patch * (1 - fill) + self._sclera(disc) * fill
-        return iris.astype(np.float32), disc.astype(np.float32), ball.astype(np.float32)
-
-    def _sclera(self, disc: np.ndarray) -> np.ndarray:
-        """What shows where the iris was: the photo's sclera colour (the brighter half of the opening
-        outside the iris), shaded darker toward the upper lid, whose shadow falls on the eyeball."""
-        white = (self.opening > 0.99) & (disc <= 0)
-        pixels = self.patch[white] if white.sum() >= 4 else self.patch[self.opening > 0.5]
-        luma = pixels @ np.array([0.299, 0.587, 0.114], np.float32)
-        colour = pixels[luma >= np.percentile(luma, 60)].mean(0)
-        colour = 0.5 * colour + 0.5 * colour.mean()  # a sclera is nearly colourless; photos tint it
-        h, w = self.opening.shape
-        rows = np.arange(h, dtype=np.float32)[:, None]
-        cols = np.arange(w, dtype=np.float32)[None]
-        top = self.iris_centre[1] - self.origin[1] - self.radius
-        centre_x = self.eye[[0, 3], 0].mean() - self.origin[0]
-        # a lit sphere under a lid: darker toward the upper lid's shadow and toward the corners
-        shade = np.clip(0.72 + 0.28 * (rows - top) / max(self.radius, 1.0), 0.72, 1.0)
-        shade = shade * (1 - 0.3 * np.clip(np.abs(cols - centre_x) / (0.5 * self.width), 0, 1) ** 2)
-        return (colour * shade[..., None]).astype(np.float32)
+        c, r = self.iris_centre - self.origin, self.radius
+        left, right = self.eye[[0, 3], 0] - self.origin[0]
+        room = max(0.0, (right - left) / 2 - r - 2)  # the iris stops short of the corners
+        dx = float(np.clip(shift[0], -room, room))
+        xs = np.arange(w, dtype=np.float32)
+        map_x = np.interp(xs, [left, c[0] + dx - r, c[0] + dx + r, right], [left, c[0] - r, c[0] + r, right])
+        top, bottom = c[1] - 2 * r, c[1] + 2 * r
+        dy = float(np.clip(shift[1], -r, r))
+        ys = np.arange(h, dtype=np.float32)
+        map_y = np.interp(ys, [top, c[1] + dy - r, c[1] + dy + r, bottom], [top, c[1] - r, c[1] + r, bottom])
+        return (
+            np.broadcast_to(map_x[None].astype(np.float32), (h, w)),
+            np.broadcast_to(map_y[:, None].astype(np.float32), (h, w)),
+        )
 
     def sprite(self, blink: float, gaze: tuple[float, float], eye_open: np.ndarray) -> tuple[np.ndarray, ...]:
         """The eye in photo-crop coordinates for lid closure BLINK (0..1), GAZE (x, y) in -1..1, and the
@@ -128,29 +120,60 @@ class Eye:
         opening = poly_mask(self.opening.shape, np.concatenate([upper, lower[::-1]]), self.origin)
         ax = (eye_open[3] - eye_open[0]) / max(np.linalg.norm(eye_open[3] - eye_open[0]), 1e-6)
         down = np.array([-ax[1], ax[0]])
-        shift = self.width * (GAZE_TRAVEL[0] * gaze[0] * ax + GAZE_TRAVEL[1] * gaze[1] * down)
+        travel = GAZE_TRAVEL if self.visible else (0.0, 0.0)
+        shift = self.width * (travel[0] * gaze[0] * ax + travel[1] * gaze[1] * down)
         shift = shift + (eye_open[[0, 3]].mean(0) - self.eye[[0, 3]].mean(0))  # the eye moved with expression
         if np.abs(shift).max() < 1e-3:
             rgb = self.patch.copy()
         else:
-            move = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
-            size = self.opening.shape[::-1]
-            iris = cv2.warpAffine(
-                self.iris, move, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-            )
-            a = cv2.warpAffine(self.iris_alpha, move, size, flags=cv2.INTER_LINEAR)[..., None]
-            rgb = self.ball * (1 - a) + iris * a
+            map_x, map_y = self._look(shift)
+            rgb = cv2.remap(self.patch, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
         if blink > 0.02:
             return self._close_lids(rgb, opening, upper, lower, blink)
         return rgb, opening
+
+    def _skin(
+        self,
+        out: np.ndarray,
+        ys: np.ndarray,
+        xs: np.ndarray,
+        fold: np.ndarray,
+        margin: np.ndarray,
+        bottom: np.ndarray,
+        up: np.ndarray,
+        low: np.ndarray,
+    ) -> np.ndarray:
+        """Lid colour: a smooth blend from the skin at the fold to the cheek skin under the eye, shaded as a
+        convex lid, with only the fine texture of the stretched strip on top. Taking the strip's colours as
+        they are gave dark, hairy lids wherever the brows sit close or the lid is in shadow."""
+        cols = np.clip((xs - self.origin[0]).astype(int), 0, self.patch.shape[1] - 1)
+
+        def rows_at(y: np.ndarray, span: int) -> np.ndarray:
+            y0 = np.clip((y - self.origin[1]).astype(int), 0, self.patch.shape[0] - span)
+            return np.mean([self.patch[y0 + k, cols] for k in range(span)], axis=0)
+
+        span = max(2, round(0.05 * self.width))
+        wide = (max(3, round(0.3 * self.width)) | 1, 1)  # smooth along the lid: no column-wise streaks
+        above = cv2.blur(rows_at(fold[0] - span, span)[None], wide)[0]
+        under = cv2.blur(rows_at(bottom[0] + 0.12 * self.width, span)[None], wide)[0]
+        weights = np.array([0.299, 0.587, 0.114], np.float32)
+        # above the fold may be brow hair or shadow: the darker it is than the cheek, the more cheek
+        dark = np.clip((0.9 - (above @ weights) / np.maximum(under @ weights, 1.0)) / 0.2, 0, 1)[:, None]
+        above = (1 - dark) * above + dark * under
+        t = np.clip((ys - fold) / np.maximum(margin - fold, 1.0), 0, 1)[..., None]
+        base = (1 - t) * above[None] + t * 0.93 * under[None]
+        base *= 0.9 + 0.1 * np.sin(np.pi * np.sqrt(t))  # convex: lit in the middle, darker at the margin
+        detail = np.clip(out - cv2.GaussianBlur(out, (0, 0), 2.0), -4, 4)
+        lid = np.where(low[..., None], 0.95 * under[None] + detail, base + detail)
+        return np.where((up | low)[..., None], lid, out)
 
     def _close_lids(
         self, rgb: np.ndarray, opening: np.ndarray, upper: np.ndarray, lower: np.ndarray, blink: float
     ) -> tuple[np.ndarray, np.ndarray]:
         """The upper lid slides 80 % and the lower lid 20 % of the way (as the motion's landmarks do). Each
-        lid is the photo's own: the strip of skin between its fold and its margin (LID_HEIGHT above the
-        upper lid, LOWER_LID_HEIGHT below the lower one) stretched to the new margin, lashes and all, so the
-        closed lid is opaque, has the subject's skin, and meets the skin above at the fold without a seam.
+        lid covers the band between its fold (``lid_height`` above the upper lid; LOWER_LID_HEIGHT below the
+        lower one) and its new margin, opaque, in the subject's skin colours (``_skin``) with the texture of
+        the photo's strip stretched to the margin, meeting the skin above at the fold without a seam.
         Returns (rgb, alpha), alpha covering the opening and the stretched strips."""
         h, w = opening.shape
         gap = lower - upper
@@ -160,7 +183,7 @@ class Eye:
         margin = np.interp(xs, upper[order, 0], (upper + 0.8 * blink * gap)[order, 1])[None]
         rise = np.interp(xs, lower[order, 0], (lower - 0.2 * blink * gap)[order, 1])[None]
         ys = np.arange(h, dtype=np.float32)[:, None] + self.origin[1]
-        fold, floor = top - LID_HEIGHT * self.width, bottom + LOWER_LID_HEIGHT * self.width
+        fold, floor = top - self.lid_height, bottom + LOWER_LID_HEIGHT * self.width
         src = ys + 0 * xs[None]
         up = (ys >= fold) & (ys <= margin)
         # read from a little above the landmarks' lid line: landmarks sit at or inside the visible margin, and
@@ -177,6 +200,7 @@ class Eye:
             cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REFLECT101,
         )
+        out = self._skin(out, ys, xs, fold, margin, bottom, up, low)
         # the stretched strips fade in from the fold and the floor, where they equal the photo
         ramp = np.clip(
             np.minimum(
@@ -188,10 +212,10 @@ class Eye:
         corner = 0.08 * self.width  # the strips fade out toward the eye's corners, where the lids meet
         inside = np.clip(np.minimum(xs - upper[:, 0].min(), upper[:, 0].max() - xs) / corner, 0, 1)
         alpha = np.maximum(opening, ramp * inside[None])
-        pixels = self.patch.reshape(-1, 3)
-        lash = 0.5 * np.percentile(pixels, 2, axis=0) + 0.5 * np.percentile(pixels, 30, axis=0)
         line = np.round((upper + 0.8 * blink * gap - self.origin) * 16).astype(np.int32)
         drawn = out.copy()
-        cv2.polylines(drawn, [line], False, lash.tolist(), max(1, round(0.02 * self.width)), cv2.LINE_AA, 4)
+        cv2.polylines(
+            drawn, [line], False, self.lash.tolist(), max(1, round(0.02 * self.width)), cv2.LINE_AA, 4
+        )
         strength = 0.7 * min(1.0, blink / 0.6)  # the lashes gather into one dark line as the lid comes down
         return out * (1 - strength) + drawn * strength, alpha

@@ -19,6 +19,7 @@ from edge_vasa.pipeline.eyes import Eye
 from edge_vasa.pipeline.mouth import Mouth
 
 BLINKS = (INDEX["blink_right"], INDEX["blink_left"])  # dlib's 36-41 is the subject's right eye
+BROW_R, BROW_L = list(range(17, 22)), list(range(22, 27))
 
 
 def _affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -32,7 +33,8 @@ class FaceLayers:
 
     def __init__(self, image: np.ndarray, landmarks: np.ndarray):
         self.geometry = FaceGeometry.from_landmarks(landmarks, image.shape[0])
-        self.eyes = [Eye(image, np.asarray(landmarks, np.float64)[idx]) for idx in (EYE_R, EYE_L)]
+        lm = np.asarray(landmarks, np.float64)
+        self.eyes = [Eye(image, lm[eye], lm[brow]) for eye, brow in ((EYE_R, BROW_R), (EYE_L, BROW_L))]
         self.mouth = Mouth(image, np.asarray(landmarks, np.float64), self.geometry.iod_pixels)
 
     def compose(self, frame: np.ndarray, motion: np.ndarray) -> np.ndarray:

@@ -125,11 +125,11 @@ class Mouth:
         axis = (rest[64] - rest[60]) / max(float(np.linalg.norm(rest[64] - rest[60])), 1e-6)
         down = np.array([-axis[1], axis[0]])
         gap = float(np.linalg.norm(lower[len(lower) // 2] - upper[len(upper) // 2]))
-        tongue_c = lower[len(lower) // 2] - lo + down * 0.1 * gap
+        tongue_c = lower[len(lower) // 2] - lo + down * 0.05 * gap
         cv2.ellipse(
             layer,
             (tuple(np.round(tongue_c * 16).astype(int).tolist())),
-            (int(0.55 * half * 16), int(max(0.3 * gap, 1) * 16)),
+            (int(0.6 * half * 16), int(max(0.4 * gap, 1) * 16)),
             float(np.degrees(np.arctan2(axis[1], axis[0]))),
             180,
             360,

@@ -114,7 +114,7 @@ def test_upper_teeth_stay_with_the_skull_and_lower_teeth_ride_the_jaw(face, laye
     def lower_teeth_top(frame, marks):
         column = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[:, int(marks[66, 0])].astype(float)
         ys = np.arange(int(marks[62, 1] + 0.08 * iod), int(marks[66, 1]) + 1)
-        bright = ys[column[ys] > np.median(column[ys]) + 40]  # the teeth, against the dark cavity
+        bright = ys[column[ys] > (np.median(column[ys]) + column[ys].max()) / 2]  # teeth: the brightest
         return bright.min() if len(bright) else np.nan
 
     wide_lm = motion_to_landmarks(motion(jaw_open=1.0)[None], layered.geometry)[0]
