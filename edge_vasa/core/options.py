@@ -29,6 +29,12 @@ MODELS = ("teacher", "student")  # the reference models, or the distilled edge p
 # held-out speech and faces (scripts/live_lipsync.py): 0.618 live vs 0.565 with the trained chunk of 10
 # and 8 frames of look-ahead; frame-to-frame head jerk rose from 0.0064 to 0.0078 (motion, earlier run).
 LIVE_HOP, LIVE_LOOKAHEAD = 2, 0
+# Live audio is read in blocks of 160 samples at 16 kHz (10 ms). A step needs the audio up to 7.5 ms past
+# its last frame (the log-mel window's tail), and a 40 ms block holding those 7.5 ms arrives 40 ms after its
+# start: 10 ms blocks cut that wait by 30 ms (p95 capture-to-frame, docs/speed/before-after.md). The step
+# also hears less audio past the minimum (at most one block); lip sync, scored with the same blocks
+# (scripts/live_lipsync.py, 2 held-out faces): 0.632 with 10 ms blocks, 0.613 with 40 ms; head jerk +1.6 %.
+LIVE_BLOCK = 160
 # the motion space's head-scale range, as Python floats: float32 would show 1.2999999523 in help and page
 HEAD_SCALE = tuple(round(float(v), 2) for v in RANGES[INDEX["scale"]])
 

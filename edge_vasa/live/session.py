@@ -72,21 +72,28 @@ class SessionLog:
 
 
 class VoiceActivity:
-    """Energy gate with an adaptive noise floor: speech when a block is 10 dB above the floor (and above
-    -55 dBFS); a 0.3 s hangover keeps word endings. Non-speech is passed on as silence, so background noise
-    does not make the lips chatter while idle motion continues."""
+    """Energy gate with an adaptive noise floor: speech when the last 40 ms are 10 dB above the floor (and
+    above -55 dBFS); a 0.3 s hangover keeps word endings. Non-speech is passed on as silence, so background
+    noise does not make the lips chatter while idle motion continues. Blocks of any size: the level is
+    taken over the last WINDOW samples and the hangover and the floor's rise go by samples, so 10 ms blocks
+    are judged as 40 ms blocks were (the same decisions on 40 ms blocks)."""
 
-    def __init__(self, hangover_blocks: int = 8):
-        self.floor, self.hangover, self.left = -60.0, hangover_blocks, 0
+    WINDOW = 640  # samples the level is measured over (40 ms)
+
+    def __init__(self, hangover: int = 8 * 640, rise_db_per_s: float = 1.0):
+        self.floor, self.hangover, self.left = -60.0, hangover, 0
+        self.rise = rise_db_per_s / SAMPLE_RATE  # dB per sample
+        self.recent = np.zeros(0, np.float64)
 
     def __call__(self, block: np.ndarray) -> bool:
-        level = 10 * np.log10(np.mean(block.astype(np.float64) ** 2) + 1e-12)
-        # the floor follows quiet stretches at once and rises only slowly (1 dB/s at 40 ms blocks)
-        self.floor = min(level, self.floor + 0.04)
+        self.recent = np.concatenate([self.recent, block.astype(np.float64)])[-self.WINDOW :]
+        level = 10 * np.log10(np.mean(self.recent**2) + 1e-12)
+        # the floor follows quiet stretches at once and rises only slowly
+        self.floor = min(level, self.floor + self.rise * len(block))
         if level > max(self.floor + 10, -55):
             self.left = self.hangover
-        elif self.left:
-            self.left -= 1
+        else:
+            self.left = max(0, self.left - len(block))
         return self.left > 0
 
 
@@ -115,13 +122,22 @@ class DisplayResampler:
     def __init__(self, fps: int):
         self.fps, self.motion, self.first, self.next = fps, [], 0, 0
 
+    def _ready(self, index: int, last: int, final: bool) -> bool:
+        """Whether display frame INDEX can be made from motion frames up to LAST: both neighbours known, or
+        only the one it falls on. A display frame on a motion frame (every frame at 25 FPS) does not wait
+        for the next one, whose weight is 0: with 2 frames committed per step that wait was a whole step
+        (80 ms) for every second frame, the tail of the latency at 25 FPS (docs/speed/before-after.md)."""
+        i0, rest = divmod(index * MOTION_FPS, self.fps)
+        return i0 + 1 <= last or (i0 <= last and (rest == 0 or final))
+
     def push(self, frames: np.ndarray, final: bool = False) -> list[tuple[int, np.ndarray]]:
         """Add 25 Hz frames; returns (display index, motion) for every display frame whose two neighbours
-        are known (at the FINAL push, also those past the last frame, which is held)."""
+        are known, or that falls on a known frame (at the FINAL push, also those past the last frame, which
+        is held)."""
         self.motion.extend(frames)
         last = self.first + len(self.motion) - 1
         ready = self.next
-        while (i0 := int(np.floor(ready * MOTION_FPS / self.fps))) + 1 <= last or (final and i0 <= last):
+        while self._ready(ready, last, final):
             ready += 1
         indices = np.arange(self.next, ready)
         rows = interpolate_motion(np.asarray(self.motion), indices * MOTION_FPS / self.fps - self.first)
@@ -141,9 +157,24 @@ class LiveStats:
     max_queue: dict = field(default_factory=dict)
     dropped_full: dict = field(default_factory=dict)  # drops because a queue was full, by queue
     busy_s: dict = field(default_factory=dict)  # seconds each stage spent working (not waiting)
+    parts: deque = field(default_factory=lambda: deque(maxlen=100_000))  # each frame's latency, by PARTS
 
     def busy(self, stage: str, seconds: float) -> None:
         self.busy_s[stage] = self.busy_s.get(stage, 0.0) + seconds
+
+    def breakdown(self) -> dict:
+        """What the latency of a median and of a p95 frame is made of: each part's mean over the frames
+        whose latency lies within 2 percentiles of it (ms; the parts add up to that latency)."""
+        if not self.parts:
+            return {}
+        parts = np.array(self.parts) * 1e3
+        total = parts.sum(1)
+        out = {}
+        for q in (50, 95):
+            lo, hi = np.percentile(total, [max(0, q - 2), min(100, q + 2)])
+            near = parts[(total >= lo) & (total <= hi)]
+            out[f"p{q}"] = {name: round(float(v), 1) for name, v in zip(PARTS, near.mean(0))}
+        return out
 
     def summary(self) -> dict:
         lat = np.array(self.latencies) * 1e3 if self.latencies else np.zeros(1)
@@ -158,10 +189,19 @@ class LiveStats:
             "silence_fed_s": round(self.silence_fed_s, 2),
             "stage_ms_per_frame": {k: round(v * 1e3 / max(1, self.shown), 2) for k, v in self.busy_s.items()},
             "max_queue": dict(self.max_queue),
+            "latency_breakdown_ms": self.breakdown(),
         }
 
 
 END = object()
+# A frame's capture-to-frame latency, part by part (LiveStats.parts), from the stamps it collects on its way:
+#   audio:        its audio captured -> the block that completes its motion dequeued by the motion thread
+#                 (the block's own length, the step's look-ahead, the audio queue)
+#   motion:       voice gate, log-mel, motion step and display resampling of that block
+#   motion queue: waiting for the render thread
+#   render:       decoder inputs, decoder, uint8 conversion
+#   frame queue:  waiting for the display thread
+PARTS = ("audio", "motion", "motion queue", "render", "frame queue")
 
 
 class LiveSession:
@@ -198,7 +238,7 @@ class LiveSession:
         self.paste = None if photo is None else PasteBack(photo, face.transform, size, LIVE_MAX_SIDE)
         self.frame_size = self.paste.size if self.paste else (size, size)
         self.vad = VoiceActivity() if vad else None
-        self.audio_q: queue.Queue = queue.Queue(maxsize=200)  # 8 s of 40 ms blocks: capture never waits
+        self.audio_q: queue.Queue = queue.Queue(maxsize=800)  # 8 s of 10 ms blocks: capture never waits
         self.motion_q: queue.Queue = queue.Queue(maxsize=500)  # 20 s: dropping is the latency rule's job
         self.frame_q: queue.Queue = queue.Queue(maxsize=4)
         self.stats, self.timeline, self.log = LiveStats(), Timeline(), log or SessionLog()
@@ -366,6 +406,7 @@ class LiveSession:
                 item = self.audio_q.get(timeout=0.05)
             except queue.Empty:
                 item = None
+            heard = time.monotonic()
             frames: list[np.ndarray] = []
             final = item is END
             if final:
@@ -384,10 +425,11 @@ class LiveSession:
                     until = now - GAP_S / 2
                     self._silence(heard_until, until, frames)
                     heard_until = until
+            emitted = time.monotonic()
             for index, motion in display.push(np.asarray(frames).reshape(-1, MOTION_DIM), final):
                 stream_time = index / self.fps
                 captured = self.timeline.capture_time(stream_time * SAMPLE_RATE)
-                self._put(self.motion_q, (index, motion, stream_time, captured), "motion")
+                self._put(self.motion_q, (index, motion, stream_time, captured, [heard, emitted]), "motion")
             if final:
                 self._put(self.motion_q, END, "motion")
                 return
@@ -422,15 +464,16 @@ class LiveSession:
                     break
                 self.stats.dropped += 1
                 item = newer
-            index, motion, stream_time, captured = item
+            index, motion, stream_time, captured, stamps = item
             started = time.monotonic()
             frame = self.renderer.render(motion[None])[0]
             took = time.monotonic() - started
+            stamps += [started, started + took]
             self.render_s = 0.9 * self.render_s + 0.1 * took
             self.stats.busy("render", took)
             if generation != self.render_generation:
                 return  # replaced by the watchdog while this call hung
-            self._put(self.frame_q, (frame, index, stream_time, captured), "frames")
+            self._put(self.frame_q, (frame, index, stream_time, captured, stamps), "frames")
 
     def _display(self) -> None:
         try:
@@ -444,8 +487,9 @@ class LiveSession:
                     continue
                 if item is END:
                     break
-                frame, index, stream_time, captured = item
+                frame, index, stream_time, captured, stamps = item
                 now = time.monotonic()
+                self.stats.parts.append(np.diff([captured, *stamps, now]))
                 frame = self.mark(self.paste(frame) if self.paste else frame)
                 info = FrameInfo(index, stream_time, captured, now - captured)
                 for sink in self.sinks:

@@ -19,8 +19,9 @@ import numpy as np
 
 from edge_vasa.core.audio import SAMPLE_RATE, load_audio
 from edge_vasa.core.errors import EdgeVasaError
+from edge_vasa.core.options import LIVE_BLOCK
 
-BLOCK = SAMPLE_RATE // 25  # 40 ms: one motion frame of audio per read
+BLOCK = LIVE_BLOCK  # samples per read: 10 ms (core.options: why)
 
 
 class SourceLost(Exception):

@@ -133,7 +133,7 @@ class SpeakerSink(Sink):
         pyaudio_module()  # a missing PyAudio is one clear error now, not at the first sample
         self.device, self.offset, self.name = device, offset_ms / 1000, name
         self.log, self.env = log or (lambda line: None), env or {}
-        self.blocks: queue.Queue = queue.Queue(maxsize=400)  # 16 s of 40 ms blocks
+        self.blocks: queue.Queue = queue.Queue(maxsize=1600)  # 16 s of 10 ms blocks
         self.latencies: deque[float] = deque(maxlen=MEASURE_FRAMES)
         self.delay = START_DELAY_S + self.offset  # capture -> leaving the device
         self.measured = False

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from edge_vasa.core.audio import MEL_FRAMES_PER_VIDEO_FRAME, N_MELS, SAMPLE_RATE, SILENT_MEL, LogMelStream
 from edge_vasa.core.errors import EdgeVasaError
 from edge_vasa.core.motion import EMOTIONS, MOTION_DIM, MOTION_FPS, NEUTRAL, clip
-from edge_vasa.core.options import LIVE_HOP, LIVE_LOOKAHEAD, GenerateOptions
+from edge_vasa.core.options import LIVE_BLOCK, LIVE_HOP, LIVE_LOOKAHEAD, GenerateOptions
 from edge_vasa.pipeline.postprocess import blink_keeper, scale_head_motion
 
 SAMPLES_PER_FRAME = SAMPLE_RATE // MOTION_FPS  # 640
@@ -182,11 +182,11 @@ class StreamingGenerator:
         keep_blinks: bool = True,
     ) -> np.ndarray:
         """The motion a live session makes from AUDIO (HOP frames per step, LOOKAHEAD frames of
-        look-ahead): pushed one 40 ms block at a time, as a microphone delivers it, then flushed. Larger
+        look-ahead): pushed one LIVE_BLOCK at a time, as live reads its source, then flushed. Larger
         blocks would not do: a step takes whatever audio is buffered, so it would hear speech a live
         stream has not received yet."""
         stream = self.stream(opts, hop, lookahead, keep_blinks)
-        return _whole_clip(stream, audio, SAMPLES_PER_FRAME)
+        return _whole_clip(stream, audio, LIVE_BLOCK)
 
 
 def _whole_clip(stream: MotionStream, audio: np.ndarray, block: int, progress: bool = False) -> np.ndarray:

@@ -26,7 +26,7 @@ from edge_vasa.core.errors import EdgeVasaError
 from edge_vasa.core.shipped import BUNDLED_SPEECH
 from edge_vasa.live.session import DisplayResampler, LiveSession, Timeline, VoiceActivity
 from edge_vasa.live.sinks import FrameCollector, FrameInfo, MjpegSink, RecordingSink, WindowSink
-from edge_vasa.live.sources import FileSource, MicrophoneSource, StdinSource, StreamResampler
+from edge_vasa.live.sources import BLOCK, FileSource, MicrophoneSource, StdinSource, StreamResampler
 
 torch = pytest.importorskip("torch")
 
@@ -94,6 +94,75 @@ def test_display_resampler_rates_and_interpolation():
             assert np.allclose(m, min(j * 25 / fps, 49), atol=1e-4)
 
 
+def test_display_frames_on_a_motion_frame_do_not_wait_for_the_next():
+    """At 25 FPS every display frame falls on a motion frame: it is out as soon as that frame is, where it
+    used to wait for the next one (a whole motion step of latency); between frames both are needed."""
+    motion = np.arange(4, dtype=np.float32)[:, None]
+    r25 = DisplayResampler(25)
+    assert [(j, m[0]) for j, m in r25.push(motion[:2])] == [(0, 0.0), (1, 1.0)]
+    r40 = DisplayResampler(40)  # display frames 0 (on frame 0), 1 (0.625) and 2 (1.25)
+    assert [j for j, _ in r40.push(motion[:2])] == [0, 1]
+    assert [j for j, _ in r40.push(motion[2:3])] == [2, 3]  # 3 falls on frame 1.875: needs frame 2
+
+
+def test_voice_activity_hangover_is_in_time_whatever_the_block(speech):
+    """The gate's 0.3 s hangover and its 40 ms level window hold for 10 ms blocks as for 40 ms ones."""
+    voiced = speech[2 * SAMPLE_RATE : 2 * SAMPLE_RATE + 6400]
+    signal = np.concatenate([np.zeros(6400, np.float32), voiced, np.zeros(16000, np.float32)])
+    open_s = {}
+    for block in (160, 640):
+        vad = VoiceActivity()
+        gate = [vad(signal[i : i + block]) for i in range(0, len(signal), block)]
+        last = max(i for i, on in enumerate(gate) if on)
+        open_s[block] = (last + 1) * block / SAMPLE_RATE
+    assert abs(open_s[160] - open_s[640]) <= 0.07, open_s  # a 40 ms window ends up to 30 ms later
+    assert 0.28 <= open_s[640] - (6400 + 6400) / SAMPLE_RATE <= 0.36, open_s
+
+
+def test_recording_sink_writes_on_its_own_thread(tmp_path):
+    """Frames and audio are queued and written in order by the sink's thread; close finishes the file."""
+    from edge_vasa.core.video import probe_video
+
+    sink = RecordingSink(tmp_path / "r.mp4")
+    sink.audio(np.zeros(800, np.float32), 0.0)  # before open: kept, then written first
+    sink.open((64, 96), 25)
+    main = threading.current_thread()
+    writers = []
+    add_frame = sink.writer.add_frame
+    sink.writer.add_frame = lambda *a: (writers.append(threading.current_thread()), add_frame(*a))
+    for i in range(10):
+        sink.frame(np.full((64, 96, 3), 20 * i, np.uint8), FrameInfo(i, i / 25, 0.0, 0.1))
+        sink.audio(np.zeros(640, np.float32), 0.0)
+    sink.close()
+    info = probe_video(tmp_path / "r.mp4")
+    assert info["n_frames"] == 10 and (info["height"], info["width"]) == (64, 96), info
+    assert writers and all(t is not main for t in writers)
+
+
+def test_recording_sink_reports_a_failed_write(tmp_path):
+    sink = RecordingSink(tmp_path / "r.mp4")
+    sink.open((64, 96), 25)
+    sink.frame(np.zeros((64, 96, 3), np.uint8), FrameInfo(0, 0.0, 0.0, 0.1))
+    sink.frame(np.zeros((32, 32, 3), np.uint8), FrameInfo(1, 0.04, 0.0, 0.1))  # another size: refused
+    with pytest.raises(ValueError, match="size changed"):
+        sink.close()
+    assert not (tmp_path / "r.mp4").exists()
+
+
+def test_latency_breakdown_adds_up():
+    from edge_vasa.live.session import PARTS, LiveStats
+
+    stats = LiveStats()
+    for k in range(100):
+        stats.parts.append(np.array([0.1 + k * 1e-3, 0.004, 0.001, 0.02, 0.002]))
+    stats.latencies.extend(float(p.sum()) for p in stats.parts)
+    summary = stats.summary()
+    for q in ("p50", "p95"):
+        parts = summary["latency_breakdown_ms"][q]
+        assert list(parts) == list(PARTS)
+        assert abs(sum(parts.values()) - summary["latency_ms"][q]) < 2.5, (q, parts, summary["latency_ms"])
+
+
 def test_timeline_maps_samples_to_capture_time():
     tl = Timeline()
     tl.add(640, 100.0)
@@ -114,7 +183,7 @@ def test_file_source_paces_in_real_time(tmp_path, speech):
         blocks.append(got)
     assert time.monotonic() - start == pytest.approx(0.5, abs=0.1)
     assert np.allclose(np.concatenate([b for b, _ in blocks]), speech[: SAMPLE_RATE // 2], atol=1e-4)
-    assert np.allclose(np.diff([t for _, t in blocks]), 0.04, atol=1e-6)  # capture clock of the file
+    assert np.allclose(np.diff([t for _, t in blocks]), BLOCK / SAMPLE_RATE, atol=1e-6)  # the file's clock
 
 
 def test_stdin_source_reads_s16le_at_any_rate(speech):

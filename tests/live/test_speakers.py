@@ -26,7 +26,7 @@ from edge_vasa.core.audio import SAMPLE_RATE
 from edge_vasa.core.errors import EdgeVasaError
 from edge_vasa.core.shipped import BUNDLED_SPEECH
 from edge_vasa.live.sinks import FrameCollector, FrameInfo
-from edge_vasa.live.sources import FileSource
+from edge_vasa.live.sources import BLOCK, FileSource
 from edge_vasa.live.speakers import SpeakerSink, find_output
 
 pytest.importorskip("pyaudio")
@@ -372,7 +372,7 @@ def test_virtual_mic_on_a_pulseaudio_sink(pulse_server, monkeypatch, grace_hoppe
     recorded = np.concatenate([b for b, _ in blocks])
     starts = np.array([t for _, t in blocks])
     stated = [float(line.split("delayed ")[1].split()[0]) / 1e3 for line in lines if "delayed" in line]
-    corr, delays = matched_delays(recorded, lambda j: starts[j // 640] + (j % 640) / SAMPLE_RATE, source)
+    corr, delays = matched_delays(recorded, lambda j: starts[j // BLOCK] + (j % BLOCK) / SAMPLE_RATE, source)
     result = {"correlation": round(corr, 4), "delays_ms": (delays * 1e3).round(1).tolist(), "stated": stated}
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "virtual_mic_pulse.json").write_text(json.dumps(result, indent=1))
