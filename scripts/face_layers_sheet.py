@@ -1,6 +1,6 @@
 """Contact sheet of the hard photos: the teacher decoder's frames as they were (no face layers) above the same
 frames with the eye and mouth layers, for a closed, half-open and wide-open mouth, a full blink and both gaze
-extremes. One PNG per photo and an overview, in docs/face-layers/ by default.
+extremes. One JPEG per photo and an overview, in docs/face-layers/ by default.
 
     .venv/bin/python scripts/face_layers_sheet.py [--out docs/face-layers] [--model teacher]
 """
@@ -106,7 +106,8 @@ def main() -> None:
             except EdgeVasaError as e:
                 print(f"{b.photo.name}: refused: {e}")
                 continue
-            cv2.imwrite(str(args.out / f"{b.photo.name}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+            jpeg = [cv2.IMWRITE_JPEG_QUALITY, 90]
+            cv2.imwrite(str(args.out / f"{b.photo.name}.jpg"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), jpeg)
             sheets.append(img)
     width = max(s.shape[1] for s in sheets)
     overview = np.concatenate([np.pad(s, ((0, 6), (0, width - s.shape[1]), (0, 0))) for s in sheets], 0)
