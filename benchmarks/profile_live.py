@@ -6,14 +6,17 @@
 
 Each stage's callable is wrapped by a timer (perf_counter, about 0.1 us per call) and its total wall time is
 divided by the frames shown; "render, rest" and "display, rest" are what the session's own stage timers
-(LiveStats.busy) saw beyond the wrapped parts. The session's latency breakdown (LiveStats.breakdown) comes
-with it. Not a pytest file: benchmarks/test_bench_live.py holds the figures.
+(LiveStats.busy) saw beyond the wrapped parts. "sink frame" is what the display thread spends in the sinks;
+"encode" is the H.264 encoding wherever it runs (the display thread before, the recording's own after).
+The session's latency breakdown (LiveStats.breakdown) comes with it. Not a pytest file:
+benchmarks/test_bench_live.py holds the figures (test_live_stage_profile runs this).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -22,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge_vasa.apps.cli.common import bundled_photo
-from edge_vasa.core import audio
+from edge_vasa.core import audio, video
 from edge_vasa.core.face import load_image
 from edge_vasa.core.face_cache import face_store, prepare_face_cached
 from edge_vasa.core.shipped import BUNDLED_SPEECH
@@ -80,7 +83,7 @@ def instrument(session: LiveSession) -> None:
     if session.vad is not None:
         session.vad = timed("voice activity", session.vad)
     for sink in session.sinks:
-        sink.frame = timed("sink frame (encode)", sink.frame)
+        sink.frame = timed("sink frame", sink.frame)
         sink.audio = timed("sink audio", sink.audio)
 
 
@@ -88,13 +91,14 @@ def profile(seconds: float, fps: int, photo: bool, record: Path) -> dict:
     """A SECONDS live session at FPS (PHOTO: pasted back into the whole photo) recorded to RECORD, timed."""
     TOTALS.clear()
     CALLS.clear()
-    to_rgb8, push = edge_renderer.to_rgb8, audio.LogMelStream.push
+    to_rgb8, push, add_frame = edge_renderer.to_rgb8, audio.LogMelStream.push, video.Mp4Writer.add_frame
     edge_renderer.to_rgb8 = timed("to_rgb8", to_rgb8)
     audio.LogMelStream.push = timed("features (log-mel)", push)
+    video.Mp4Writer.add_frame = timed("encode (H.264, any thread)", add_frame)
     try:
         return _profile(seconds, fps, photo, record)
     finally:
-        edge_renderer.to_rgb8, audio.LogMelStream.push = to_rgb8, push
+        edge_renderer.to_rgb8, audio.LogMelStream.push, video.Mp4Writer.add_frame = to_rgb8, push, add_frame
 
 
 def _profile(seconds: float, fps: int, photo: bool, record: Path) -> dict:
@@ -111,7 +115,10 @@ def _profile(seconds: float, fps: int, photo: bool, record: Path) -> dict:
         photo=load_image(image) if photo else None,
     )
     instrument(session)
+    cpu_before, wall_before = os.times(), time.monotonic()
     summary = session.run(seconds)
+    cpu_after, wall = os.times(), time.monotonic() - wall_before
+    cpu_s = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
     frames = max(1, summary["frames_shown"])
     per_frame = {stage: 1e3 * total / frames for stage, total in TOTALS.items()}
     busy = summary["stage_ms_per_frame"]
@@ -120,7 +127,7 @@ def _profile(seconds: float, fps: int, photo: bool, record: Path) -> dict:
         per_frame.get(s, 0.0) for s in ("decoder inputs", "decoder run", "to_rgb8")
     )
     per_frame["display, rest"] = busy["display"] - sum(
-        per_frame.get(s, 0.0) for s in ("watermark", "paste back", "sink frame (encode)")
+        per_frame.get(s, 0.0) for s in ("watermark", "paste back", "sink frame")
     )
     return {
         "command": " ".join(sys.argv),
@@ -128,6 +135,9 @@ def _profile(seconds: float, fps: int, photo: bool, record: Path) -> dict:
         "fps_asked": fps,
         "frame_size": list(session.frame_size),
         "summary": {k: summary[k] for k in ("fps", "frames_shown", "frames_dropped", "latency_ms")},
+        # the process's CPU time over the session, as a share of all the cores it may use
+        "cpu_percent_of_cores": round(100 * cpu_s / wall / (len(os.sched_getaffinity(0))), 1),
+        "cpu_ms_per_frame": round(1e3 * cpu_s / frames, 2),
         "stage_ms_per_frame": {k: round(v, 3) for k, v in per_frame.items()},
         "session_busy_ms_per_frame": busy,
         "calls": dict(CALLS),
