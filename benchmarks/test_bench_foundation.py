@@ -11,6 +11,7 @@ from edge_vasa.core import motion as M
 from edge_vasa.core.audio import LogMelStream, log_mel
 from edge_vasa.core.video import write_mp4
 from edge_vasa.pipeline.analytic import Renderer
+from edge_vasa.pipeline.face_layers import FaceLayers
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +57,10 @@ def test_decode_100_frames(benchmark, renderer, talking_motion, tmp_path):
 
     path = write_mp4(tmp_path / "d.mp4", iter(renderer.render(talking_motion)), 25)
     benchmark(read_video, path)
+
+
+def test_face_layers_per_frame(benchmark, face, talking_motion):
+    """The eye and mouth layers on one 512 frame: live pays this on top of the decoder at up to 40 FPS."""
+    layers = FaceLayers(face.image, face.landmarks)
+    frames = iter(np.tile(talking_motion, (100, 1)))
+    benchmark(lambda: layers.compose(face.image.copy(), next(frames)))

@@ -25,7 +25,7 @@ BROW_R, BROW_L = list(range(17, 22)), list(range(22, 27))
 def _affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """(2, 3) least-squares affine taking the (N, 2) points SRC to DST."""
     a = np.concatenate([src, np.ones((len(src), 1))], 1)
-    return np.linalg.lstsq(a, dst, rcond=None)[0].T
+    return np.linalg.solve(a.T @ a, a.T @ dst).T
 
 
 class FaceLayers:
@@ -73,8 +73,8 @@ class FaceLayers:
         m = to_frame.copy()
         m[:, 2] = to_frame[:, :2] @ origin + to_frame[:, 2] - lo
         size = (int(hi[0] - lo[0]), int(hi[1] - lo[1]))
-        rgb = cv2.warpAffine(rgb, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        a = cv2.warpAffine(alpha, m, size, flags=cv2.INTER_LINEAR)[..., None]
+        rgba = cv2.warpAffine(np.dstack([rgb, alpha]).astype(np.float32), m, size, flags=cv2.INTER_LINEAR)
+        rgb, a = rgba[..., :3], rgba[..., 3:]
         region = frame[lo[1] : hi[1], lo[0] : hi[0]].astype(np.float32)
         frame[lo[1] : hi[1], lo[0] : hi[0]] = np.clip(region * (1 - a) + rgb * a + 0.5, 0, 255).astype(
             np.uint8

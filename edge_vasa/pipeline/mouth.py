@@ -36,9 +36,9 @@ GAP = 0.1  # of a tooth's width, dark between neighbours
 SMILE_LINE = 0.05  # of the IOD: how much the biting edges rise from the middle to the corners
 
 
-def _arch(teeth: tuple[tuple[float, float], ...]) -> list[tuple[float, float, float, float]]:
-    """Teeth of one half arch -> (x0, x1, height, light) per tooth, x in -1..1 of the arch's apparent half
-    width, both halves: a tooth's apparent width shrinks with the cosine of the arch's turn."""
+def _arch(teeth: tuple[tuple[float, float], ...]) -> np.ndarray:
+    """Teeth of one half arch -> (N, 4) rows of (x0, x1, height, light) for both halves, left to right, x in
+    -1..1 of the arch's apparent half width: a tooth's apparent width shrinks with the cosine of the turn."""
     shares = np.array([t[0] for t in teeth])
     edges = np.concatenate([[0], np.cumsum(shares)]) / shares.sum() * ARCH_TURN
     out = []
@@ -46,7 +46,7 @@ def _arch(teeth: tuple[tuple[float, float], ...]) -> list[tuple[float, float, fl
         x0, x1 = np.sin(edges[i]) / np.sin(ARCH_TURN), np.sin(edges[i + 1]) / np.sin(ARCH_TURN)
         light = 0.5 + 0.5 * np.cos((edges[i] + edges[i + 1]) / 2)
         out += [(x0, x1, height, light), (-x1, -x0, height, light)]
-    return out
+    return np.array(sorted(out))
 
 
 UPPER_ARCH, LOWER_ARCH = _arch(UPPER_TEETH), _arch(LOWER_TEETH)
@@ -152,7 +152,7 @@ class Mouth:
     def _teeth(
         self,
         layer: np.ndarray,
-        arch: list,
+        arch: np.ndarray,
         grid: tuple[np.ndarray, np.ndarray],
         edge: np.ndarray,
         axis: np.ndarray,
@@ -167,21 +167,20 @@ class Mouth:
         xs, ys = grid
         u = ((xs - edge[0]) * axis[0] + (ys - edge[1]) * axis[1]) / max(half, 1.0)
         v = (xs - edge[0]) * down[0] + (ys - edge[1]) * down[1]
-        tip = -SMILE_LINE * self.iod * u**2  # + down is + v
-        depth = root * (v - tip)  # pixels from the biting edge toward the root
-        x0 = np.array([t[0] for t in arch])
-        order = np.argsort(x0)
-        bounds = np.array([arch[i][:2] for i in order])
-        k = np.clip(np.searchsorted(bounds[:, 0], u) - 1, 0, len(bounds) - 1)
-        a, b = bounds[k, 0], bounds[k, 1]
+        depth = root * (
+            v + SMILE_LINE * self.iod * u**2
+        )  # pixels from the (smile-curved) biting edge to the root
+        near = (depth >= 0) & (depth <= arch[:, 2].max() * self.iod) & (np.abs(u) <= 1)
+        u, depth = u[near], depth[near]
+        k = np.clip(np.searchsorted(arch[:, 0], u) - 1, 0, len(arch) - 1)
+        a, b = arch[k, 0], arch[k, 1]
         s = (u - a) / np.maximum(b - a, 1e-6)
-        height = np.array([arch[i][2] for i in order])[k] * self.iod
-        shade = np.array([arch[i][3] for i in order])[k]
+        height = arch[k, 2] * self.iod
         corner = np.abs(2 * s - 1) ** 4 * 0.35 * (b - a) * half  # rounded tip corners
-        inside = (
-            (s >= GAP / 2) & (s <= 1 - GAP / 2) & (depth >= corner) & (depth <= height) & (u >= a) & (u <= b)
-        )
+        inside = (s >= GAP / 2) & (s <= 1 - GAP / 2) & (depth >= corner) & (depth <= height) & (u <= b)
         inside &= (b - a) * half >= 0.8  # teeth narrower than a pixel are hidden by the arch's turn
-        tone = light * (0.45 + 0.55 * shade) * (0.8 + 0.2 * np.sin(np.pi * s)) * (1 - 0.3 * depth / height)
-        teeth = self.colours["teeth"] * tone[..., None]
-        layer[inside] = teeth[inside]
+        tone = (
+            light * (0.45 + 0.55 * arch[k, 3]) * (0.8 + 0.2 * np.sin(np.pi * s)) * (1 - 0.3 * depth / height)
+        )
+        rows, cols = np.nonzero(near)
+        layer[rows[inside], cols[inside]] = self.colours["teeth"] * tone[inside, None]

@@ -3,6 +3,8 @@ draw with."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 
@@ -16,20 +18,32 @@ def smooth_curve(points: np.ndarray, samples: int = SAMPLES) -> np.ndarray:
     axis = (b - a) / max(float(np.linalg.norm(b - a)), 1e-6)
     normal = np.array([-axis[1], axis[0]])
     u, v = (points - a) @ axis, (points - a) @ normal
-    degree = min(3, len(points) - 1) if np.all(np.diff(u) > 1e-3) else 1
-    coef = np.polyfit(u, v, degree) if degree > 1 else np.polyfit(u[[0, -1]], v[[0, -1]], 1)
     us = np.linspace(u[0], u[-1], samples)
-    return a + us[:, None] * axis + np.polyval(coef, us)[:, None] * normal
+    if np.all(np.diff(u) > 1e-3):
+        scale = max(float(u[-1]), 1e-6)  # a well-conditioned solve on 0..1
+        powers = np.arange(min(4, len(points)))
+        coef = np.linalg.lstsq((u[:, None] / scale) ** powers, v, rcond=None)[0]
+        vs = ((us[:, None] / scale) ** powers) @ coef
+    else:  # landmarks out of order (a squeezed eye): the chord
+        vs = np.interp(us, u[[0, -1]], v[[0, -1]])
+    return a + us[:, None] * axis + vs[:, None] * normal
 
 
 def corner_cut(points: np.ndarray, iterations: int = 3) -> np.ndarray:
     """A polyline with its corners rounded off (Chaikin), ends kept: smooth, and never outside the polygon
     it rounds, so a layer clipped to it paints nothing beyond the landmarks' line."""
+    return _chaikin(len(points), iterations) @ points
+
+
+@lru_cache(maxsize=16)
+def _chaikin(n: int, iterations: int) -> np.ndarray:
+    """Corner cutting as one linear map of N points: it is the same for every frame."""
+    m = np.eye(n)
     for _ in range(iterations):
-        a, b = points[:-1], points[1:]
-        cut = np.stack([0.75 * a + 0.25 * b, 0.25 * a + 0.75 * b], 1).reshape(-1, 2)
-        points = np.concatenate([points[:1], cut, points[-1:]])
-    return points
+        a, b = m[:-1], m[1:]
+        cut = np.stack([0.75 * a + 0.25 * b, 0.25 * a + 0.75 * b], 1).reshape(-1, m.shape[1])
+        m = np.concatenate([m[:1], cut, m[-1:]])
+    return m
 
 
 def poly_mask(shape: tuple[int, int], polygon: np.ndarray, offset: np.ndarray) -> np.ndarray:
