@@ -57,7 +57,8 @@ def track_eyes(path: str | os.PathLike, timeout_s: float = 1800) -> EyeTrack:
     env = dict(os.environ, GLOG_minloglevel="2", TF_CPP_MIN_LOG_LEVEL="3")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "track.npz"
-        cmd = [str(python), "-W", "ignore", str(TRACKER_SCRIPT), str(path), str(out)]
+        # -I: the project's PYTHONPATH or user site (numpy 2, protobuf 7) must not shadow the tracker venv's
+        cmd = [str(python), "-I", "-W", "ignore", str(TRACKER_SCRIPT), str(path), str(out)]
         run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout_s)
         if run.returncode != 0:
             tail = run.stderr.strip().splitlines()[-1:] or ["no message"]

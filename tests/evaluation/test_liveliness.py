@@ -122,23 +122,28 @@ def painted(rgb: np.ndarray, lm: np.ndarray, iris_side: float | None) -> np.ndar
     return out
 
 
-def tracked(rgb: np.ndarray, path) -> EyeTrack:
-    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+@pytest.fixture(scope="module")
+def painted_track(astronaut, tmp_path_factory) -> EyeTrack:
+    """One tracker run (a subprocess costs seconds) over a clip of the photo: open, shut, right, left."""
+    rgb, lm = astronaut
+    frames = [rgb, painted(rgb, lm, None), painted(rgb, lm, 1.0), painted(rgb, lm, -1.0)]
+    path = tmp_path_factory.mktemp("painted") / "painted.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, rgb.shape[1::-1])
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
     return track_eyes(path)
 
 
 @needs_tracker
-def test_tracker_sees_open_and_painted_shut_eyes(astronaut, tmp_path):
-    rgb, lm = astronaut
-    open_ear = tracked(rgb, tmp_path / "open.png").ear[0]
+def test_tracker_sees_open_and_painted_shut_eyes(painted_track):
+    open_ear, shut_ear = painted_track.ear[0], painted_track.ear[1]
     assert ((open_ear > 0.2) & (open_ear < 0.45)).all(), open_ear
-    shut_ear = tracked(painted(rgb, lm, None), tmp_path / "shut.png").ear[0]
     assert shut_ear.mean() < 0.5 * open_ear.mean(), (shut_ear, open_ear)
 
 
 @needs_tracker
-def test_tracker_follows_a_painted_iris(astronaut, tmp_path):
-    rgb, lm = astronaut
-    right = tracked(painted(rgb, lm, 1.0), tmp_path / "right.png")
-    left = tracked(painted(rgb, lm, -1.0), tmp_path / "left.png")
+def test_tracker_follows_a_painted_iris(painted_track):
+    right = EyeTrack(painted_track.ear[2:3], painted_track.iris[2:3], FPS)
+    left = EyeTrack(painted_track.ear[3:4], painted_track.iris[3:4], FPS)
     assert gaze_shift(right, left) > 0.15  # the bar issue 20 sets for --gaze 1 0 against -1 0
