@@ -140,7 +140,6 @@ class Eye:
         fold: np.ndarray,
         margin: np.ndarray,
         bottom: np.ndarray,
-        up: np.ndarray,
         low: np.ndarray,
     ) -> np.ndarray:
         """Lid colour: a smooth blend from the skin at the fold to the cheek skin under the eye, shaded as a
@@ -164,8 +163,7 @@ class Eye:
         base = (1 - t) * above[None] + t * 0.93 * under[None]
         base *= 0.9 + 0.1 * np.sin(np.pi * np.sqrt(t))  # convex: lit in the middle, darker at the margin
         detail = np.clip(out - cv2.GaussianBlur(out, (0, 0), 2.0), -4, 4)
-        lid = np.where(low[..., None], 0.95 * under[None] + detail, base + detail)
-        return np.where((up | low)[..., None], lid, out)
+        return np.where(low[..., None], 0.95 * under[None] + detail, base + detail)
 
     def _close_lids(
         self, rgb: np.ndarray, opening: np.ndarray, upper: np.ndarray, lower: np.ndarray, blink: float
@@ -200,7 +198,12 @@ class Eye:
             cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REFLECT101,
         )
-        out = self._skin(out, ys, xs, fold, margin, bottom, up, low)
+        lid = self._skin(out, ys, xs, fold, margin, bottom, low)
+        # anti-aliased margins: a hard row-by-row cut shows as stair steps along a slanted lid
+        cover = np.maximum(
+            np.clip(margin - ys + 0.5, 0, 1) * (ys >= fold), np.clip(ys - rise + 0.5, 0, 1) * (ys <= floor)
+        )[..., None]
+        out = rgb * (1 - cover) + lid * cover
         # the stretched strips fade in from the fold and the floor, where they equal the photo
         ramp = np.clip(
             np.minimum(
