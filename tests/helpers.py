@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import socket
 
+import cv2
 import numpy as np
 
 from edge_vasa.apps.cli import main
-from edge_vasa.core.motion import motion_to_landmarks
+from edge_vasa.core.motion import INDEX, NEUTRAL, motion_to_landmarks
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -30,6 +31,21 @@ def assert_one_error_line(rc: int, err: str, *words: str) -> str:
     for w in words:
         assert w.lower() in lines[0].lower(), f"{w!r} not in {lines[0]!r}"
     return lines[0]
+
+
+def motion(**kw: float) -> np.ndarray:
+    """The neutral motion frame with the named channels set, e.g. ``motion(jaw_open=0.9)``."""
+    m = NEUTRAL.copy()
+    for k, v in kw.items():
+        m[INDEX[k]] = v
+    return m
+
+
+def polygon_mask(points: np.ndarray, size: int = 512) -> np.ndarray:
+    """(size, size) bool mask of the polygon through POINTS (pixel coordinates)."""
+    mask = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 1)
+    return mask.astype(bool)
 
 
 def rendered(renderer, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 import skimage.data
-from helpers import rendered
+from helpers import motion, polygon_mask, rendered
 
 from edge_vasa.core import motion as M
 from edge_vasa.core.face import detect_faces, detect_landmarks, prepare_face
@@ -24,19 +24,6 @@ def face():
 @pytest.fixture(scope="module")
 def renderer(face) -> Renderer:
     return Renderer(face.image, face.landmarks)
-
-
-def motion(**kw) -> np.ndarray:
-    m = M.NEUTRAL.copy()
-    for k, v in kw.items():
-        m[M.INDEX[k]] = v
-    return m
-
-
-def polygon_mask(points: np.ndarray, size: int = 512) -> np.ndarray:
-    mask = np.zeros((size, size), np.uint8)
-    cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 1)
-    return mask.astype(bool)
 
 
 def test_identity_thin_plate_spline_is_the_identity_map():

@@ -6,6 +6,7 @@ import warnings
 import cv2
 import numpy as np
 import pytest
+from helpers import motion, polygon_mask
 
 from edge_vasa.core import motion as M
 from edge_vasa.core.face import prepare_face
@@ -34,19 +35,6 @@ def face(request):
 @pytest.fixture(scope="module")
 def layered(face) -> LayeredRenderer:
     return LayeredRenderer(StillPhoto(face.image, face.landmarks), face.image, face.landmarks)
-
-
-def motion(**kw) -> np.ndarray:
-    m = M.NEUTRAL.copy()
-    for k, v in kw.items():
-        m[M.INDEX[k]] = v
-    return m
-
-
-def polygon_mask(points: np.ndarray, size: int = 512) -> np.ndarray:
-    mask = np.zeros((size, size), np.uint8)
-    cv2.fillPoly(mask, [np.round(points).astype(np.int32)], 1)
-    return mask.astype(bool)
 
 
 def test_open_eyes_looking_ahead_are_the_photos_own(face, layered):
