@@ -196,7 +196,11 @@ def test_kiosk_page_shows_live_frames_and_reconnects_after_a_restart(
         page.goto(f"http://127.0.0.1:{port}/")
         page.wait_for_function("() => document.querySelector('#avatar').naturalWidth > 0", timeout=30_000)
         wait_for_motion(page)
-        assert not page.is_visible("#status"), "the overlay shows only when something is wrong"
+        try:  # a transient problem (a stage slow to start on a loaded machine) clears by itself
+            page.wait_for_selector("#status", state="hidden", timeout=15_000)
+        except sync_api.TimeoutError:
+            overlay = page.inner_text("#status")
+            raise AssertionError(f"the overlay stays up with frames moving: {overlay!r}") from None
         shot(page, "8-kiosk")
     finally:
         session.stop()
