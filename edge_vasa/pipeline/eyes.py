@@ -11,14 +11,14 @@ Everything is built in the photo's (unposed) crop coordinates, then warped onto 
 takes the eye's six landmarks there to the posed ones:
 
 1. Once per identity: the eye opening, the iris (the darkest disc of 0.18-0.27 eye widths along the
-   opening) and whether it shows at all (not behind sunglasses), the lid's skin colour and height (at most
-   half the way up to the brow).
+   opening) and whether it shows at all (not behind sunglasses); the photo's lash lines (the dark bands along
+   the lids, eyeliner included) and the skin a closed lid shows: the opening and the lash lines filled in
+   from the skin around them.
 2. Per frame: the gaze carries the iris band sideways (and up or down) while the sclera on either side
    stretches or shrinks, so the photo's own sclera fills the side the iris left.
-3. The upper lid slides from its open line to the blinked one (the lower lid rises a little). The lid is the
-   subject's skin between fold and margin (the colours of the skin above the fold and under the eye, the
-   texture of the photo's lid stretched down), opaque, meeting the skin above at the fold; a lash line is
-   drawn at the moving margin.
+3. The upper lid slides from its open line to the blinked one (the lower lid rises a little): opaque skin
+   from above the photo's lashes down to the moving margin, shaded darker toward it, with the photo's lash
+   line (its thickness and colour) redrawn there.
 
 At neutral motion (eyes open, looking ahead) the sprite is the photo's eye, pixel for pixel.
 """
@@ -33,12 +33,13 @@ from edge_vasa.pipeline.shapes import poly_mask, smooth_curve
 IRIS_RADIUS = 0.21  # of the eye width (corner to corner): iris ~11.7 mm in a ~28 mm wide opening; the
 # fit tries 0.18-0.27 around it
 GAZE_TRAVEL = (0.24, 0.12)  # iris travel at gaze +-1 (x, y), in eye widths; real eyes reach ~0.3 sideways
-LID_HEIGHT = 0.25  # of the eye width: the upper lid's skin from its margin to its fold (the crease)
-LOWER_LID_HEIGHT = 0.15  # the same below the lower lid
-BROW_SHARE = 0.5  # at most this share of the way from the lid up to the brow's landmarks
+BROW_SHARE = 0.4  # a lash line reaches at most this share of the way from the lid up to the brow's landmarks:
+# further up a dark band is the brow or the shadow under it (a deep-set eye), not lashes
 MIN_IRIS_CONTRAST = 15.0  # gray levels between the opening and its darkest disc; below, the eye is hidden
 # (sunglasses, shadow, a blurred tiny face) and its iris stays where the photo has it
 LID_MARGIN = 0.04  # of the eye width: how far above the landmarks' lid line the lid's own skin starts
+LASH_REACH = (0.064, 0.2)  # of the eye width: the least and the most the photo's lash line may reach
+LASH_CONTRAST = 12.0  # gray levels below the skin around it: a pixel of the photo's lash line
 
 
 def lid_curves(eye: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -52,12 +53,12 @@ class Eye:
 
     def __init__(self, image: np.ndarray, eye: np.ndarray, brow: np.ndarray):
         """IMAGE: the aligned photo crop; EYE: its six landmarks of this eye; BROW: the five of its brow,
-        which bounds the lid: a lid stretched from skin that reaches the brow would carry brow hair."""
+        which bounds the photo's lash line: a dark band further up is the brow or its shadow."""
         self.eye = np.asarray(eye, np.float64)
         self.width = float(np.linalg.norm(self.eye[3] - self.eye[0]))
         w = self.width
         brow_gap = float(self.eye[[1, 2], 1].mean() - np.asarray(brow, np.float64)[:, 1].mean())
-        self.lid_height = float(np.clip(BROW_SHARE * brow_gap, 0.08 * w, LID_HEIGHT * w))
+        self.lash_room = float(np.clip(BROW_SHARE * brow_gap, LASH_REACH[0] * w, LASH_REACH[1] * w))
         pad = np.array([0.25 * w, 0.7 * w])  # room above for the lid skin, and for the lids' travel
         lo = np.floor(self.eye.min(0) - pad).astype(int)
         hi = np.ceil(self.eye.max(0) + [0.25 * w, 0.45 * w]).astype(int)
@@ -70,6 +71,12 @@ class Eye:
         self.iris_centre = self._find_iris(upper, lower)
         pixels = self.patch.reshape(-1, 3)  # a closing lid's lash line: dark, but not as black as a pupil
         self.lash = 0.5 * np.percentile(pixels, 2, axis=0) + 0.5 * np.percentile(pixels, 30, axis=0)
+        self.skin, self.lash_reach = self._lid_skin()
+        middle = self.lash_reach[
+            np.abs(np.arange(len(self.lash_reach)) + self.origin[0] - self.eye[[0, 3], 0].mean())
+            < 0.25 * self.width
+        ]
+        self.lash_thickness = float(np.clip(np.median(middle), 0.03 * self.width, 0.09 * self.width))
 
     def _find_iris(self, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
         """The disc along the opening's middle line, of 0.18-0.27 eye widths, whose visible part is darkest
@@ -132,93 +139,96 @@ class Eye:
             return self._close_lids(rgb, opening, upper, lower, blink)
         return rgb, opening
 
-    def _skin(
-        self,
-        out: np.ndarray,
-        ys: np.ndarray,
-        xs: np.ndarray,
-        fold: np.ndarray,
-        margin: np.ndarray,
-        bottom: np.ndarray,
-        low: np.ndarray,
-    ) -> np.ndarray:
-        """Lid colour: a smooth blend from the skin at the fold to the cheek skin under the eye, shaded as a
-        convex lid, with only the fine texture of the stretched strip on top. Taking the strip's colours as
-        they are gave dark, hairy lids wherever the brows sit close or the lid is in shadow."""
-        cols = np.clip((xs - self.origin[0]).astype(int), 0, self.patch.shape[1] - 1)
+    def _lid_skin(self) -> tuple[np.ndarray, np.ndarray]:
+        """Once per identity: the patch with the eye opening and the photo's lash lines filled from the skin
+        around them (OpenCV's Telea inpainting), and how far the upper lash line reaches above the
+        landmarks' lid line, per patch column (pixels). A closed lid is the skin around the eye carried
+        across it, with its light and shadow: a deep-set eye's lid lies in the socket's shadow. A lid
+        coloured from the fold and the cheek (an earlier version) was a pale patch there, and MediaPipe still
+        saw an open eye in it (EAR fall 0.16 on a fully closed lid); so did it while the photo's dark lash
+        line (or eyeliner) stayed around the closed lid as the outline of an open eye."""
+        upper, lower = lid_curves(self.eye)
+        h, w = self.opening.shape
+        gray = cv2.cvtColor(self.patch.astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
+        xs = np.arange(w) + self.origin[0]
+        inside = (xs >= upper[:, 0].min()) & (xs <= upper[:, 0].max())
+        rows = np.arange(h)[:, None]
+        hole = self.opening > 0.1
+        reaches = []
+        for curve, way in ((upper, -1), (lower, 1)):
+            order = np.argsort(curve[:, 0])
+            line = np.interp(xs, curve[order, 0], curve[order, 1]) - self.origin[1]
+            reach = self._dark_reach(gray, line, way)
+            band = (rows - line[None]) * way
+            hole |= (band >= -1) & (band <= reach[None]) & inside[None]
+            lashes = (band >= 0) & (band <= reach[None]) & inside[None] & (self.opening < 0.5)
+            reaches.append((reach, lashes))
+        (reach, lashes), _ = reaches
+        if lashes.sum() >= 8:  # the photo's own lash colour: mascara, eyeliner, or light lashes
+            self.lash = np.percentile(self.patch[lashes], 30, axis=0)  # the lashes, not the skin between
+        hole = cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8))
+        radius = max(3, round(0.12 * self.width))
+        filled = cv2.inpaint(self.patch.astype(np.uint8), hole, radius, cv2.INPAINT_TELEA).astype(np.float32)
+        return filled, reach
 
-        def rows_at(y: np.ndarray, span: int) -> np.ndarray:
-            y0 = np.clip((y - self.origin[1]).astype(int), 0, self.patch.shape[0] - span)
-            return np.mean([self.patch[y0 + k, cols] for k in range(span)], axis=0)
-
-        span = max(2, round(0.05 * self.width))
-        wide = (max(3, round(0.3 * self.width)) | 1, 1)  # smooth along the lid: no column-wise streaks
-        above = cv2.blur(rows_at(fold[0] - span, span)[None], wide)[0]
-        under = cv2.blur(rows_at(bottom[0] + 0.12 * self.width, span)[None], wide)[0]
-        weights = np.array([0.299, 0.587, 0.114], np.float32)
-        # above the fold may be brow hair or shadow: the darker it is than the cheek, the more cheek
-        dark = np.clip((0.9 - (above @ weights) / np.maximum(under @ weights, 1.0)) / 0.2, 0, 1)[:, None]
-        above = (1 - dark) * above + dark * under
-        t = np.clip((ys - fold) / np.maximum(margin - fold, 1.0), 0, 1)[..., None]
-        base = (1 - t) * above[None] + t * 0.93 * under[None]
-        base *= 0.9 + 0.1 * np.sin(np.pi * np.sqrt(t))  # convex: lit in the middle, darker at the margin
-        detail = np.clip(out - cv2.GaussianBlur(out, (0, 0), 2.0), -4, 4)
-        return np.where(low[..., None], 0.95 * under[None] + detail, base + detail)
+    def _dark_reach(self, gray: np.ndarray, line: np.ndarray, way: int) -> np.ndarray:
+        """Per patch column, how many pixels beyond LINE (upward for WAY -1, downward for +1) the dark band
+        along it reaches: the lash line, eyeliner, a lower lid's rim. Dark is LASH_CONTRAST gray levels below
+        the brighter skin a little further out (the 80th percentile of as many pixels again)."""
+        h, w = gray.shape
+        reach = max(2, round(self.lash_room))
+        steps = np.arange(2 * reach)[:, None]
+        rows = np.clip(np.round(line[None] + way * steps).astype(int), 0, h - 1)
+        values = gray[rows, np.broadcast_to(np.arange(w)[None], rows.shape)]
+        skin = cv2.blur(np.percentile(values[reach // 2 :], 80, axis=0).astype(np.float32)[None], (9, 1))[0]
+        dark = (values[:reach] < skin[None] - LASH_CONTRAST) | (steps[:reach] < LID_MARGIN * self.width)
+        return cv2.blur(np.cumprod(dark, axis=0).sum(0).astype(np.float32)[None], (5, 1))[0]
 
     def _close_lids(
         self, rgb: np.ndarray, opening: np.ndarray, upper: np.ndarray, lower: np.ndarray, blink: float
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The upper lid slides 80 % and the lower lid 20 % of the way (as the motion's landmarks do). Each
-        lid covers the band between its fold (``lid_height`` above the upper lid; LOWER_LID_HEIGHT below the
-        lower one) and its new margin, opaque, in the subject's skin colours (``_skin``) with the texture of
-        the photo's strip stretched to the margin, meeting the skin above at the fold without a seam.
-        Returns (rgb, alpha), alpha covering the opening and the stretched strips."""
+        """The upper lid slides 80 % and the lower lid 20 % of the way (as the motion's landmarks do). The
+        upper lid covers from a little above the landmarks' lid line (the photo's own lashes, which would
+        otherwise stay as the outline of an open eye) down to its new margin; the lower lid from its rise
+        down to the lower lid line. Both are the skin of ``_lid_skin``, shaded darker toward the margin,
+        where a tapered lash line is drawn. Returns (rgb, alpha), alpha covering the opening and the lids."""
         h, w = opening.shape
-        gap = lower - upper
         xs = np.arange(w, dtype=np.float32) + self.origin[0]
-        order = np.argsort(upper[:, 0])
-        top, bottom = (np.interp(xs, c[order, 0], c[order, 1])[None] for c in (upper, lower))
-        margin = np.interp(xs, upper[order, 0], (upper + 0.8 * blink * gap)[order, 1])[None]
-        rise = np.interp(xs, lower[order, 0], (lower - 0.2 * blink * gap)[order, 1])[None]
         ys = np.arange(h, dtype=np.float32)[:, None] + self.origin[1]
-        fold, floor = top - self.lid_height, bottom + LOWER_LID_HEIGHT * self.width
-        src = ys + 0 * xs[None]
-        up = (ys >= fold) & (ys <= margin)
-        # read from a little above the landmarks' lid line: landmarks sit at or inside the visible margin, and
-        # a row of eyeball (a catchlight) stretched onto the lid would show through it
-        edge = top - LID_MARGIN * self.width
-        src = np.where(up, fold + (ys - fold) * (edge - fold) / np.maximum(margin - fold, 1e-3), src)
-        low = (ys >= rise) & (ys <= floor)
-        src = np.where(low, floor - (floor - ys) * (floor - bottom) / np.maximum(floor - rise, 1e-3), src)
-        src_x = np.broadcast_to(xs[None] - self.origin[0], src.shape).astype(np.float32)
-        out = cv2.remap(
-            rgb,
-            src_x,
-            (src - self.origin[1]).astype(np.float32),
-            cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_REFLECT101,
+        moved = upper + 0.8 * blink * (lower - upper)
+        raised = lower - 0.2 * blink * (lower - upper)
+        top, margin, rise, bottom = (
+            np.interp(xs, c[np.argsort(c[:, 0]), 0], c[np.argsort(c[:, 0]), 1])[None]
+            for c in (upper, moved, raised, lower)
         )
-        lid = self._skin(out, ys, xs, fold, margin, bottom, low)
-        # anti-aliased margins: a hard row-by-row cut shows as stair steps along a slanted lid
-        cover = np.maximum(
-            np.clip(margin - ys + 0.5, 0, 1) * (ys >= fold), np.clip(ys - rise + 0.5, 0, 1) * (ys <= floor)
-        )[..., None]
-        out = rgb * (1 - cover) + lid * cover
-        # the stretched strips fade in from the fold and the floor, where they equal the photo
-        ramp = np.clip(
-            np.minimum(
-                (ys - fold) / (0.4 * (top - fold) + 1e-3), (floor - ys) / (0.4 * (floor - bottom) + 1e-3)
-            ),
-            0,
-            1,
-        )
-        corner = 0.08 * self.width  # the strips fade out toward the eye's corners, where the lids meet
-        inside = np.clip(np.minimum(xs - upper[:, 0].min(), upper[:, 0].max() - xs) / corner, 0, 1)
-        alpha = np.maximum(opening, ramp * inside[None])
-        line = np.round((upper + 0.8 * blink * gap - self.origin) * 16).astype(np.int32)
-        drawn = out.copy()
-        cv2.polylines(
-            drawn, [line], False, self.lash.tolist(), max(1, round(0.02 * self.width)), cv2.LINE_AA, 4
-        )
-        strength = 0.7 * min(1.0, blink / 0.6)  # the lashes gather into one dark line as the lid comes down
-        return out * (1 - strength) + drawn * strength, alpha
+        inside = (xs >= upper[:, 0].min()) & (xs <= upper[:, 0].max())
+        # from above the photo's lashes (where the skin is the photo's anyway), feathered over 2 pixels
+        edge = top - np.interp(xs - self.origin[0], np.arange(w), self.lash_reach)[None] - 2
+        soft = np.clip(np.minimum(margin - ys + 0.5, (ys - edge) / 2), 0, 1)  # anti-aliased margins
+        # the lower lid starts a pixel above the upper one's margin: where they meet no eyeball shows through
+        cover = np.maximum(soft, np.clip(np.minimum(ys - rise + 1.5, bottom - ys + 0.5), 0, 1)) * inside[None]
+        depth = np.clip((ys - edge) / np.maximum(margin - edge, 1.0), 0, 1)  # 0 at the top, 1 at the margin
+        shade = np.where(ys < margin, 1.0 - 0.12 * depth**2, 1.0)  # convex: darker toward the lashes
+        lid = self.skin * shade[..., None]
+        out = rgb * (1 - cover[..., None]) + lid * cover[..., None]
+        alpha = np.maximum(opening, cover)
+        out, line = self._lash_line(out, moved)
+        return out, np.maximum(alpha, line)
+
+    def _lash_line(self, rgb: np.ndarray, margin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The photo's lash line, as thick and as dark as it is there, moved to MARGIN: thickest in the
+        middle, tapering to the corners, mostly above the margin (a closed eye's lashes hang a little below
+        it). Coverage per column (the margin runs left to right), anti-aliased by distance: OpenCV's
+        anti-aliased fill of so thin a polygon comes out in steps. Returns (rgb, the line's coverage)."""
+        h, w = rgb.shape[:2]
+        xs = np.arange(w, dtype=np.float32) + self.origin[0]
+        ys = np.arange(h, dtype=np.float32)[:, None] + self.origin[1]
+        order = np.argsort(margin[:, 0])
+        x, y = margin[order, 0], margin[order, 1]
+        along = np.clip((xs - x[0]) / max(float(x[-1] - x[0]), 1e-3), 0, 1)
+        thick = self.lash_thickness * np.sin(np.pi * along) ** 0.8 * ((xs >= x[0]) & (xs <= x[-1]))
+        centre = np.interp(xs, x, y)[None]
+        line = np.clip(
+            np.minimum(ys - (centre - 0.7 * thick[None]), centre + 0.3 * thick[None] - ys) + 0.5, 0, 1
+        ) * (thick[None] > 0.3)
+        return rgb * (1 - line[..., None]) + self.lash[None, None] * line[..., None], line

@@ -11,6 +11,7 @@ from helpers import motion, polygon_mask
 from edge_vasa.core import motion as M
 from edge_vasa.core.face import prepare_face
 from edge_vasa.core.motion import FaceGeometry, motion_to_landmarks
+from edge_vasa.pipeline.eyes import lid_curves
 from edge_vasa.pipeline.face_layers import LayeredRenderer
 
 
@@ -67,6 +68,51 @@ def test_blink_hides_the_iris_under_an_opaque_lid(face, layered):
         iris = np.percentile(gray_open, 15)
         # the lash line at the closed margin is dark too, so not none: at most half as many as the iris had
         assert (gray_closed <= iris).mean() < 0.5 * (gray_open <= iris).mean()
+
+
+def test_a_closed_lid_leaves_no_outline_of_the_open_eye(face):
+    """Eyeliner (a dark band 0.1 eye widths thick along the upper lid, above the landmarks): a closed lid
+    covers it; left above the lid, MediaPipe read the outline as an open eye (a pale patch in dark lashes)."""
+    image = face.image.copy()
+    bands = []
+    for idx in (slice(36, 42), slice(42, 48)):
+        eye = face.landmarks[idx]
+        width = eye[3, 0] - eye[0, 0]
+        upper, _ = lid_curves(eye)
+        xs = np.arange(int(eye[0, 0] + 0.2 * width), int(eye[3, 0] - 0.2 * width))
+        top = np.interp(xs, upper[:, 0], upper[:, 1])
+        band = [(x, y) for x, t in zip(xs, top) for y in range(int(t - 0.1 * width), int(t) + 1)]
+        bands.append(tuple(np.array(band).T[::-1]))
+        cv2.polylines(image, [np.round(upper).astype(np.int32)], False, (30, 25, 25), round(0.2 * width))
+    layered = LayeredRenderer(StillPhoto(image, face.landmarks), image, face.landmarks)
+    closed = cv2.cvtColor(
+        layered.render(motion(blink_left=1.0, blink_right=1.0)[None])[0], cv2.COLOR_RGB2GRAY
+    )
+    skin = cv2.cvtColor(face.image, cv2.COLOR_RGB2GRAY)
+    for band in bands:
+        assert closed[band].mean() > 0.8 * skin[band].mean(), "the eyeliner stays around the closed eye"
+
+
+def test_a_closed_lid_in_a_shadowed_socket_keeps_the_shadow(face):
+    """Deep-set eyes: the skin from the brows down to the eyes in shadow, the cheeks lit. A closed lid is the
+    socket's skin, not the cheek's: a lid lit like the cheek read as a pale open eye to MediaPipe (EAR fall
+    0.16 on a fully closed lid). On both faces the lid came out nearer the cheek before, nearer the socket
+    now."""
+    image, lm = face.image.astype(np.float32), face.landmarks
+    for eye, brow in ((lm[36:42], lm[17:22]), (lm[42:48], lm[22:27])):
+        shadow = polygon_mask(np.concatenate([brow, eye[[3, 4, 5, 0]]])).astype(np.float32)
+        image *= 1 - 0.55 * cv2.GaussianBlur(shadow, (0, 0), 0.08 * np.ptp(eye[:, 0]))[..., None]
+    image = image.astype(np.uint8)
+    layered = LayeredRenderer(StillPhoto(image, lm), image, lm)
+    closed = cv2.cvtColor(
+        layered.render(motion(blink_left=1.0, blink_right=1.0)[None])[0], cv2.COLOR_RGB2GRAY
+    )
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(float)
+    for eye in (lm[36:42], lm[42:48]):
+        lift = np.array([0, 0.15 * np.ptp(eye[:, 0])])
+        socket = polygon_mask(np.concatenate([eye[[0, 1, 2, 3]], eye[[3, 2, 1, 0]] - lift]))
+        cheek = polygon_mask(np.concatenate([eye[[3, 4, 5, 0]] + lift, eye[[0, 5, 4, 3]] + 2 * lift]))
+        assert closed[polygon_mask(eye)].mean() < (gray[socket].mean() + gray[cheek].mean()) / 2
 
 
 def test_nothing_is_painted_outside_the_lips_and_eyes(face, layered):
