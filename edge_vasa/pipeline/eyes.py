@@ -71,7 +71,7 @@ class Eye:
         self.iris_centre = self._find_iris(upper, lower)
         pixels = self.patch.reshape(-1, 3)  # a closing lid's lash line: dark, but not as black as a pupil
         self.lash = 0.5 * np.percentile(pixels, 2, axis=0) + 0.5 * np.percentile(pixels, 30, axis=0)
-        self.skin, self.lash_reach = self._lid_skin()
+        self.skin, self.lid_room, self.lash_reach = self._lid_skin()
         middle = self.lash_reach[
             np.abs(np.arange(len(self.lash_reach)) + self.origin[0] - self.eye[[0, 3], 0].mean())
             < 0.25 * self.width
@@ -139,10 +139,11 @@ class Eye:
             return self._close_lids(rgb, opening, upper, lower, blink)
         return rgb, opening
 
-    def _lid_skin(self) -> tuple[np.ndarray, np.ndarray]:
-        """Once per identity: the patch with the eye opening and the photo's lash lines filled from the skin
-        around them (OpenCV's Telea inpainting), and how far the upper lash line reaches above the
-        landmarks' lid line, per patch column (pixels). A closed lid is the skin around the eye carried
+    def _lid_skin(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Once per identity: the patch with the eye opening, the photo's lash lines and the room up to
+        BROW_SHARE of the way to the brow filled from the skin around them (OpenCV's Telea inpainting); and
+        per patch column, in pixels above the landmarks' lid line, how far that fill reaches (the closed
+        lid's skin) and how far the dark lash line does. A closed lid is the skin around the eye carried
         across it, with its light and shadow: a deep-set eye's lid lies in the socket's shadow. A lid
         coloured from the fold and the cheek (an earlier version) was a pale patch there, and MediaPipe still
         saw an open eye in it (EAR fall 0.16 on a fully closed lid); so did it while the photo's dark lash
@@ -154,22 +155,31 @@ class Eye:
         inside = (xs >= upper[:, 0].min()) & (xs <= upper[:, 0].max())
         rows = np.arange(h)[:, None]
         hole = self.opening > 0.1
-        reaches = []
+        bands = []
         for curve, way in ((upper, -1), (lower, 1)):
             order = np.argsort(curve[:, 0])
             line = np.interp(xs, curve[order, 0], curve[order, 1]) - self.origin[1]
             reach = self._dark_reach(gray, line, way)
             band = (rows - line[None]) * way
-            hole |= (band >= -1) & (band <= reach[None]) & inside[None]
-            lashes = (band >= 0) & (band <= reach[None]) & inside[None] & (self.opening < 0.5)
-            reaches.append((reach, lashes))
-        (reach, lashes), _ = reaches
-        if lashes.sum() >= 8:  # the photo's own lash colour: mascara, eyeliner, or light lashes
-            self.lash = np.percentile(self.patch[lashes], 30, axis=0)  # the lashes, not the skin between
+            bands.append((band, reach))
+        (band, reach), (low_band, low_reach) = bands
+        # the upper lid's skin comes from the whole room below the brow, tapering into the corners: its
+        # lashes and crease are not always dark enough to be found, and a fill from their pixels is a smear
+        corner = np.clip(
+            np.minimum(xs - upper[:, 0].min(), upper[:, 0].max() - xs) / (0.2 * self.width), 0, 1
+        )
+        room = np.maximum(self.lash_room * np.sqrt(corner), reach * (corner > 0))
+        hole |= (band >= -1) & (band <= room[None]) & inside[None]
+        hole |= (low_band >= -1) & (low_band <= low_reach[None]) & inside[None]
+        lashes = (band >= 0) & (band <= reach[None]) & inside[None] & (self.opening < 0.5)
+        if lashes.sum() >= 8:  # the photo's own lash colour (mascara, eyeliner, light lashes): its darkest
+            pixels = self.patch[lashes]
+            lum = pixels @ np.array([0.299, 0.587, 0.114], np.float32)
+            self.lash = pixels[lum <= np.percentile(lum, 25)].mean(0)
         hole = cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8))
         radius = max(3, round(0.12 * self.width))
         filled = cv2.inpaint(self.patch.astype(np.uint8), hole, radius, cv2.INPAINT_TELEA).astype(np.float32)
-        return filled, reach
+        return filled, room, reach
 
     def _dark_reach(self, gray: np.ndarray, line: np.ndarray, way: int) -> np.ndarray:
         """Per patch column, how many pixels beyond LINE (upward for WAY -1, downward for +1) the dark band
@@ -203,7 +213,7 @@ class Eye:
         )
         inside = (xs >= upper[:, 0].min()) & (xs <= upper[:, 0].max())
         # from above the photo's lashes (where the skin is the photo's anyway), feathered over 2 pixels
-        edge = top - np.interp(xs - self.origin[0], np.arange(w), self.lash_reach)[None] - 2
+        edge = top - np.interp(xs - self.origin[0], np.arange(w), self.lid_room)[None] - 2
         soft = np.clip(np.minimum(margin - ys + 0.5, (ys - edge) / 2), 0, 1)  # anti-aliased margins
         # the lower lid starts a pixel above the upper one's margin: where they meet no eyeball shows through
         cover = np.maximum(soft, np.clip(np.minimum(ys - rise + 1.5, bottom - ys + 0.5), 0, 1)) * inside[None]
