@@ -42,6 +42,7 @@ from edge_vasa.runtimes.backends import (
     compute_providers,
     default_threads,
     open_artifact,
+    openvino_devices,
     provider_device,
 )
 
@@ -123,7 +124,7 @@ def runtime_devices() -> dict[str, list[str]]:
     if _version("openvino"):
         import openvino as ov
 
-        devices["openvino"] = [d.lower() for d in ov.Core().available_devices]
+        devices["openvino"] = [d.lower() for d in openvino_devices(ov.Core())]
     if platform.system() == "Darwin" and _version("coremltools"):
         devices["coreml"] = list(COREML_UNITS)
     if torch_version():  # the reference backend; the edge install has no torch

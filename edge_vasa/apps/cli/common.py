@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
-
-import matplotlib.cbook
 
 from edge_vasa.apps.studio import artifact_builder
 from edge_vasa.core.errors import EdgeVasaError
@@ -26,8 +25,10 @@ class Parser(argparse.ArgumentParser):
 
 
 def bundled_photo() -> str:
-    """The default face: Grace Hopper, shipped by matplotlib, so nothing is downloaded."""
-    return str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    """The default face: Grace Hopper, shipped by matplotlib, so nothing is downloaded. Found in matplotlib's
+    sample data without importing it (15 MB resident and 70 ms of every start, live's too)."""
+    (package,) = importlib.util.find_spec("matplotlib").submodule_search_locations
+    return str(Path(package) / "mpl-data" / "sample_data" / "grace_hopper.jpg")
 
 
 def check_output(path: str) -> None:
