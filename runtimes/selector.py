@@ -5,7 +5,8 @@
 
 A candidate is RUNTIME:DEVICE at a precision ("openvino:cpu int8"). It is usable when its three artifacts
 exist and passed parity at export (the exporters refuse the others, so a verified, current artifact in the
-cache has passed). The warm-up timing is cached per machine and artifact hash, so it runs once.
+cache has passed). The candidates are timed in turns, so that the machine's load weighs on all of them
+alike; the timing is cached per machine and artifact hash, so it runs once.
 
 By default only artifacts already in the cache are timed. Given a BUILDER (conversion.export.ensure_artifact,
 where the export tools are installed), missing fp32 artifacts are exported on demand (seconds), and with
@@ -22,6 +23,7 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 
@@ -250,17 +252,6 @@ def example_feeds(decoder: Backend, motion: Backend) -> tuple[dict[str, np.ndarr
     return frame, step
 
 
-def median_ms(fn, feeds: dict, runs: int = TIMED_RUNS, warmup: int = WARMUP_RUNS) -> float:
-    for _ in range(warmup):
-        fn(feeds)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn(feeds)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1e3)
-
-
 def interleaved_ms(fns: dict, rounds: int = 20) -> dict[object, np.ndarray]:
     """Milliseconds per call of each zero-argument callable, ROUNDS calls each, run in turn (interleaved) so
     that the machine's load affects them alike: ratios between them hold on a noisy machine. Each timed
@@ -293,12 +284,40 @@ def _load_timings() -> dict:
         return {}
 
 
-def measure(candidate: Candidate, paths: dict[str, Path]) -> tuple[float, float]:
-    """(decoder ms per frame, motion step ms per step), medians after a warm-up, all cores."""
-    decoder = open_backend(candidate, "decoder_student", paths["decoder_student"])
-    motion = open_backend(candidate, "motion_step", paths["motion_step"])
-    frame, step = example_feeds(decoder, motion)
-    return median_ms(decoder, frame), median_ms(motion, step)
+def measure_together(
+    pending: dict[Candidate, dict[str, Path]],
+) -> dict[Candidate, tuple[float, float] | Exception]:
+    """(decoder ms per frame, motion step ms per step) of each candidate, all cores: medians of TIMED_RUNS
+    rounds in which the candidates take turns (interleaved_ms), after WARMUP_RUNS calls each. Timed one after
+    the other, a load that came and went during the first candidates' turn (this machine's neighbours) ranked
+    a slower precision first, and the ranking is cached. A candidate that fails to load or run its warm-up
+    gets its exception instead."""
+    results: dict[Candidate, tuple[float, float] | Exception] = {}
+    calls = {}
+    for cand, paths in pending.items():
+        try:
+            decoder = open_backend(cand, "decoder_student", paths["decoder_student"])
+            motion = open_backend(cand, "motion_step", paths["motion_step"])
+            frame, step = example_feeds(decoder, motion)
+            for _ in range(WARMUP_RUNS):
+                decoder(frame)
+                motion(step)
+        except Exception as e:  # reported as the candidate's status
+            results[cand] = e
+            continue
+        calls[cand, "decoder"], calls[cand, "motion"] = partial(decoder, frame), partial(motion, step)
+    if calls:
+        ms = interleaved_ms(calls, TIMED_RUNS)
+        for cand in dict.fromkeys(c for c, _ in calls):
+            results[cand] = (float(np.median(ms[cand, "decoder"])), float(np.median(ms[cand, "motion"])))
+    return results
+
+
+def _status(error: Exception) -> str:
+    if isinstance(error, EdgeVasaError):
+        return str(error)
+    # a runtime that cannot load or run this artifact: not usable here
+    return f"failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
 
 
 def rank_candidates(
@@ -330,7 +349,7 @@ def rank_candidates(
         raise EdgeVasaError(f"no backend matches {backend or ''} {precision or ''}; see `edge-vasa doctor`")
     explicit = backend is not None and precision is not None
     timings, fingerprint = _load_timings(), {"cpu": machine["cpu"], "runtimes": machine["runtimes"]}
-    ranked = []
+    ranked, pending = [], {}
     for cand in chosen:
         entry = Ranked(cand)
         try:
@@ -341,15 +360,20 @@ def rank_candidates(
                 entry.decoder_ms, entry.motion_ms = timings[key]
                 entry.cached = True
             else:
-                entry.decoder_ms, entry.motion_ms = measure(cand, paths)
-                timings[key] = [entry.decoder_ms, entry.motion_ms]
-        except EdgeVasaError as e:
-            entry.status = str(e)
-        except Exception as e:  # a runtime that cannot load or run this artifact: not usable here
-            entry.status = f"failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                pending[cand] = (entry, paths, key)
+        except Exception as e:
+            entry.status = _status(e)
         ranked.append(entry)
-        if progress:
-            progress(f"{cand}: {f'{entry.fps:.1f} FPS' if entry.usable else entry.status}")
+    measured = measure_together({cand: paths for cand, (_, paths, _) in pending.items()})
+    for cand, result in measured.items():
+        entry, _, key = pending[cand]
+        if isinstance(result, Exception):
+            entry.status = _status(result)
+        else:
+            entry.decoder_ms, entry.motion_ms = result
+            timings[key] = list(result)
+    for entry in ranked if progress else ():
+        progress(f"{entry.candidate}: {f'{entry.fps:.1f} FPS' if entry.usable else entry.status}")
     _save_timings(timings)
     return sorted(ranked, key=lambda r: (not r.usable, r.frame_ms if r.usable else 0.0))
 
