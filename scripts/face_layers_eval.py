@@ -5,7 +5,7 @@ motion once; its decoder draws the frames once; the frames are scored as drawn a
 composed on them (`edge-vasa eval`'s metrics: lip sync by dlib's mouth opening against voiced energy,
 identity distance by dlib descriptors against the photo). Writes a markdown table to stdout.
 
-    .venv/bin/python scripts/face_layers_eval.py [--seconds 12] [--model teacher]
+    .venv/bin/python scripts/face_layers_eval.py [--seconds 12] [--model teacher] [--set eval|hard]
 """
 
 from __future__ import annotations
@@ -41,13 +41,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=12.0)
     parser.add_argument("--model", default="teacher", choices=["teacher", "student"])
+    parser.add_argument(
+        "--set", choices=("eval", "hard"), default="eval", help="held-out identities or hard photos"
+    )
     args = parser.parse_args()
     live = liveliness_script()
     audio = live.speech(args.seconds)
     opts = GenerateOptions()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for photo in tqdm(live.eval_photos(Path(tmp)), desc="photos", unit="photo"):
+        photos = (live.hard_photos if args.set == "hard" else live.eval_photos)(Path(tmp))
+        for photo in tqdm([p for p in photos if not p.must_refuse], desc="photos", unit="photo"):
             face = prepare_face(photo.path, face_index=photo.face_index)
             avatar = Avatar.load(face, args.model)
             motion, _ = generate_motion(avatar, audio, opts)
@@ -62,6 +66,12 @@ def main() -> None:
     print("|---|---|---:|---:|")
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]:.3f} | {r[3]:.3f} |")
+    sync, ident = (np.array([r[k] for r in rows[1::2]]) - np.array([r[k] for r in rows[::2]]) for k in (2, 3))
+    print(
+        f"\nwith layers minus decoder alone, median over {len(sync)} photos: "
+        f"lip sync {np.median(sync):+.3f}, identity distance {np.median(ident):+.3f} "
+        f"(range {ident.min():+.3f}..{ident.max():+.3f})"
+    )
 
 
 if __name__ == "__main__":

@@ -371,9 +371,10 @@ def landmarks_to_motion(landmarks: np.ndarray, geometry: FaceGeometry) -> np.nda
     return out.astype(np.float32)
 
 
-def blink_shape(n_frames: int, start: float, length: float) -> np.ndarray:
-    """(n_frames,) eyelid closure 0..1 of one blink starting at ``start`` s and lasting ``length`` s."""
-    close = length * 0.4  # closing is faster than opening
+def blink_shape(n_frames: int, start: float, length: float, close_share: float = 0.4) -> np.ndarray:
+    """(n_frames,) eyelid closure 0..1 of one blink starting at ``start`` s and lasting ``length`` s, of which
+    ``close_share`` closes it (closing is faster than opening)."""
+    close = length * close_share
     times = (np.arange(n_frames) + 0.5) / MOTION_FPS - start
     closing = np.clip(times / close, 0, 1)
     opening = np.clip(1 - (times - close) / (length - close), 0, 1)

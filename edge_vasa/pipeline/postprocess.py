@@ -1,4 +1,5 @@
-"""What every motion generator's output goes through: blinks kept alive, head motion scaled, frame rate.
+"""What every motion generator's output goes through: blinks with a person's time course and no long stare,
+head motion scaled, frame rate.
 
 Numpy only: the teacher, the PyTorch student and the edge runtime share it, so they post-process alike.
 """
@@ -14,38 +15,47 @@ from edge_vasa.core.motion import INDEX, MOTION_FPS, SLICES, blink_shape, count_
 FIRST_BLINK_BY = 2.0  # s: even a 2-3 s clip blinks (people blink as they start to speak)
 MAX_BLINK_GAP = 6.0  # s: a longer stare looks lifeless
 EYES = [INDEX["blink_left"], INDEX["blink_right"]]
+BLINK_START = 0.3  # a generator's lid value rising past this starts a blink
+BLINK_REARM = 0.15  # ... once it has fallen below this since the last one (its blinks come out jagged)
+OPEN_MAX = 0.08  # between blinks the lids open at least this far: more closed are the generators' half-blinks
+# and the tails of their blinks, which MediaPipe counted as blinks (the student: 32-36 a minute on 60 s clips)
+BLINK_LENGTH = (0.25, 0.35)  # s: one blink, drawn per blink (core.motion.blink_shape)
+CLOSE_SHARE = 0.33  # of it closing, the rest opening: about 100 ms down and 200 ms up
 
 
 class BlinkKeeper:
-    """Keep the generator's blinks; where it leaves the eyes open past FIRST_BLINK_BY s from the start, or
-    MAX_BLINK_GAP s after the last blink, add one (the corpus script's blink shape, both eyes). Online:
-    frames arrive in order, in chunks of any size, and an added blink may run into later chunks.
+    """Every blink with a person's time course, and no long stares. The generators place blinks well but
+    draw them as 1-3 frame spikes (a blink closed and opened again within 40 ms on MediaPipe's trace of the
+    output; people take about 100 ms to close and 150-200 ms to open): where a generator starts a blink,
+    the keeper draws one blink instead (core.motion.blink_shape: fast close, slower open, both eyes),
+    BLINK_LENGTH long. Where the eyes stay open past FIRST_BLINK_BY s from the start, or MAX_BLINK_GAP s
+    after the last blink began, it adds one. Online: frames arrive in order, in chunks of any size, and a
+    blink may run into later chunks.
 
     ``inserted`` lists the frames where it added a blink: a blink rate measured after the keeper is partly
     the keeper's, so figures report the generator's own blinks and these apart."""
 
     def __init__(self, rng: np.random.Generator):
-        self.rng, self.frame, self.deadline = rng, 0, FIRST_BLINK_BY
-        self.pending = np.zeros(0, np.float32)  # closure still owed to the next frames by an added blink
+        self.rng, self.frame, self.deadline, self.armed = rng, 0, FIRST_BLINK_BY, True
+        self.pending = np.zeros(0, np.float32)  # closure still owed to the next frames by a blink under way
         self.inserted: list[int] = []
 
     def __call__(self, motion: np.ndarray) -> np.ndarray:
         out = motion.copy()
         for row in out:
-            now = self.frame / MOTION_FPS
-            if len(self.pending):
-                row[EYES] = np.maximum(row[EYES], self.pending[0])
-                self.pending = self.pending[1:]
-            if row[EYES].max() > 0.5:
-                self.deadline = now + MAX_BLINK_GAP
-            elif now >= self.deadline:
-                shape = blink_shape(MOTION_FPS, 0.0, self.rng.uniform(0.10, 0.20)).astype(np.float32)
-                row[EYES] = np.maximum(row[EYES], shape[0])
-                self.pending = np.maximum(
-                    np.pad(self.pending, (0, MOTION_FPS - 1 - len(self.pending))), shape[1:]
-                )
-                self.deadline = now + MAX_BLINK_GAP
-                self.inserted.append(self.frame)
+            now, own = self.frame / MOTION_FPS, float(row[EYES].max())
+            if len(self.pending):  # a blink under way keeps its shape, whatever the generator does meanwhile
+                row[EYES], self.pending = self.pending[0], self.pending[1:]
+            elif (own > BLINK_START and self.armed) or now >= self.deadline:
+                if own <= BLINK_START:
+                    self.inserted.append(self.frame)
+                length = self.rng.uniform(*BLINK_LENGTH)
+                shape = blink_shape(MOTION_FPS, 0.0, length, CLOSE_SHARE).astype(np.float32)
+                row[EYES], self.pending = shape[0], np.trim_zeros(shape[1:], "b")
+                self.deadline, self.armed = now + MAX_BLINK_GAP, False
+            else:
+                row[EYES] = np.minimum(row[EYES], OPEN_MAX)
+            self.armed |= own < BLINK_REARM
             self.frame += 1
         return out
 
