@@ -83,12 +83,11 @@ def overlapped(renderer: FrameRenderer, motion: np.ndarray, progress: bool = Fal
     two ahead of the face layers (when the renderer has them), which run here with paste-back, watermark and
     encoder: the decoder's runtime, the layers' numpy and the H.264 encoder overlap on two cores instead of
     taking turns (issue 21: 60 s of speech in <= 30 s)."""
-    layers = renderer.layers if isinstance(renderer, LayeredRenderer) else None
-    decoder = renderer.inner if layers is not None else renderer
+    layered = isinstance(renderer, LayeredRenderer)
+    decoder = renderer.inner if layered else renderer
     batches = (motion[start : start + RENDER_BATCH] for start in range(0, len(motion), RENDER_BATCH))
     drawn = ahead(((decoder.render(batch), batch) for batch in batches), 2, "decoder")
     with tqdm(total=len(motion), desc="render", unit="frame", disable=not progress) as bar:
         for frames, batch in drawn:
-            for frame, m in zip(frames, np.asarray(batch, np.float32), strict=True):
-                yield frame if layers is None else layers.compose(frame, m)
+            yield from renderer.compose(frames, batch) if layered else frames
             bar.update(len(frames))

@@ -28,7 +28,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge_vasa.pipeline.shapes import poly_mask, smooth_curve
+from edge_vasa.pipeline.shapes import column_y, poly_mask, smooth_curve
 
 IRIS_RADIUS = 0.21  # of the eye width (corner to corner): iris ~11.7 mm in a ~28 mm wide opening; the
 # fit tries 0.18-0.27 around it
@@ -157,8 +157,7 @@ class Eye:
         hole = self.opening > 0.1
         bands = []
         for curve, way in ((upper, -1), (lower, 1)):
-            order = np.argsort(curve[:, 0])
-            line = np.interp(xs, curve[order, 0], curve[order, 1]) - self.origin[1]
+            line = column_y(curve, xs) - self.origin[1]
             reach = self._dark_reach(gray, line, way)
             band = (rows - line[None]) * way
             bands.append((band, reach))
@@ -207,13 +206,10 @@ class Eye:
         ys = np.arange(h, dtype=np.float32)[:, None] + self.origin[1]
         moved = upper + 0.8 * blink * (lower - upper)
         raised = lower - 0.2 * blink * (lower - upper)
-        top, margin, rise, bottom = (
-            np.interp(xs, c[np.argsort(c[:, 0]), 0], c[np.argsort(c[:, 0]), 1])[None]
-            for c in (upper, moved, raised, lower)
-        )
+        top, margin, rise, bottom = (column_y(c, xs)[None] for c in (upper, moved, raised, lower))
         inside = (xs >= upper[:, 0].min()) & (xs <= upper[:, 0].max())
         # from above the photo's lashes (where the skin is the photo's anyway), feathered over 2 pixels
-        edge = top - np.interp(xs - self.origin[0], np.arange(w), self.lid_room)[None] - 2
+        edge = top - self.lid_room[None] - 2
         soft = np.clip(np.minimum(margin - ys + 0.5, (ys - edge) / 2), 0, 1)  # anti-aliased margins
         # the lower lid starts a pixel above the upper one's margin: where they meet no eyeball shows through
         cover = np.maximum(soft, np.clip(np.minimum(ys - rise + 1.5, bottom - ys + 0.5), 0, 1)) * inside[None]
@@ -232,11 +228,10 @@ class Eye:
         h, w = rgb.shape[:2]
         xs = np.arange(w, dtype=np.float32) + self.origin[0]
         ys = np.arange(h, dtype=np.float32)[:, None] + self.origin[1]
-        order = np.argsort(margin[:, 0])
-        x, y = margin[order, 0], margin[order, 1]
-        along = np.clip((xs - x[0]) / max(float(x[-1] - x[0]), 1e-3), 0, 1)
-        thick = self.lash_thickness * np.sin(np.pi * along) ** 0.8 * ((xs >= x[0]) & (xs <= x[-1]))
-        centre = np.interp(xs, x, y)[None]
+        x0, x1 = float(margin[:, 0].min()), float(margin[:, 0].max())
+        along = np.clip((xs - x0) / max(x1 - x0, 1e-3), 0, 1)
+        thick = self.lash_thickness * np.sin(np.pi * along) ** 0.8 * ((xs >= x0) & (xs <= x1))
+        centre = column_y(margin, xs)[None]
         line = np.clip(
             np.minimum(ys - (centre - 0.7 * thick[None]), centre + 0.3 * thick[None] - ys) + 0.5, 0, 1
         ) * (thick[None] > 0.3)

@@ -131,7 +131,10 @@ class LayeredRenderer:
 
     def render(self, motion: np.ndarray) -> np.ndarray:
         """(T, MOTION_DIM) -> (T, S, S, 3) uint8 frames: the inner renderer's, eyes and mouth redrawn."""
-        frames = self.inner.render(motion)
+        return self.compose(self.inner.render(motion), motion)
+
+    def compose(self, frames: np.ndarray, motion: np.ndarray) -> np.ndarray:
+        """The inner renderer's FRAMES for MOTION with the eyes and mouth redrawn on them, in place."""
         for frame, m in zip(frames, np.asarray(motion, np.float32), strict=True):
             self.layers.compose(frame, m)
         return frames

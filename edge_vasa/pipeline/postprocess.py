@@ -17,8 +17,8 @@ MAX_BLINK_GAP = 6.0  # s: a longer stare looks lifeless
 EYES = [INDEX["blink_left"], INDEX["blink_right"]]
 BLINK_START = 0.3  # a generator's lid value rising past this starts a blink
 BLINK_REARM = 0.15  # ... once it has fallen below this since the last one (its blinks come out jagged)
-OPEN_MAX = 0.08  # between blinks the lids open at least this far: more closed are the generators' half-blinks
-# and the tails of their blinks, which MediaPipe counted as blinks (the student: 32-36 a minute on 60 s clips)
+OPEN_MAX = 0.08  # between blinks no lid value above this: higher ones are the generators' half-blinks and
+# the tails of their blinks, which MediaPipe counted as blinks (the student: 32-36 a minute on 60 s clips)
 BLINK_LENGTH = (0.25, 0.35)  # s: one blink, drawn per blink (core.motion.blink_shape)
 CLOSE_SHARE = 0.33  # of it closing, the rest opening: about 100 ms down and 200 ms up
 
@@ -46,8 +46,8 @@ class BlinkKeeper:
             now, own = self.frame / MOTION_FPS, float(row[EYES].max())
             if len(self.pending):  # a blink under way keeps its shape, whatever the generator does meanwhile
                 row[EYES], self.pending = self.pending[0], self.pending[1:]
-            elif (own > BLINK_START and self.armed) or now >= self.deadline:
-                if own <= BLINK_START:
+            elif (starts := own > BLINK_START and self.armed) or now >= self.deadline:
+                if not starts:  # the generator's stare ran past the deadline: the keeper's blink
                     self.inserted.append(self.frame)
                 length = self.rng.uniform(*BLINK_LENGTH)
                 shape = blink_shape(MOTION_FPS, 0.0, length, CLOSE_SHARE).astype(np.float32)

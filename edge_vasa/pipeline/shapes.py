@@ -29,6 +29,12 @@ def smooth_curve(points: np.ndarray, samples: int = SAMPLES) -> np.ndarray:
     return a + us[:, None] * axis + vs[:, None] * normal
 
 
+def column_y(curve: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """The y of CURVE ((N, 2) points, any order along x) at each x of XS: a lid or lip line per column."""
+    order = np.argsort(curve[:, 0])
+    return np.interp(xs, curve[order, 0], curve[order, 1])
+
+
 def corner_cut(points: np.ndarray, iterations: int = 3) -> np.ndarray:
     """A polyline with its corners rounded off (Chaikin), ends kept: smooth, and never outside the polygon
     it rounds, so a layer clipped to it paints nothing beyond the landmarks' line."""
