@@ -3,6 +3,10 @@ records the CPU model and ISA flags, since speed claims only compare within one 
 
 import warnings
 
+# isort: off
+import edge_vasa  # noqa: F401  first: it limits BLAS threads before numpy and OpenCV load
+
+# isort: on
 import numpy as np
 import pytest
 import skimage.data

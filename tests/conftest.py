@@ -7,6 +7,10 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
+# isort: off
+import edge_vasa  # noqa: F401  first: it limits BLAS threads before numpy and OpenCV load
+
+# isort: on
 import numpy as np
 import pytest
 

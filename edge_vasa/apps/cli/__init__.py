@@ -13,15 +13,10 @@ import sys
 import warnings
 from collections.abc import Callable
 
-# numpy's work here is many small matrices: one BLAS thread each is fastest, and leaves cores free.
-# (OMP_NUM_THREADS is left alone: it would also hold PyTorch's networks to one core.) Set before the
-# command modules below import numpy.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-from edge_vasa import __version__  # noqa: E402
-from edge_vasa.apps.cli import batch, bench, data, evaluate, export, generate, live, train, ui, verify  # noqa: E402
-from edge_vasa.apps.cli.common import Parser  # noqa: E402
-from edge_vasa.core.errors import EdgeVasaError  # noqa: E402
+from edge_vasa import __version__
+from edge_vasa.apps.cli import batch, bench, data, evaluate, export, generate, live, train, ui, verify
+from edge_vasa.apps.cli.common import Parser
+from edge_vasa.core.errors import EdgeVasaError
 
 Handler = Callable[[argparse.Namespace], "int | None"]
 # name -> (parser builder, handler), in the order `edge-vasa --help` lists them
