@@ -80,3 +80,4 @@ def test_live_resident_memory_torch_free(benchmark, tmp_path):
         met=peak <= BUDGET_MB,
         load_average=round(os.getloadavg()[0], 2),
     )
+    print(benchmark.extra_info)
