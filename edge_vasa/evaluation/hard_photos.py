@@ -52,6 +52,13 @@ HARD_PHOTOS = (
         scale=2,
     ),
     HardPhoto(
+        "glasses",
+        "faces/dlib__2008_002470.jpg",
+        (76, 177),
+        "clear glasses over open eyes, moustache, frontal (43 px face, upscaled 2x)",
+        scale=2,
+    ),
+    HardPhoto(
         "turned_40",
         "faces/dlib__2008_002079.jpg",
         (60, 210),

@@ -33,6 +33,8 @@ from edge_vasa.pipeline.shapes import column_y, poly_mask, smooth_curve
 IRIS_RADIUS = 0.21  # of the eye width (corner to corner): iris ~11.7 mm in a ~28 mm wide opening; the
 # fit tries 0.18-0.27 around it
 GAZE_TRAVEL = (0.24, 0.12)  # iris travel at gaze +-1 (x, y), in eye widths; real eyes reach ~0.3 sideways
+CORNER_TUCK = 0.2  # at most this share of the iris radius may pass under an eye corner: on the 40-48 px
+# eyes of a 512 crop, stopping the iris's edge 2 px short of the corner cut the travel to 0.18 eye widths
 BROW_SHARE = 0.4  # a lash line reaches at most this share of the way from the lid up to the brow's landmarks:
 # further up a dark band is the brow or the shadow under it (a deep-set eye), not lashes
 MIN_IRIS_CONTRAST = 15.0  # gray levels between the opening and its darkest disc; below, the eye is hidden
@@ -107,10 +109,14 @@ class Eye:
         h, w = self.opening.shape
         c, r = self.iris_centre - self.origin, self.radius
         left, right = self.eye[[0, 3], 0] - self.origin[0]
-        room = max(0.0, (right - left) / 2 - r - 2)  # the iris stops short of the corners
-        dx = float(np.clip(shift[0], -room, room))
+        reach = (1 - CORNER_TUCK) * r  # how close to a corner the iris centre may come
+        dx = float(np.clip(shift[0], min(0.0, left + reach - c[0]), max(0.0, right - reach - c[0])))
+        # past a corner the sclera there is gone and the iris runs on under the lids (the opening hides it)
+        outer = (min(left, c[0] + dx - r - 1), max(right, c[0] + dx + r + 1))
         xs = np.arange(w, dtype=np.float32)
-        map_x = np.interp(xs, [left, c[0] + dx - r, c[0] + dx + r, right], [left, c[0] - r, c[0] + r, right])
+        map_x = np.interp(
+            xs, [outer[0], c[0] + dx - r, c[0] + dx + r, outer[1]], [left, c[0] - r, c[0] + r, right]
+        )
         top, bottom = c[1] - 2 * r, c[1] + 2 * r
         dy = float(np.clip(shift[1], -r, r))
         ys = np.arange(h, dtype=np.float32)

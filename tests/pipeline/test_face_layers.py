@@ -11,7 +11,7 @@ from helpers import motion, polygon_mask
 from edge_vasa.core import motion as M
 from edge_vasa.core.face import prepare_face
 from edge_vasa.core.motion import FaceGeometry, motion_to_landmarks
-from edge_vasa.pipeline.eyes import lid_curves
+from edge_vasa.pipeline.eyes import Eye, lid_curves
 from edge_vasa.pipeline.face_layers import LayeredRenderer, edge_blur, photo_blur
 
 
@@ -57,6 +57,27 @@ def test_gaze_moves_the_iris_a_fifth_of_the_eye_width(face, layered):
     for idx in (slice(36, 42), slice(42, 48)):
         eye = face.landmarks[idx]
         assert iris_x(right, eye) - iris_x(left, eye) > 0.2, "the issue asks 0.15 eye widths"
+
+
+def test_a_large_iris_in_a_small_eye_still_travels_the_full_gaze():
+    """A 40 px eye (as a 512 crop has them) with an iris of 0.27 eye widths: a full gaze turn carries the iris
+    GAZE_TRAVEL eye widths. Stopping its edge 2 px short of the corners cut that to 0.18 (MediaPipe then saw
+    0.10-0.15 eye widths for --gaze 1 0 against -1 0 on such photos)."""
+    image = np.full((512, 512, 3), (200, 160, 140), np.uint8)
+    eye = np.array([[236, 250], [249, 244], [263, 244], [276, 250], [263, 256], [249, 256]], np.float64)
+    cv2.fillPoly(image, [eye.astype(np.int32)], (235, 235, 235))
+    cv2.circle(image, (256, 250), 11, (40, 30, 20), -1)  # 0.27 of the 40 px width
+    brow = np.array([[232, 226], [244, 222], [256, 221], [268, 222], [280, 226]], np.float64)
+    sprite = Eye(image, eye, brow)
+    assert sprite.radius == pytest.approx(0.27 * sprite.width)
+
+    def iris_left_edge(gaze: float) -> int:
+        rgb, alpha = sprite.sprite(0.0, (gaze, 0.0), eye)
+        row = int(250 - sprite.origin[1])
+        dark = np.nonzero((rgb[row].mean(axis=1) < 100) & (alpha[row] > 0.5))[0]
+        return int(dark.min())
+
+    assert iris_left_edge(1.0) - iris_left_edge(0.0) >= 0.22 * sprite.width  # GAZE_TRAVEL[0] = 0.24
 
 
 def test_blink_hides_the_iris_under_an_opaque_lid(face, layered):
