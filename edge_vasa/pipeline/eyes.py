@@ -71,9 +71,7 @@ class Eye:
         upper, lower = lid_curves(self.eye)
         self.opening = poly_mask((h, wd), np.concatenate([upper, lower[::-1]]), self.origin)
         self.iris_centre = self._find_iris(upper, lower)
-        pixels = self.patch.reshape(-1, 3)  # a closing lid's lash line: dark, but not as black as a pupil
-        self.lash = 0.5 * np.percentile(pixels, 2, axis=0) + 0.5 * np.percentile(pixels, 30, axis=0)
-        self.skin, self.lid_room, self.lash_reach = self._lid_skin()
+        self.skin, self.lid_room, self.lash_reach, self.lash = self._lid_skin()
         middle = self.lash_reach[
             np.abs(np.arange(len(self.lash_reach)) + self.origin[0] - self.eye[[0, 3], 0].mean())
             < 0.25 * self.width
@@ -145,15 +143,16 @@ class Eye:
             return self._close_lids(rgb, opening, upper, lower, blink)
         return rgb, opening
 
-    def _lid_skin(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _lid_skin(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Once per identity: the patch with the eye opening, the photo's lash lines and the room up to
         BROW_SHARE of the way to the brow filled from the skin around them (OpenCV's Telea inpainting); and
         per patch column, in pixels above the landmarks' lid line, how far that fill reaches (the closed
-        lid's skin) and how far the dark lash line does. A closed lid is the skin around the eye carried
-        across it, with its light and shadow: a deep-set eye's lid lies in the socket's shadow. A lid
-        coloured from the fold and the cheek (an earlier version) was a pale patch there, and MediaPipe still
-        saw an open eye in it (EAR fall 0.16 on a fully closed lid); so did it while the photo's dark lash
-        line (or eyeliner) stayed around the closed lid as the outline of an open eye."""
+        lid's skin) and how far the dark lash line does; and the lash line's RGB colour. A closed lid is
+        the skin around the eye carried across it, with its light and shadow: a deep-set eye's lid lies in
+        the socket's shadow. A lid coloured from the fold and the cheek (an earlier version) was a pale patch
+        there, and MediaPipe still saw an open eye in it (EAR fall 0.16 on a fully closed lid); so did it
+        while the photo's dark lash line (or eyeliner) stayed around the closed lid as the outline of an
+        open eye."""
         upper, lower = lid_curves(self.eye)
         h, w = self.opening.shape
         gray = cv2.cvtColor(self.patch.astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
@@ -180,11 +179,14 @@ class Eye:
         if lashes.sum() >= 8:  # the photo's own lash colour (mascara, eyeliner, light lashes): its darkest
             pixels = self.patch[lashes]
             lum = pixels @ np.array([0.299, 0.587, 0.114], np.float32)
-            self.lash = pixels[lum <= np.percentile(lum, 25)].mean(0)
+            lash = pixels[lum <= np.percentile(lum, 25)].mean(0)
+        else:  # none found: dark, but not as black as a pupil
+            pixels = self.patch.reshape(-1, 3)
+            lash = 0.5 * np.percentile(pixels, 2, axis=0) + 0.5 * np.percentile(pixels, 30, axis=0)
         hole = cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8))
         radius = max(3, round(0.12 * self.width))
         filled = cv2.inpaint(self.patch.astype(np.uint8), hole, radius, cv2.INPAINT_TELEA).astype(np.float32)
-        return filled, room, reach
+        return filled, room, reach, lash
 
     def _dark_reach(self, gray: np.ndarray, line: np.ndarray, way: int) -> np.ndarray:
         """Per patch column, how many pixels beyond LINE (upward for WAY -1, downward for +1) the dark band
