@@ -54,10 +54,6 @@ def test_spline_coefficients_match_the_training_solve(inputs):
 
 SPIN_PROBE = """
 import time
-import os
-import subprocess
-import sys
-
 import numpy as np
 import edge_vasa
 from edge_vasa.pipeline.decoder_inputs import resize_antialiased
