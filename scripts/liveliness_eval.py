@@ -3,6 +3,7 @@
     python scripts/liveliness_eval.py                          # eval identities, 12 s speech, every path
     python scripts/liveliness_eval.py --set hard --seconds 60  # the hard-photo set, 60 s for the blink rate
     python scripts/liveliness_eval.py --paths teacher,student --photos 3 --name before
+    python scripts/liveliness_eval.py --set hard --only beard,glasses --paths live --seconds 60
 
 For each photo, held-out speech (English sentences written for this script, in no corpus script; espeak-ng)
 drives `edge-vasa generate --crop` on each path: the teacher, the student (`--model student`) and the live
@@ -178,6 +179,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--set", choices=("eval", "hard"), default="eval", help="which photos (see above)")
     ap.add_argument("--photos", type=int, default=0, help="only the first N photos of the set (0: all)")
+    ap.add_argument("--only", default="", help="only these photos of the set (comma-separated names)")
     ap.add_argument("--paths", default="teacher,student,live", help=f"comma-separated, of {', '.join(PATHS)}")
     ap.add_argument(
         "--seconds", type=float, default=12.0, help="speech per talking clip (60 for blink rates)"
@@ -196,6 +198,11 @@ def main() -> int:
         work.mkdir(parents=True, exist_ok=True)
         photos = (hard_photos if args.set == "hard" else eval_photos)(work)
         photos = photos[: args.photos or None]
+        if args.only:
+            wanted = args.only.split(",")
+            if unknown := set(wanted) - {p.name for p in photos}:
+                sys.exit(f"no photo(s) {sorted(unknown)} in the {args.set} set; see --help for its names")
+            photos = [p for p in photos if p.name in wanted]
         save_wav(work / "speech.wav", speech(args.seconds))
         save_wav(work / "gaze.wav", speech(args.gaze_seconds, voice_offset=3))
         refused = {p.name: reason for p in photos if (reason := refusal(p))}

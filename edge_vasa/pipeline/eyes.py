@@ -10,12 +10,13 @@ backends, live) at about 1 ms per eye, and the decoders stay as exported.
 Everything is built in the photo's (unposed) crop coordinates, then warped onto the frame by the affine that
 takes the eye's six landmarks there to the posed ones:
 
-1. Once per identity: the eye opening, the iris (the darkest disc of 0.18-0.27 eye widths along the
-   opening) and whether it shows at all (not behind sunglasses); the photo's lash lines (the dark bands along
-   the lids, eyeliner included) and the skin a closed lid shows: the opening and the lash lines filled in
-   from the skin around them.
-2. Per frame: the gaze carries the iris band sideways (and up or down) while the sclera on either side
-   stretches or shrinks, so the photo's own sclera fills the side the iris left.
+1. Once per identity: the eye opening, the iris (the disc of 0.18-0.27 eye widths along the opening that
+   is darkest against the opening and the ring around it, near the middle) and whether it shows at all
+   (not behind sunglasses); the photo's lash lines (the dark bands along the lids, eyeliner included) and
+   the skin a closed lid shows: the opening and the lash lines filled in from the skin around them.
+2. Per frame: the gaze carries the iris band sideways (gaze x +-1: GAZE_TRAVEL from the eye's middle,
+   wherever the photo's iris sat) and up or down, while the sclera on either side stretches or shrinks, so
+   the photo's own sclera fills the side the iris left.
 3. The upper lid slides from its open line to the blinked one (the lower lid rises a little): opaque skin
    from above the photo's lashes down to the moving margin, shaded darker toward it, with the photo's lash
    line (its thickness and colour) redrawn there.
@@ -32,7 +33,11 @@ from edge_vasa.pipeline.shapes import column_y, poly_mask, smooth_curve
 
 IRIS_RADIUS = 0.21  # of the eye width (corner to corner): iris ~11.7 mm in a ~28 mm wide opening; the
 # fit tries 0.18-0.27 around it
-GAZE_TRAVEL = (0.24, 0.12)  # iris travel at gaze +-1 (x, y), in eye widths; real eyes reach ~0.3 sideways
+IRIS_SPREAD = 0.2  # of the eye width: how far off the eye's middle a photo's iris plausibly sits (most
+# photos look at the camera)
+GAZE_TRAVEL = (0.28, 0.12)  # eye widths: at gaze x +-1 the iris is this far from the eye's middle (real
+# eyes reach ~0.3), at gaze y +-1 this far from where the photo has it. At 0.24 MediaPipe saw 0.15-0.18 eye
+# widths for gaze -1 to +1 on the hard set's glasses and turned-head photos (static frames), the bar's edge
 CORNER_TUCK = 0.2  # at most this share of the iris radius may pass under an eye corner: on the 40-48 px
 # eyes of a 512 crop, stopping the iris's edge 2 px short of the corner cut the travel to 0.18 eye widths
 BROW_SHARE = 0.4  # a lash line reaches at most this share of the way from the lid up to the brow's landmarks:
@@ -79,24 +84,34 @@ class Eye:
         self.lash_thickness = float(np.clip(np.median(middle), 0.03 * self.width, 0.09 * self.width))
 
     def _find_iris(self, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
-        """The disc along the opening's middle line, of 0.18-0.27 eye widths, whose visible part is darkest
-        against the rest of the opening (the iris and pupil). Sets ``radius``; returns the centre."""
+        """The disc along the opening's middle line, of 0.18-0.27 eye widths, darkest against both the rest
+        of the opening and the ring just around it (to half its radius again), its contrast weighed by a
+        Gaussian of its offset from the eye's middle (sigma IRIS_SPREAD). Against the rest alone a disc grows
+        into the dark corner beside the iris (lashes, the shadow by the nose): on the hard set's smiling eyes
+        the fit sat 0.2 eye widths off the pupil, toward the corners; the ring stops that. Without the
+        weight a dark corner (a glasses rim) beat a blurred iris 17 to 16 gray levels. Sets ``radius`` and
+        ``visible``; returns the centre."""
         gray = cv2.cvtColor(self.patch.astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
         middle = (upper + lower) / 2  # both run corner to corner
         ys, xs = np.mgrid[: gray.shape[0], : gray.shape[1]]
         seen = self.opening > 0.5
-        best, centre, self.radius = -np.inf, middle[len(middle) // 2], IRIS_RADIUS * self.width
+        mid_x = self.eye[[0, 3], 0].mean()
+        best = contrast = -np.inf
+        centre, self.radius = middle[len(middle) // 2], IRIS_RADIUS * self.width
         for radius in np.array([0.18, 0.21, 0.24, 0.27]) * self.width:
             for point in middle[3:-3]:
                 c = point - self.origin
-                disc = ((xs - c[0]) ** 2 + (ys - c[1]) ** 2 < radius**2) & seen
+                d2 = (xs - c[0]) ** 2 + (ys - c[1]) ** 2
+                disc = (d2 < radius**2) & seen
                 rest = seen & ~disc
-                if disc.sum() < 4 or rest.sum() < 4:
+                ring = rest & (d2 < (1.5 * radius) ** 2)
+                if disc.sum() < 4 or ring.sum() < 4:
                     continue
-                contrast = float(gray[rest].mean() - gray[disc].mean())
-                if contrast > best:
-                    best, centre, self.radius = contrast, point, float(radius)
-        self.visible = best >= MIN_IRIS_CONTRAST
+                here = float((gray[rest].mean() + gray[ring].mean()) / 2 - gray[disc].mean())
+                score = here * np.exp(-0.5 * ((point[0] - mid_x) / (IRIS_SPREAD * self.width)) ** 2)
+                if score > best:
+                    best, contrast, centre, self.radius = score, here, point, float(radius)
+        self.visible = contrast >= MIN_IRIS_CONTRAST
         return np.asarray(centre, np.float64)
 
     def _look(self, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -131,8 +146,12 @@ class Eye:
         opening = poly_mask(self.opening.shape, np.concatenate([upper, lower[::-1]]), self.origin)
         ax = (eye_open[3] - eye_open[0]) / max(np.linalg.norm(eye_open[3] - eye_open[0]), 1e-6)
         down = np.array([-ax[1], ax[0]])
-        travel = GAZE_TRAVEL if self.visible else (0.0, 0.0)
-        shift = self.width * (travel[0] * gaze[0] * ax + travel[1] * gaze[1] * down)
+        shift = np.zeros(2)
+        if self.visible:  # sideways, gaze +-1 takes the iris to the same place whichever way the photo
+            # looked: an iris 0.1-0.2 eye widths off the middle (a sideways glance) lost that much of a side
+            offset = float((self.iris_centre - self.eye[[0, 3]].mean(0)) @ ax) / self.width
+            along = gaze[0] * max(0.0, GAZE_TRAVEL[0] - np.sign(gaze[0]) * offset)
+            shift = self.width * (along * ax + GAZE_TRAVEL[1] * gaze[1] * down)
         shift = shift + (eye_open[[0, 3]].mean(0) - self.eye[[0, 3]].mean(0))  # the eye moved with expression
         if np.abs(shift).max() < 1e-3:
             rgb = self.patch.copy()

@@ -59,25 +59,56 @@ def test_gaze_moves_the_iris_a_fifth_of_the_eye_width(face, layered):
         assert iris_x(right, eye) - iris_x(left, eye) > 0.2, "the issue asks 0.15 eye widths"
 
 
-def test_a_large_iris_in_a_small_eye_still_travels_the_full_gaze():
-    """A 40 px eye (as a 512 crop has them) with an iris of 0.27 eye widths: a full gaze turn carries the iris
-    GAZE_TRAVEL eye widths. Stopping its edge 2 px short of the corners cut that to 0.18 (MediaPipe then saw
-    0.10-0.15 eye widths for --gaze 1 0 against -1 0 on such photos)."""
+EYE_40PX = np.array([[236, 250], [249, 244], [263, 244], [276, 250], [263, 256], [249, 256]], np.float64)
+BROW_40PX = np.array([[232, 226], [244, 222], [256, 221], [268, 222], [280, 226]], np.float64)
+
+
+def synthetic_eye(iris_x: float, iris_radius: float, shadow_from: float | None = None) -> Eye:
+    """A 40 px eye (as a 512 crop has them) on skin: white sclera, a dark iris of IRIS_RADIUS eye widths at
+    IRIS_X eye widths from the middle, and, from SHADOW_FROM eye widths on to the right corner, the sclera in
+    shadow (a smiling eye's lashes and cheek)."""
     image = np.full((512, 512, 3), (200, 160, 140), np.uint8)
-    eye = np.array([[236, 250], [249, 244], [263, 244], [276, 250], [263, 256], [249, 256]], np.float64)
-    cv2.fillPoly(image, [eye.astype(np.int32)], (235, 235, 235))
-    cv2.circle(image, (256, 250), 11, (40, 30, 20), -1)  # 0.27 of the 40 px width
-    brow = np.array([[232, 226], [244, 222], [256, 221], [268, 222], [280, 226]], np.float64)
-    sprite = Eye(image, eye, brow)
+    cv2.fillPoly(image, [EYE_40PX.astype(np.int32)], (235, 235, 235))
+    if shadow_from is not None:
+        shadow = np.zeros((512, 512), bool)
+        shadow[:, round(256 + 40 * shadow_from) :] = True
+        image[shadow & polygon_mask(EYE_40PX)] = (120, 105, 100)
+    cv2.circle(image, (round(256 + 40 * iris_x), 250), round(40 * iris_radius), (40, 30, 20), -1)
+    return Eye(image, EYE_40PX, BROW_40PX)
+
+
+def iris_left_edge(sprite: Eye, gaze: float) -> int:
+    """The first dark pixel of the sprite's middle row, in patch columns."""
+    rgb, alpha = sprite.sprite(0.0, (gaze, 0.0), EYE_40PX)
+    row = int(250 - sprite.origin[1])
+    return int(np.nonzero((rgb[row].mean(axis=1) < 100) & (alpha[row] > 0.5))[0].min())
+
+
+def test_a_large_iris_in_a_small_eye_still_travels_the_full_gaze():
+    """An iris of 0.27 eye widths: a full gaze turn carries it GAZE_TRAVEL eye widths. Stopping its edge 2 px
+    short of the corners cut that to 0.18 (MediaPipe then saw 0.10-0.15 eye widths for --gaze 1 0 against
+    -1 0 on such photos)."""
+    sprite = synthetic_eye(0.0, 0.27)
     assert sprite.radius == pytest.approx(0.27 * sprite.width)
+    assert iris_left_edge(sprite, 1.0) - iris_left_edge(sprite, 0.0) >= 0.22 * sprite.width
 
-    def iris_left_edge(gaze: float) -> int:
-        rgb, alpha = sprite.sprite(0.0, (gaze, 0.0), eye)
-        row = int(250 - sprite.origin[1])
-        dark = np.nonzero((rgb[row].mean(axis=1) < 100) & (alpha[row] > 0.5))[0]
-        return int(dark.min())
 
-    assert iris_left_edge(1.0) - iris_left_edge(0.0) >= 0.22 * sprite.width  # GAZE_TRAVEL[0] = 0.24
+def test_an_iris_glancing_aside_in_the_photo_still_looks_both_ways():
+    """The photo's iris sits 0.2 eye widths left of the middle: gaze -1 and +1 still put it GAZE_TRAVEL either
+    side of the middle (its visible left edge moves 22 px); carried GAZE_TRAVEL from where it sat, it stopped
+    at the left corner and its edge moved 11 px."""
+    sprite = synthetic_eye(-0.2, 0.2)
+    assert iris_left_edge(sprite, 0.0) == pytest.approx(iris_left_edge(sprite, 1e-4), abs=1)
+    assert iris_left_edge(sprite, 1.0) - iris_left_edge(sprite, -1.0) >= 0.5 * sprite.width
+
+
+def test_the_iris_fit_is_not_drawn_into_a_shadowed_corner():
+    """A smiling eye: the iris in the middle, the sclera right of it in shadow. Fitted against the whole rest
+    of the opening, the darkest disc grew over the shadow (0.27 eye widths, its centre 0.065 right of the
+    iris); the ring around the disc keeps it on the iris (0.21, 0.02)."""
+    sprite = synthetic_eye(0.0, 0.19, shadow_from=0.19)
+    assert abs(sprite.iris_centre[0] - 256) < 0.05 * sprite.width
+    assert sprite.radius <= 0.21 * sprite.width
 
 
 def test_blink_hides_the_iris_under_an_opaque_lid(face, layered):
