@@ -7,11 +7,7 @@ generate_video("face.jpg", "speech.wav", "out.mp4", crop=True)       # only the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import numpy as np
-from tqdm import tqdm
 
 from edge_vasa.apps.studio import open_studio
 from edge_vasa.core.audio import SAMPLE_RATE, load_audio
@@ -19,11 +15,9 @@ from edge_vasa.core.errors import EdgeVasaError
 from edge_vasa.core.face import load_image
 from edge_vasa.core.face_cache import face_store, prepare_face_cached
 from edge_vasa.core.options import MODELS, RENDERERS, GenerateOptions
-from edge_vasa.core.overlap import ahead
 from edge_vasa.core.shipped import model_files
 from edge_vasa.core.video import write_mp4
-from edge_vasa.pipeline.avatar import RENDER_BATCH, Avatar, FrameRenderer
-from edge_vasa.pipeline.face_layers import LayeredRenderer
+from edge_vasa.pipeline.avatar import Avatar
 from edge_vasa.pipeline.pasteback import PasteBack
 from edge_vasa.provenance.record import Marker, Provenance
 
@@ -70,24 +64,9 @@ def generate_video(
         avatar, files = studio.avatar(face), studio.files()
     provenance = Provenance.for_files("generate", files)
     mark = Marker(provenance, label)
-    frames = overlapped(avatar.renderer, avatar.motion(audio, opts, progress), progress)
+    frames = avatar.frames(avatar.motion(audio, opts, progress), progress)
     if not crop:
         frames = map(PasteBack(load_image(image), face.transform, face.image.shape[0]), frames)
     frames = (mark(frame) for frame in frames)
     write_mp4(out, frames, opts.fps, audio=audio, metadata=provenance.tags(), finish=provenance.sign)
     return Path(out)
-
-
-def overlapped(renderer: FrameRenderer, motion: np.ndarray, progress: bool = False) -> Iterator[np.ndarray]:
-    """The frames of MOTION, as ``renderer.render`` draws them, with the decoder on a worker thread a batch or
-    two ahead of the face layers (when the renderer has them), which run here with paste-back, watermark and
-    encoder: the decoder's runtime, the layers' numpy and the H.264 encoder overlap on two cores instead of
-    taking turns (issue 21: 60 s of speech in <= 30 s)."""
-    layered = isinstance(renderer, LayeredRenderer)
-    decoder = renderer.inner if layered else renderer
-    batches = (motion[start : start + RENDER_BATCH] for start in range(0, len(motion), RENDER_BATCH))
-    drawn = ahead(((decoder.render(batch), batch) for batch in batches), 2, "decoder")
-    with tqdm(total=len(motion), desc="render", unit="frame", disable=not progress) as bar:
-        for frames, batch in drawn:
-            yield from renderer.compose(frames, batch) if layered else frames
-            bar.update(len(frames))

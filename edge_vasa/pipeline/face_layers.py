@@ -17,6 +17,7 @@ import numpy as np
 from edge_vasa.core.motion import EYE_L, EYE_R, INDEX, NEUTRAL, SLICES, FaceGeometry, motion_to_landmarks
 from edge_vasa.pipeline.eyes import Eye
 from edge_vasa.pipeline.mouth import Mouth
+from edge_vasa.pipeline.shapes import face_box
 
 BLINKS = (INDEX["blink_right"], INDEX["blink_left"])  # dlib's 36-41 is the subject's right eye
 BROW_R, BROW_L = list(range(17, 22)), list(range(22, 27))
@@ -30,9 +31,7 @@ SHARP_EDGE = 1.6  # px: photo_blur of sharp photos' faces (1.5-1.8 on 7 of the h
 
 def photo_blur(image: np.ndarray, landmarks: np.ndarray) -> float:
     """How blurred the face (the box of its brows, eyes, nose and mouth) in IMAGE is: ``edge_blur``."""
-    lo = np.maximum(np.floor(landmarks[17:].min(0)).astype(int), 0)
-    hi = np.ceil(landmarks[17:].max(0)).astype(int)
-    return edge_blur(cv2.cvtColor(image[lo[1] : hi[1], lo[0] : hi[0]], cv2.COLOR_RGB2GRAY))
+    return edge_blur(cv2.cvtColor(face_box(image, landmarks), cv2.COLOR_RGB2GRAY))
 
 
 def edge_blur(gray: np.ndarray, where: np.ndarray | None = None) -> float:

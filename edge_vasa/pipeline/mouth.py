@@ -22,7 +22,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge_vasa.pipeline.shapes import corner_cut, poly_mask
+from edge_vasa.pipeline.shapes import corner_cut, face_box, poly_mask
 
 UPPER_INNER = [60, 61, 62, 63, 64]
 LOWER_INNER = [60, 67, 66, 65, 64]  # both corner 60 -> corner 64
@@ -70,8 +70,7 @@ def palette(image: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarray]:
     skin = face.reshape(-1, 3).mean(0) if face.size else lip
     # exposure: the skin's brightness, or the face's brightest parts (eye whites, teeth, glints) where the
     # skin is dark: teeth are white on dark skin too (a laughing child's teeth came out gray from the skin)
-    lo, hi = np.maximum(landmarks[17:].min(0).astype(int), 0), landmarks[17:].max(0).astype(int)
-    inner = img[lo[1] : hi[1], lo[0] : hi[0]].reshape(-1, 3) @ np.array([0.299, 0.587, 0.114], np.float32)
+    inner = face_box(img, landmarks).reshape(-1, 3) @ np.array([0.299, 0.587, 0.114], np.float32)
     bright = float(np.percentile(inner, 97)) / 230 if inner.size else 0.0
     light = float(np.clip(max(np.dot(skin, [0.299, 0.587, 0.114]) / 170, bright), 0.5, 1.15))
     saturation = float(np.clip((lip.max() - lip.min()) / max(lip.max(), 1.0) / 0.25, 0, 1))

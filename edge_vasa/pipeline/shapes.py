@@ -1,5 +1,5 @@
-"""Smooth outlines through a few landmarks, and anti-aliased masks of them: what the eye and mouth layers
-draw with."""
+"""Smooth outlines through a few landmarks, anti-aliased masks of them and the face's box: what the eye and
+mouth layers draw with."""
 
 from __future__ import annotations
 
@@ -57,3 +57,11 @@ def poly_mask(shape: tuple[int, int], polygon: np.ndarray, offset: np.ndarray) -
     mask = np.zeros(shape, np.uint8)
     cv2.fillPoly(mask, [np.round((polygon - offset) * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
     return mask.astype(np.float32) / 255
+
+
+def face_box(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """IMAGE's pixels in the box of the face's brows, eyes, nose and mouth (dlib landmarks 17-67): where the
+    layers read how bright and how sharp the photo's face is."""
+    lo = np.maximum(np.floor(landmarks[17:].min(0)).astype(int), 0)
+    hi = np.ceil(landmarks[17:].max(0)).astype(int)
+    return image[lo[1] : hi[1], lo[0] : hi[0]]

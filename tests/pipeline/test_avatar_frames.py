@@ -1,5 +1,5 @@
-"""generate's overlapped rendering (decoder on a worker thread, face layers on the caller's): the same
-frames as the renderer draws them in one thread."""
+"""Avatar.frames, which every command renders with (decoder on a worker thread, face layers on the
+caller's): the same frames as the renderer draws them in one thread."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from helpers import motion
 
-from edge_vasa.apps.generate import overlapped
 from edge_vasa.core.motion import INDEX, FaceGeometry
+from edge_vasa.pipeline.avatar import Avatar
 from edge_vasa.pipeline.face_layers import LayeredRenderer
 
 
@@ -30,11 +30,15 @@ def talking() -> np.ndarray:
     return np.stack([motion(jaw_open=float(a), yaw=0.2 * float(a), blink_left=float(a > 0.8)) for a in t])
 
 
-def test_overlapped_frames_are_the_layered_renderers(grace_hopper_prepared, talking):
+def frames(face, renderer, motion: np.ndarray) -> np.ndarray:
+    return np.stack(list(Avatar(face, generator=None, renderer=renderer).frames(motion)))
+
+
+def test_the_frames_are_the_layered_renderers(grace_hopper_prepared, talking):
     face = grace_hopper_prepared
     layered = LayeredRenderer(Shifting(face.image, face.landmarks), face.image, face.landmarks)
     expected = layered.render(talking)
-    got = np.stack(list(overlapped(layered, talking)))
+    got = frames(face, layered, talking)
     assert got.shape == expected.shape
     assert np.array_equal(got, expected)
 
@@ -42,4 +46,4 @@ def test_overlapped_frames_are_the_layered_renderers(grace_hopper_prepared, talk
 def test_a_renderer_without_layers_is_drawn_as_it_is(grace_hopper_prepared, talking):
     face = grace_hopper_prepared
     plain = Shifting(face.image, face.landmarks)
-    assert np.array_equal(np.stack(list(overlapped(plain, talking))), plain.render(talking))
+    assert np.array_equal(frames(face, plain, talking), plain.render(talking))
