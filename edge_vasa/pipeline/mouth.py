@@ -30,6 +30,11 @@ CHIN = 8
 MIN_GAP = 0.02  # of the inter-ocular distance: thinner openings are left as drawn
 OWN_INTERIOR = 0.3  # of the IOD: a photo whose lips are this far apart shows its own teeth and tongue, which
 # the decoders carry; a drawn interior over them blacked out a laughing child's teeth (held-out hard set)
+UPPER_SHOW = 0.08  # of the IOD: how far the upper teeth reach below the upper lip at rest (a photo that
+# shows its own teeth: 0.8 of its lips' gap, when more, up to nearly the incisors' height)
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+OWN_TEETH = 40.0  # gray levels above the lips' mean: a pixel of the photo's own teeth between its lips
+OWN_TEETH_PIXELS = 30  # fewer such pixels and the drawn teeth keep the default colour
 # (arch share, height) from the middle outward: central incisor, lateral, canine, premolars; heights in IOD
 UPPER_TEETH = ((1.0, 0.16), (0.8, 0.14), (0.85, 0.15), (0.72, 0.12), (0.68, 0.11))
 LOWER_TEETH = ((0.62, 0.11), (0.66, 0.11), (0.78, 0.12), (0.72, 0.10), (0.68, 0.09))
@@ -55,14 +60,37 @@ def _arch(teeth: tuple[tuple[float, float], ...]) -> np.ndarray:
 UPPER_ARCH, LOWER_ARCH = _arch(UPPER_TEETH), _arch(LOWER_TEETH)
 
 
-def palette(image: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarray]:
-    """Mouth colours matched to the photo: teeth, cavity and tongue from its lip colour, brightness and
-    saturation."""
-    img = image.astype(np.float32)
+def lip_colour(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """The mean RGB of the lips: between the outer and the inner lip line."""
     lips = np.zeros(image.shape[:2], np.uint8)
     cv2.fillPoly(lips, [np.round(landmarks[48:60]).astype(np.int32)], 1)
     cv2.fillPoly(lips, [np.round(landmarks[60:68]).astype(np.int32)], 0)
-    lip = img[lips > 0].mean(0) if lips.any() else np.array([170.0, 100.0, 100.0])
+    return image[lips > 0].astype(np.float32).mean(0) if lips.any() else np.array([170.0, 100.0, 100.0])
+
+
+def own_teeth(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+    """The colour of the photo's own teeth where its lips part over them (a smile showing teeth): the lit
+    ones (85th percentile of luma) among the pixels inside the inner lip line at least OWN_TEETH brighter
+    than the lips; None where fewer than OWN_TEETH_PIXELS are. Drawn in a fixed off-white, the teeth of a
+    smile whose own teeth are yellower showed as a second row under the photo's (cruise)."""
+    inner = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(inner, [np.round(landmarks[60:68]).astype(np.int32)], 1)
+    pixels = image[inner > 0].reshape(-1, 3).astype(np.float32)
+    luma = pixels @ LUMA
+    bright = pixels[luma >= float(lip_colour(image, landmarks) @ LUMA) + OWN_TEETH]
+    if len(bright) < OWN_TEETH_PIXELS:
+        return None
+    lit = bright @ LUMA
+    return bright[lit >= np.percentile(lit, 85)].mean(0)
+
+
+def palette(
+    image: np.ndarray, landmarks: np.ndarray, teeth: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Mouth colours matched to the photo: cavity and tongue from its lip colour, brightness and saturation;
+    the teeth TEETH (the photo's own, where they show) or an off-white matched the same way."""
+    img = image.astype(np.float32)
+    lip = lip_colour(img, landmarks)
     face = img[
         int(landmarks[29, 1]) - 4 : int(landmarks[29, 1]) + 4,
         int(landmarks[29, 0]) - 4 : int(landmarks[29, 0]) + 4,
@@ -70,19 +98,20 @@ def palette(image: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarray]:
     skin = face.reshape(-1, 3).mean(0) if face.size else lip
     # exposure: the skin's brightness, or the face's brightest parts (eye whites, teeth, glints) where the
     # skin is dark: teeth are white on dark skin too (a laughing child's teeth came out gray from the skin)
-    inner = face_box(img, landmarks).reshape(-1, 3) @ np.array([0.299, 0.587, 0.114], np.float32)
+    inner = face_box(img, landmarks).reshape(-1, 3) @ LUMA
     bright = float(np.percentile(inner, 97)) / 230 if inner.size else 0.0
-    light = float(np.clip(max(np.dot(skin, [0.299, 0.587, 0.114]) / 170, bright), 0.5, 1.15))
+    light = float(np.clip(max(skin @ LUMA / 170, bright), 0.5, 1.15))
     saturation = float(np.clip((lip.max() - lip.min()) / max(lip.max(), 1.0) / 0.25, 0, 1))
-    teeth = np.array([226.0, 218.0, 198.0]) * light
     colours = {
-        "teeth": teeth,
+        "teeth": np.array([226.0, 218.0, 198.0]) * light,
         "cavity": lip * 0.22 + np.array([8.0, 0.0, 0.0]),
         "tongue": (0.55 * lip + 0.45 * np.array([190.0, 95.0, 100.0])) * 0.62 * light,
     }
     for name, c in colours.items():  # a grayscale photo gets gray teeth and tongue
-        gray = float(np.dot(c, [0.299, 0.587, 0.114]))
+        gray = float(c @ LUMA)
         colours[name] = np.clip(gray + saturation * (c - gray), 0, 255)
+    if teeth is not None:
+        colours["teeth"] = teeth
     return colours
 
 
@@ -91,7 +120,12 @@ class Mouth:
 
     def __init__(self, image: np.ndarray, landmarks: np.ndarray, iod: float, soften: float = 0.0):
         """SOFTEN: how much blurrier than a sharp photo this one is (Gaussian sigma, px): the teeth match."""
-        self.colours, self.iod = palette(image, landmarks), iod
+        teeth = own_teeth(image, landmarks)
+        self.colours, self.iod = palette(image, landmarks, teeth), iod
+        # a smile showing its teeth shows them from its upper lip most of the way to its lower one
+        photo_gap = float(np.linalg.norm(landmarks[66] - landmarks[62]))
+        own_show = min(0.8 * photo_gap, 0.95 * UPPER_ARCH[:, 2].max() * iod) if teeth is not None else 0.0
+        self.upper_show = max(UPPER_SHOW * iod, own_show)  # no deeper than the teeth are tall
         self.own = float(np.linalg.norm(landmarks[66] - landmarks[62])) >= OWN_INTERIOR * iod
         self.soften = soften
 
@@ -155,7 +189,7 @@ class Mouth:
         mid_rest = (rest[62] + rest[66]) / 2
         arch_half = ARCH_HALF_WIDTH * float(np.linalg.norm(rest[64] - rest[60]))
         jaw = 0.85 * (lm[CHIN] - rest[CHIN])
-        upper_edge = corner_cut(rest[UPPER_INNER])[len(upper) // 2] + 0.08 * self.iod * down
+        upper_edge = corner_cut(rest[UPPER_INNER])[len(upper) // 2] + self.upper_show * down
         lower_edge = corner_cut(rest[LOWER_INNER])[len(lower) // 2] - 0.01 * self.iod * down + jaw
         upper_edge = mid_rest + ((upper_edge - mid_rest) @ down) * down
         lower_edge = mid_rest + ((lower_edge - mid_rest) @ down) * down + (jaw @ axis) * axis

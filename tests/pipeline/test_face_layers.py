@@ -236,6 +236,22 @@ def test_a_laughing_photo_keeps_its_own_teeth(face):
     assert np.array_equal(frame[mouth], face.image[mouth])
 
 
+def test_a_smile_showing_its_teeth_lends_them_their_colour(face):
+    """The photo's lips parted 0.15 IOD over yellowish teeth: the drawn teeth are that colour. In a fixed
+    off-white they showed as a second, whiter row under the photo's own (cruise)."""
+    lm, image = face.landmarks.copy(), face.image.copy()
+    iod = FaceGeometry.from_landmarks(lm).iod_pixels
+    lm[[65, 66, 67], 1] += 0.15 * iod - (lm[66, 1] - lm[62, 1])
+    image[polygon_mask(lm[60:68])] = (250, 225, 140)
+    layered = LayeredRenderer(StillPhoto(image, lm), image, lm)
+    m = motion(jaw_open=0.8)
+    pixels = layered.render(m[None])[0][
+        polygon_mask(motion_to_landmarks(m[None], layered.geometry)[0][60:68])
+    ]
+    lit = pixels[pixels.sum(-1) >= np.percentile(pixels.sum(-1), 90)].astype(float)  # the teeth
+    assert (lit[:, 0] - lit[:, 2]).mean() > 70, "red well above blue: yellow, not off-white (R - B 28)"
+
+
 def test_a_blurred_photo_gets_teeth_as_blurred(face):
     """A small face scaled up is soft; teeth drawn sharp on it stood out (hard set, a 75 px gray face)."""
     soft = cv2.GaussianBlur(face.image, (0, 0), 2.5)
