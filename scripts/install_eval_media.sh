@@ -5,8 +5,8 @@
 # install_videos.sh takes) and photos/ (OpenCV's documentation photos and KPhotoAlbum's demo photos, for the
 # hard-photo set of edge_vasa/evaluation/hard_photos.py). scripts/watermark_eval.py --fresh scores the
 # watermark on faces/ and videos/ after its threshold was fixed on other clips; scripts/liveliness_eval.py
-# --set hard and tests/evaluation/test_hard_photos.py use photos/ and faces/. Not part of install.sh:
-# opencv-doc is a 96 MB download used only by these.
+# --set hard and tests/evaluation/test_hard_photos.py use photos/ and faces/. install.sh runs it (opencv-doc
+# is a 96 MB download, about 10 s here); those tests skip where it has not run.
 set -euo pipefail
 dest="${EDGE_VASA_FRESH:-${XDG_DATA_HOME:-$HOME/.local/share}/edge-vasa/fresh}"
 mkdir -p "$dest/faces" "$dest/videos" "$dest/photos"
