@@ -48,6 +48,8 @@ MIN_IRIS_CONTRAST = 15.0  # gray levels between the opening and its darkest disc
 # (sunglasses, shadow, a blurred tiny face) and its iris stays where the photo has it
 LID_MARGIN = 0.04  # of the eye width: how far above the landmarks' lid line the lid's own skin starts
 LASH_REACH = (0.064, 0.2)  # of the eye width: the least and the most the photo's lash line may reach
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+TONE_BINS = 8  # depths in the eye opening at which the two sides' sclera tones are compared
 LASH_CONTRAST = 12.0  # gray levels below the skin around it: a pixel of the photo's lash line
 
 
@@ -60,9 +62,12 @@ def lid_curves(eye: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class Eye:
     """One eye of one identity: the photo's eye, ready to be redrawn with any gaze and lid closure."""
 
-    def __init__(self, image: np.ndarray, eye: np.ndarray, brow: np.ndarray):
+    def __init__(self, image: np.ndarray, eye: np.ndarray, brow: np.ndarray, soften: float = 0.0):
         """IMAGE: the aligned photo crop; EYE: its six landmarks of this eye; BROW: the five of its brow,
-        which bounds the photo's lash line: a dark band further up is the brow or its shadow."""
+        which bounds the photo's lash line: a dark band further up is the brow or its shadow; SOFTEN: the
+        Gaussian sigma (px) that blurs a sharp edge as much as the photo's are blurred, for the opening's
+        edge (on a small face scaled up, a sharp one outlined the moved eye like a cut-out lens)."""
+        self.soften = soften
         self.eye = np.asarray(eye, np.float64)
         self.width = float(np.linalg.norm(self.eye[3] - self.eye[0]))
         w = self.width
@@ -78,6 +83,12 @@ class Eye:
         upper, lower = lid_curves(self.eye)
         self.opening = poly_mask((h, wd), np.concatenate([upper, lower[::-1]]), self.origin)
         self.iris_centre = self._find_iris(upper, lower)
+        columns = np.arange(wd) + self.origin[0]
+        self.lid_top = (column_y(upper, columns) - self.origin[1]).astype(np.float32)  # per patch column
+        self.lid_span = np.maximum(column_y(lower, columns) - self.origin[1] - self.lid_top, 1.0)
+        # per patch pixel, how far down the photo's opening it lies: 0 at the upper lid line, 1 at the lower
+        self.depth = (np.arange(h, dtype=np.float32)[:, None] - self.lid_top[None]) / self.lid_span[None]
+        self.sclera_tone = self._sclera_tone()
         self.skin, self.lid_room, self.lash_reach, self.lash = self._lid_skin()
         middle = self.lash_reach[
             np.abs(np.arange(len(self.lash_reach)) + self.origin[0] - self.eye[[0, 3], 0].mean())
@@ -116,11 +127,15 @@ class Eye:
         self.visible = contrast >= MIN_IRIS_CONTRAST
         return np.asarray(centre, np.float64)
 
-    def _look(self, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Remap grids that move the iris by SHIFT (x, y pixels) inside the eye: the iris band is carried
-        rigidly and the sclera on either side stretches or shrinks to fill, so the vacated side shows the
-        photo's own sclera, shading and all (a flat fill shows as a grey patch on shadowed or small eyes).
-        The crop is aligned on the eyes, so the image axes are the eye's to a few degrees."""
+    def _look(self, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """Remap grids that move the iris by SHIFT (x, y pixels) inside the eye, and the sideways move the
+        corners allow: the iris band is carried rigidly and the sclera on either side stretches or shrinks to
+        fill, so the vacated side shows the photo's own sclera, shading and all (a flat fill shows as a grey
+        patch on shadowed or small eyes). The sclera follows the lids: each column of the opening is filled
+        from the source column's opening, top to top and bottom to bottom. Stretched straight across, a
+        strip by a corner, where the lids close in, brought the skin above the lid and the lash line into
+        the middle of the opening (a brown flap across the eval face cruise's sclera). The crop is aligned
+        on the eyes, so the image axes are the eye's to a few degrees."""
         h, w = self.opening.shape
         c, r = self.iris_centre - self.origin, self.radius
         left, right = self.eye[[0, 3], 0] - self.origin[0]
@@ -136,16 +151,69 @@ class Eye:
         dy = float(np.clip(shift[1], -r, r))
         ys = np.arange(h, dtype=np.float32)
         map_y = np.interp(ys, [top, c[1] + dy - r, c[1] + dy + r, bottom], [top, c[1] - r, c[1] + r, bottom])
+        upper, span = self.lid_top, self.lid_span
+        src_upper, src_span = np.interp(map_x, xs, upper), np.interp(map_x, xs, span)
+        # rigid in the iris's middle, following the lids from its edges out (a rigid band beyond the iris
+        # took the skin above a corner's lid into the opening)
+        follow = np.clip((np.abs(xs - (c[0] + dx)) - 0.6 * r) / (0.4 * r), 0, 1).astype(np.float32)
+        lidded = src_upper[None] + (map_y[:, None] - upper[None]) * (src_span / span)[None]
+        map_y2 = map_y[:, None] + follow[None] * (lidded - map_y[:, None])
         return (
             np.broadcast_to(map_x[None].astype(np.float32), (h, w)),
-            np.broadcast_to(map_y[:, None].astype(np.float32), (h, w)),
+            np.ascontiguousarray(map_y2, dtype=np.float32),
+            dx,
         )
+
+    def _sclera_tone(self) -> np.ndarray:
+        """Once per identity: the mean RGB of the opening left of the iris band and right of it, by depth in
+        the opening (TONE_BINS from the upper lid line to the lower), (2, TONE_BINS, 3). Taken by depth, not
+        by row, the lash shadow under the upper lid is compared with the lash shadow on the other side."""
+        xs = np.arange(self.opening.shape[1])
+        c, r = self.iris_centre[0] - self.origin[0], self.radius
+        bins = np.clip((self.depth * TONE_BINS).astype(int), 0, TONE_BINS - 1)
+        smooth = np.array([0.25, 0.5, 0.25])  # neighbouring depths lend a sparse bin theirs
+        tone = []
+        for side in (xs < c - r, xs > c + r):
+            mask = (self.opening > 0.5) & side[None]
+            sums = [
+                np.bincount(bins[mask], weights, TONE_BINS)
+                for weights in (np.ones(mask.sum()), *(self.patch[..., k][mask] for k in range(3)))
+            ]
+            count, *total = (np.convolve(v, smooth, "same") for v in sums)
+            tone.append(np.stack(total, 1) / np.maximum(count, 1e-3)[:, None])
+        return np.stack(tone).astype(np.float32)
+
+    def _lift_vacated(self, rgb: np.ndarray, dx: float) -> np.ndarray:
+        """The side the iris left, lit toward the other side's sclera at the same depth in the opening (never
+        darkened). The stretch fills it from the photo's strip between iris and corner; on a squint or a
+        smile that strip is the corner's shadow, and three times as wide it read as a grey or brown band
+        across the eye (the hard set's teeth_edge_bottom, the eval face cruise). The lift grows with the
+        share of the side that is new (none at dx = 0, where the eye is the photo's; full at half) and fades
+        in over the iris's radius beyond its edge, where the photo's limbus is."""
+        c, r = self.iris_centre[0] - self.origin[0], self.radius
+        corners = self.eye[[0, 3], 0] - self.origin[0]
+        vacated, kept = (0, 1) if dx > 0 else (1, 0)
+        strip = abs(c - corners[vacated]) - r  # the photo's strip on the vacated side, now |dx| wider
+        if abs(dx) < 0.5 or strip <= 0:
+            return rgb
+        xs = np.arange(rgb.shape[1], dtype=np.float32)
+        lift = self.sclera_tone[kept] - self.sclera_tone[vacated]  # (TONE_BINS, 3)
+        lift *= np.clip(lift @ LUMA / 10.0, 0, 1)[:, None]  # only where the kept side is lighter
+        at = np.clip(self.depth * TONE_BINS - 0.5, 0, TONE_BINS - 1)  # between the bins' middles, no steps
+        lo = np.floor(at).astype(int)
+        hi, t = np.minimum(lo + 1, TONE_BINS - 1), (at - lo)[..., None]
+        offset = lift[lo] * (1 - t) + lift[hi] * t
+        from_iris = (c + dx - xs) * np.sign(dx) - r  # pixels out from the moved iris's edge
+        weight = min(1.0, 2 * abs(dx) / (strip + abs(dx))) * np.clip(from_iris / r, 0, 1)
+        return np.clip(rgb + weight[None, :, None] * offset, 0, 255)
 
     def sprite(self, blink: float, gaze: tuple[float, float], eye_open: np.ndarray) -> tuple[np.ndarray, ...]:
         """The eye in photo-crop coordinates for lid closure BLINK (0..1), GAZE (x, y) in -1..1, and the
         eye's open landmarks EYE_OPEN there (expression may move them): (rgb, alpha) patch-sized."""
         upper, lower = lid_curves(eye_open)
         opening = poly_mask(self.opening.shape, np.concatenate([upper, lower[::-1]]), self.origin)
+        if self.soften > 0.3:
+            opening = cv2.GaussianBlur(opening, (0, 0), self.soften)
         ax = (eye_open[3] - eye_open[0]) / max(np.linalg.norm(eye_open[3] - eye_open[0]), 1e-6)
         down = np.array([-ax[1], ax[0]])
         shift = np.zeros(2)
@@ -158,8 +226,9 @@ class Eye:
         if np.abs(shift).max() < 1e-3:
             rgb = self.patch.copy()
         else:
-            map_x, map_y = self._look(shift)
+            map_x, map_y, dx = self._look(shift)
             rgb = cv2.remap(self.patch, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+            rgb = self._lift_vacated(rgb, dx)
         if blink > 0.02:
             return self._close_lids(rgb, opening, upper, lower, blink)
         return rgb, opening

@@ -62,10 +62,13 @@ class FaceLayers:
     def __init__(self, image: np.ndarray, landmarks: np.ndarray):
         self.geometry = FaceGeometry.from_landmarks(landmarks, image.shape[0])
         lm = np.asarray(landmarks, np.float64)
-        self.eyes = [Eye(image, lm[eye], lm[brow]) for eye, brow in ((EYE_R, BROW_R), (EYE_L, BROW_L))]
-        # the teeth as sharp as the photo, not sharper. The lids' lash line stays crisp: blurred to match,
-        # MediaPipe saw blinks on blurred faces fall less (75 px gray face: EAR fall 0.67 -> 0.40)
+        # the teeth and the eye opening's edge as sharp as the photo, not sharper. The lids' lash line stays
+        # crisp: blurred to match, MediaPipe saw blinks on blurred faces fall less (75 px gray face: EAR
+        # fall 0.67 -> 0.40)
         soften = float(np.sqrt(max(photo_blur(image, lm) ** 2 - SHARP_EDGE**2, 0.0)))
+        self.eyes = [
+            Eye(image, lm[eye], lm[brow], soften) for eye, brow in ((EYE_R, BROW_R), (EYE_L, BROW_L))
+        ]
         self.mouth = Mouth(image, lm, self.geometry.iod_pixels, soften)
 
     def compose(self, frame: np.ndarray, motion: np.ndarray) -> np.ndarray:
