@@ -144,8 +144,11 @@ class Eye:
         # past a corner the sclera there is gone and the iris runs on under the lids (the opening hides it)
         outer = (min(left, c[0] + dx - r - 1), max(right, c[0] + dx + r + 1))
         xs = np.arange(w, dtype=np.float32)
+        far = float(w)  # beyond the corners the patch stays where it is (a soft edge shows a little of it)
         map_x = np.interp(
-            xs, [outer[0], c[0] + dx - r, c[0] + dx + r, outer[1]], [left, c[0] - r, c[0] + r, right]
+            xs,
+            [outer[0] - far, outer[0], c[0] + dx - r, c[0] + dx + r, outer[1], outer[1] + far],
+            [left - far, left, c[0] - r, c[0] + r, right, right + far],
         )
         top, bottom = c[1] - 2 * r, c[1] + 2 * r
         dy = float(np.clip(shift[1], -r, r))
@@ -156,7 +159,10 @@ class Eye:
         # rigid in the iris's middle, following the lids from its edges out (a rigid band beyond the iris
         # took the skin above a corner's lid into the opening)
         follow = np.clip((np.abs(xs - (c[0] + dx)) - 0.6 * r) / (0.4 * r), 0, 1).astype(np.float32)
-        lidded = src_upper[None] + (map_y[:, None] - upper[None]) * (src_span / span)[None]
+        inset = np.minimum(1.0, 0.25 * src_span)  # the source's anti-aliased lid edge, not magnified
+        lidded = (
+            src_upper[None] + inset + (map_y[:, None] - upper[None]) * ((src_span - 2 * inset) / span)[None]
+        )
         map_y2 = map_y[:, None] + follow[None] * (lidded - map_y[:, None])
         return (
             np.broadcast_to(map_x[None].astype(np.float32), (h, w)),

@@ -12,7 +12,7 @@ from edge_vasa.core import motion as M
 from edge_vasa.core.face import prepare_face
 from edge_vasa.core.motion import FaceGeometry, motion_to_landmarks
 from edge_vasa.pipeline.eyes import Eye, lid_curves
-from edge_vasa.pipeline.face_layers import LayeredRenderer, edge_blur, photo_blur
+from edge_vasa.pipeline.face_layers import FaceLayers, LayeredRenderer, edge_blur, photo_blur
 
 
 class StillPhoto:
@@ -109,6 +109,45 @@ def test_the_iris_fit_is_not_drawn_into_a_shadowed_corner():
     sprite = synthetic_eye(0.0, 0.19, shadow_from=0.19)
     assert abs(sprite.iris_centre[0] - 256) < 0.05 * sprite.width
     assert sprite.radius <= 0.21 * sprite.width
+
+
+def vacated_side(sprite: Eye, gaze: float) -> np.ndarray:
+    """The RGB pixels of the opening that gaze GAZE (x) leaves bare, from a radius beyond the moved iris's
+    edge to the far corner."""
+    rgb, alpha = sprite.sprite(0.0, (gaze, 0.0), EYE_40PX)
+    xs = np.arange(rgb.shape[1]) + sprite.origin[0]
+    iris = 256 + gaze * 0.32 * sprite.width  # GAZE_TRAVEL from the middle
+    beyond = (xs - iris) * -np.sign(gaze) > 2 * sprite.radius
+    return rgb[(alpha > 0.9) & beyond[None]]
+
+
+def test_the_sclera_the_iris_leaves_shows_no_skin_from_beside_the_lids():
+    """Gaze -1 leaves the right of the opening bare, filled from the narrow strip by the right corner.
+    Stretched straight across, that strip brought the skin above and below the lids into the opening (9 % of
+    the bare pixels skin-coloured); filled column by column from lid to lid, none."""
+    bare = vacated_side(synthetic_eye(0.0, 0.2), -1.0)
+    skin = (bare[:, 0] - bare[:, 2] > 30).mean()
+    assert len(bare) > 50 and skin < 0.01
+
+
+def test_a_shadowed_corner_is_not_stretched_across_the_eye():
+    """A smiling eye whose sclera right of the iris is in shadow (gray 107): looking left, the bare right
+    side was that shadow stretched three times as wide (a gray band across the eye); it takes the lit
+    side's tone now."""
+    bare = vacated_side(synthetic_eye(0.0, 0.19, shadow_from=0.19), -1.0)
+    assert bare.mean() > 200
+
+
+def test_on_a_blurred_photo_the_moved_eye_has_no_sharp_outline(face):
+    """A face as blurred as a small one scaled up: the opening's edge is as soft as the photo's (a sharp one
+    outlined the moved eye like a cut-out lens)."""
+
+    def edge_pixels(image: np.ndarray) -> int:
+        eye = FaceLayers(image, face.landmarks).eyes[0]
+        _, alpha = eye.sprite(0.0, (1.0, 0.0), face.landmarks[36:42])
+        return int(((alpha > 0.05) & (alpha < 0.95)).sum())
+
+    assert edge_pixels(cv2.GaussianBlur(face.image, (0, 0), 3.0)) > 2 * edge_pixels(face.image)
 
 
 def test_blink_hides_the_iris_under_an_opaque_lid(face, layered):
