@@ -68,16 +68,16 @@ def lip_colour(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     return image[lips > 0].astype(np.float32).mean(0) if lips.any() else np.array([170.0, 100.0, 100.0])
 
 
-def own_teeth(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+def own_teeth(image: np.ndarray, landmarks: np.ndarray, lip: np.ndarray) -> np.ndarray | None:
     """The colour of the photo's own teeth where its lips part over them (a smile showing teeth): the lit
     ones (85th percentile of luma) among the pixels inside the inner lip line at least OWN_TEETH brighter
-    than the lips; None where fewer than OWN_TEETH_PIXELS are. Drawn in a fixed off-white, the teeth of a
-    smile whose own teeth are yellower showed as a second row under the photo's (cruise)."""
+    than the lips (of colour LIP); None where fewer than OWN_TEETH_PIXELS are. Drawn in a fixed off-white,
+    the teeth of a smile whose own teeth are yellower showed as a second row under the photo's (cruise)."""
     inner = np.zeros(image.shape[:2], np.uint8)
     cv2.fillPoly(inner, [np.round(landmarks[60:68]).astype(np.int32)], 1)
     pixels = image[inner > 0].reshape(-1, 3).astype(np.float32)
     luma = pixels @ LUMA
-    bright = pixels[luma >= float(lip_colour(image, landmarks) @ LUMA) + OWN_TEETH]
+    bright = pixels[luma >= float(lip @ LUMA) + OWN_TEETH]
     if len(bright) < OWN_TEETH_PIXELS:
         return None
     lit = bright @ LUMA
@@ -85,12 +85,11 @@ def own_teeth(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
 
 
 def palette(
-    image: np.ndarray, landmarks: np.ndarray, teeth: np.ndarray | None = None
+    image: np.ndarray, landmarks: np.ndarray, lip: np.ndarray, teeth: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:
-    """Mouth colours matched to the photo: cavity and tongue from its lip colour, brightness and saturation;
-    the teeth TEETH (the photo's own, where they show) or an off-white matched the same way."""
+    """Mouth colours matched to the photo: cavity and tongue from its lip colour LIP, brightness and
+    saturation; the teeth TEETH (the photo's own, where they show) or an off-white matched the same way."""
     img = image.astype(np.float32)
-    lip = lip_colour(img, landmarks)
     face = img[
         int(landmarks[29, 1]) - 4 : int(landmarks[29, 1]) + 4,
         int(landmarks[29, 0]) - 4 : int(landmarks[29, 0]) + 4,
@@ -120,13 +119,14 @@ class Mouth:
 
     def __init__(self, image: np.ndarray, landmarks: np.ndarray, iod: float, soften: float = 0.0):
         """SOFTEN: how much blurrier than a sharp photo this one is (Gaussian sigma, px): the teeth match."""
-        teeth = own_teeth(image, landmarks)
-        self.colours, self.iod = palette(image, landmarks, teeth), iod
+        lip = lip_colour(image, landmarks)
+        teeth = own_teeth(image, landmarks, lip)
+        self.colours, self.iod = palette(image, landmarks, lip, teeth), iod
         # a smile showing its teeth shows them from its upper lip most of the way to its lower one
         photo_gap = float(np.linalg.norm(landmarks[66] - landmarks[62]))
         own_show = min(0.8 * photo_gap, 0.95 * UPPER_ARCH[:, 2].max() * iod) if teeth is not None else 0.0
         self.upper_show = max(UPPER_SHOW * iod, own_show)  # no deeper than the teeth are tall
-        self.own = float(np.linalg.norm(landmarks[66] - landmarks[62])) >= OWN_INTERIOR * iod
+        self.own = photo_gap >= OWN_INTERIOR * iod
         self.soften = soften
 
     def draw(self, frame: np.ndarray, lm: np.ndarray, rest: np.ndarray) -> None:
