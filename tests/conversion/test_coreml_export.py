@@ -27,6 +27,11 @@ CASES = [(name, precision) for name in NETWORKS for precision in PRECISIONS]
 DEQUANTIZE_OPS = ("constexpr_affine_dequantize", "constexpr_blockwise_shift_scale")
 
 
+# the tests of `exported` (every shipped network converted twice, about a minute on 2 cores) run in CI; the
+# quick loop (-m "not slow") keeps the tiny model's round trip
+shipped = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """Every shipped network at fp16 and int8, converted once (about a minute on 2 cores)."""
@@ -59,6 +64,7 @@ def _ops(spec) -> list[str]:
     ]
 
 
+@shipped
 @pytest.mark.parametrize(("name", "precision"), CASES)
 def test_saved_package_is_the_ml_program_its_manifest_describes(exported, name, precision):
     package = exported[name, precision]
@@ -80,6 +86,7 @@ def test_saved_package_is_the_ml_program_its_manifest_describes(exported, name, 
         assert manifest["parity"]["validated"] == "spec"
 
 
+@shipped
 def test_inputs_keep_the_networks_names_with_emotion_as_a_1_element_int32(exported):
     """Core ML has no 0-d or int64 inputs: the runtime feeds the emotion index as np.array([i], np.int32)."""
     manifest = artifacts.verify_artifact(exported["motion_step", "fp16"])
@@ -90,6 +97,7 @@ def test_inputs_keep_the_networks_names_with_emotion_as_a_1_element_int32(export
     assert decoder["outputs"] == {"frame": {"shape": [1, 3, 512, 512], "dtype": "float32"}}
 
 
+@shipped
 @pytest.mark.parametrize("name", list(NETWORKS))
 def test_int8_weights_are_quantized_and_the_package_is_smaller(exported, name):
     int8, fp16 = (exported[name, p] for p in ("int8", "fp16"))
@@ -102,6 +110,7 @@ def test_int8_weights_are_quantized_and_the_package_is_smaller(exported, name):
     assert manifest["fp16_size_bytes"] == size["fp16"]
 
 
+@shipped
 def test_a_flipped_byte_in_the_weights_is_refused(exported, tmp_path):
     import shutil
 
@@ -118,6 +127,7 @@ def test_a_flipped_byte_in_the_weights_is_refused(exported, tmp_path):
         artifacts.verify_artifact(copy)
 
 
+@shipped
 @pytest.mark.skipif(platform.system() != "Darwin", reason="Core ML prediction runs only on macOS")
 @pytest.mark.parametrize(("name", "precision"), CASES)
 def test_prediction_matches_pytorch(exported, name, precision):
