@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -27,6 +28,9 @@ from edge_vasa.core.errors import EdgeVasaError
 ray = pytest.importorskip("ray")
 pytest.importorskip("torch")
 import psutil  # noqa: E402  (Ray's own dependency: there whenever Ray is)
+
+# the `ray` CLI of this interpreter's environment: CI runs the venv's python without the venv on its PATH
+RAY_CLI = str(Path(sys.executable).with_name("ray"))
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +199,7 @@ def two_nodes(tmp_path, private_cache):
             folders.append(tmp_path / name)
             folders[-1].mkdir()
             temps.append(tempfile.mkdtemp(prefix="ray-"))  # short: Ray's socket paths must fit 107 characters
-            cmd = ["ray", "start", *args, "--node-ip-address=127.0.0.1", "--num-cpus=1"]
+            cmd = [RAY_CLI, "start", *args, "--node-ip-address=127.0.0.1", "--num-cpus=1"]
             cmd.append(f"--temp-dir={temps[-1]}")
             start = subprocess.Popen(
                 cmd,
