@@ -29,7 +29,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge_vasa.pipeline.shapes import column_y, poly_mask, smooth_curve
+from edge_vasa.pipeline.shapes import LUMA, column_y, poly_mask, smooth_curve
 
 IRIS_RADIUS = 0.21  # of the eye width (corner to corner): iris ~11.7 mm in a ~28 mm wide opening; the
 # fit tries 0.18-0.27 around it
@@ -48,7 +48,6 @@ MIN_IRIS_CONTRAST = 15.0  # gray levels between the opening and its darkest disc
 # (sunglasses, shadow, a blurred tiny face) and its iris stays where the photo has it
 LID_MARGIN = 0.04  # of the eye width: how far above the landmarks' lid line the lid's own skin starts
 LASH_REACH = (0.064, 0.2)  # of the eye width: the least and the most the photo's lash line may reach
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 TONE_BINS = 8  # depths in the eye opening at which the two sides' sclera tones are compared
 LASH_CONTRAST = 12.0  # gray levels below the skin around it: a pixel of the photo's lash line
 
@@ -274,7 +273,7 @@ class Eye:
         lashes = (band >= 0) & (band <= reach[None]) & inside[None] & (self.opening < 0.5)
         if lashes.sum() >= 8:  # the photo's own lash colour (mascara, eyeliner, light lashes): its darkest
             pixels = self.patch[lashes]
-            lum = pixels @ np.array([0.299, 0.587, 0.114], np.float32)
+            lum = pixels @ LUMA
             lash = pixels[lum <= np.percentile(lum, 25)].mean(0)
         else:  # none found: dark, but not as black as a pupil
             pixels = self.patch.reshape(-1, 3)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge_vasa.pipeline.shapes import corner_cut, face_box, poly_mask
+from edge_vasa.pipeline.shapes import LUMA, corner_cut, face_box, poly_mask
 
 UPPER_INNER = [60, 61, 62, 63, 64]
 LOWER_INNER = [60, 67, 66, 65, 64]  # both corner 60 -> corner 64
@@ -32,7 +32,6 @@ OWN_INTERIOR = 0.3  # of the IOD: a photo whose lips are this far apart shows it
 # the decoders carry; a drawn interior over them blacked out a laughing child's teeth (held-out hard set)
 UPPER_SHOW = 0.08  # of the IOD: how far the upper teeth reach below the upper lip at rest (a photo that
 # shows its own teeth: 0.8 of its lips' gap, when more, up to nearly the incisors' height)
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 OWN_TEETH = 40.0  # gray levels above the lips' mean: a pixel of the photo's own teeth between its lips
 OWN_TEETH_PIXELS = 30  # fewer such pixels and the drawn teeth keep the default colour
 # (arch share, height) from the middle outward: central incisor, lateral, canine, premolars; heights in IOD

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 SAMPLES = 24  # points per curve: smooth at 512 px, cheap to fill
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # RGB -> brightness (ITU-R BT.601), for colour matching
 
 
 def smooth_curve(points: np.ndarray, samples: int = SAMPLES) -> np.ndarray:

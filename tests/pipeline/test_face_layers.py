@@ -11,7 +11,7 @@ from helpers import motion, polygon_mask
 from edge_vasa.core import motion as M
 from edge_vasa.core.face import prepare_face
 from edge_vasa.core.motion import FaceGeometry, motion_to_landmarks
-from edge_vasa.pipeline.eyes import Eye, lid_curves
+from edge_vasa.pipeline.eyes import GAZE_TRAVEL, Eye, lid_curves
 from edge_vasa.pipeline.face_layers import FaceLayers, LayeredRenderer, edge_blur, photo_blur
 
 
@@ -116,15 +116,15 @@ def vacated_side(sprite: Eye, gaze: float) -> np.ndarray:
     edge to the far corner."""
     rgb, alpha = sprite.sprite(0.0, (gaze, 0.0), EYE_40PX)
     xs = np.arange(rgb.shape[1]) + sprite.origin[0]
-    iris = 256 + gaze * 0.32 * sprite.width  # GAZE_TRAVEL from the middle
+    iris = 256 + gaze * GAZE_TRAVEL[0] * sprite.width
     beyond = (xs - iris) * -np.sign(gaze) > 2 * sprite.radius
     return rgb[(alpha > 0.9) & beyond[None]]
 
 
 def test_the_sclera_the_iris_leaves_shows_no_skin_from_beside_the_lids():
     """Gaze -1 leaves the right of the opening bare, filled from the narrow strip by the right corner.
-    Stretched straight across, that strip brought the skin above and below the lids into the opening (9 % of
-    the bare pixels skin-coloured); filled column by column from lid to lid, none."""
+    Stretched straight across, that strip brought the skin above and below the lids into the opening (40 %
+    of the bare pixels skin-coloured); filled column by column from lid to lid, none."""
     bare = vacated_side(synthetic_eye(0.0, 0.2), -1.0)
     skin = (bare[:, 0] - bare[:, 2] > 30).mean()
     assert len(bare) > 50 and skin < 0.01
