@@ -26,7 +26,7 @@ for f in 230501201_1.jpg 227943776_1.jpg Template_Matching_Original_Image.jpg; d
   cp "$data/opencv4/html/$f" "$dest/photos/opencv__$f"
 done
 dpkg -x kphotoalbum_*.deb deb
-for f in bar55.jpg jesper.jpg jesper_2.jpg new_wave_2.jpg anne_helene.jpg; do
+for f in bar55.jpg jesper.jpg jesper_2.jpg new_wave_2.jpg anne_helene.jpg qt-logo.jpg; do
   cp "deb/usr/share/kphotoalbum/demo/$f" "$dest/photos/kphotoalbum__$f"
 done
 echo "fresh evaluation set in $dest: $(ls "$dest/faces" | wc -l) faces, $(ls "$dest/photos" | wc -l) photos," \

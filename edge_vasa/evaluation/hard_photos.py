@@ -59,6 +59,12 @@ HARD_PHOTOS = (
         scale=2,
     ),
     HardPhoto(
+        "glasses_smile",
+        "photos/kphotoalbum__qt-logo.jpg",
+        (620, 110),
+        "clear glasses over eyes narrowed by a broad smile showing teeth, hair cut by the top edge",
+    ),
+    HardPhoto(
         "turned_40",
         "faces/dlib__2008_002079.jpg",
         (60, 210),
