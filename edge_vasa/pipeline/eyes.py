@@ -163,6 +163,11 @@ class Eye:
             src_upper[None] + inset + (map_y[:, None] - upper[None]) * ((src_span - 2 * inset) / span)[None]
         )
         map_y2 = map_y[:, None] + follow[None] * (lidded - map_y[:, None])
+        # inside the opening, never the photo's lids: the rigid middle carried the lid that covers the top
+        # of a squinting eye's iris to where the opening is taller, a dark wedge above the moved iris
+        inside = (ys[:, None] >= upper[None]) & (ys[:, None] <= (upper + span)[None])
+        held = np.clip(map_y2, (src_upper + inset)[None], (src_upper + src_span - inset)[None])
+        map_y2 = np.where(inside, held, map_y2)
         return (
             np.broadcast_to(map_x[None].astype(np.float32), (h, w)),
             np.ascontiguousarray(map_y2, dtype=np.float32),
@@ -170,23 +175,24 @@ class Eye:
         )
 
     def _sclera_tone(self) -> np.ndarray:
-        """Once per identity: the mean RGB of the opening left of the iris band and right of it, by depth in
-        the opening (TONE_BINS from the upper lid line to the lower), (2, TONE_BINS, 3). Taken by depth, not
-        by row, the lash shadow under the upper lid is compared with the lash shadow on the other side."""
+        """Once per identity: the RGB of the opening left of the iris band and right of it, by depth in the
+        opening (TONE_BINS from the upper lid line to the lower), (2, TONE_BINS, 3): the mean of the lighter
+        half of each bin's pixels, the sclera's share. Taken by depth, not by row, the lash shadow under the
+        upper lid is compared with the lash shadow on the other side. The mean of all of them took in the
+        lids' skin and lashes, and lit the vacated side pink (the eval face cruise, a smiling squint)."""
         xs = np.arange(self.opening.shape[1])
         c, r = self.iris_centre[0] - self.origin[0], self.radius
         bins = np.clip((self.depth * TONE_BINS).astype(int), 0, TONE_BINS - 1)
-        smooth = np.array([0.25, 0.5, 0.25])  # neighbouring depths lend a sparse bin theirs
-        tone = []
-        for side in (xs < c - r, xs > c + r):
-            mask = (self.opening > 0.5) & side[None]
-            sums = [
-                np.bincount(bins[mask], weights, TONE_BINS)
-                for weights in (np.ones(mask.sum()), *(self.patch[..., k][mask] for k in range(3)))
-            ]
-            count, *total = (np.convolve(v, smooth, "same") for v in sums)
-            tone.append(np.stack(total, 1) / np.maximum(count, 1e-3)[:, None])
-        return np.stack(tone).astype(np.float32)
+        luma = self.patch @ LUMA
+        tone = np.zeros((2, TONE_BINS, 3), np.float32)
+        for k, side in enumerate((xs < c - r, xs > c + r)):
+            inside = (self.opening > 0.5) & side[None]
+            for b in range(TONE_BINS):
+                near = inside & (np.abs(bins - b) <= 1)  # neighbouring depths lend a sparse bin theirs
+                if near.any():
+                    light = near & (luma >= np.median(luma[near]))
+                    tone[k, b] = self.patch[light].mean(0)
+        return tone
 
     def _lift_vacated(self, rgb: np.ndarray, dx: float) -> np.ndarray:
         """The side the iris left, lit toward the other side's sclera at the same depth in the opening (never

@@ -63,7 +63,7 @@ EYE_40PX = np.array([[236, 250], [249, 244], [263, 244], [276, 250], [263, 256],
 BROW_40PX = np.array([[232, 226], [244, 222], [256, 221], [268, 222], [280, 226]], np.float64)
 
 
-def synthetic_eye(iris_x: float, iris_radius: float, shadow_from: float | None = None) -> Eye:
+def shaded_eye_image(iris_x: float, iris_radius: float, shadow_from: float | None = None) -> np.ndarray:
     """A 40 px eye (as a 512 crop has them) on skin: white sclera, a dark iris of IRIS_RADIUS eye widths at
     IRIS_X eye widths from the middle, and, from SHADOW_FROM eye widths on to the right corner, the sclera in
     shadow (a smiling eye's lashes and cheek)."""
@@ -74,7 +74,12 @@ def synthetic_eye(iris_x: float, iris_radius: float, shadow_from: float | None =
         shadow[:, round(256 + 40 * shadow_from) :] = True
         image[shadow & polygon_mask(EYE_40PX)] = (120, 105, 100)
     cv2.circle(image, (round(256 + 40 * iris_x), 250), round(40 * iris_radius), (40, 30, 20), -1)
-    return Eye(image, EYE_40PX, BROW_40PX)
+    return image
+
+
+def synthetic_eye(iris_x: float, iris_radius: float, shadow_from: float | None = None) -> Eye:
+    """The Eye of shaded_eye_image's photo."""
+    return Eye(shaded_eye_image(iris_x, iris_radius, shadow_from), EYE_40PX, BROW_40PX)
 
 
 def iris_left_edge(sprite: Eye, gaze: float) -> int:
@@ -136,6 +141,36 @@ def test_a_shadowed_corner_is_not_stretched_across_the_eye():
     side's tone now."""
     bare = vacated_side(synthetic_eye(0.0, 0.19, shadow_from=0.19), -1.0)
     assert bare.mean() > 200
+
+
+def test_the_lit_side_lends_its_sclera_not_the_pink_corner_beside_it():
+    """As above, with the lit side's corner pink (the caruncle, lid skin inside the landmarks' line): the
+    bare side takes the sclera's white. Lit toward the lit side's mean, it turned pink (R - B 23; the eval
+    face cruise)."""
+    corner = np.zeros((512, 512), bool)
+    corner[:, : round(256 - 0.3 * 40)] = True
+    image = shaded_eye_image(0.0, 0.19, shadow_from=0.19)
+    image[corner & polygon_mask(EYE_40PX)] = (225, 160, 160)
+    bare = vacated_side(Eye(image, EYE_40PX, BROW_40PX), -1.0)
+    assert np.median(bare[:, 0] - bare[:, 2]) < 10
+
+
+def test_a_squinting_eye_moved_toward_its_middle_shows_no_lid_inside_the_opening():
+    """An arched eye whose iris sits a quarter of its width right of the middle, its top under the lid.
+    Turned halfway left, the iris comes to where the opening is taller; carried rigidly, it brought the lid
+    above it down into the opening (45 skin pixels over the iris, a dark wedge on the hard set's
+    glasses_smile); the iris's top now reaches up to the lid instead (at most a few anti-aliased pixels)."""
+    eye = np.array([[236, 252], [249, 241], [263, 241], [276, 252], [263, 258], [249, 258]], np.float64)
+    upper, lower = lid_curves(eye)
+    opening = polygon_mask(np.concatenate([upper, lower[::-1]]))
+    iris = np.zeros((512, 512), np.uint8)
+    cv2.circle(iris, (266, 250), 8, 1, -1)
+    image = np.full((512, 512, 3), (200, 160, 140), np.uint8)
+    image[opening] = (235, 235, 235)
+    image[opening & (iris > 0)] = (40, 30, 20)
+    rgb, alpha = Eye(image, eye, BROW_40PX).sprite(0.0, (-0.5, 0.0), eye)
+    skin = (alpha > 0.9) & (rgb[..., 0] - rgb[..., 2] > 30)
+    assert skin.sum() <= 5
 
 
 def test_on_a_blurred_photo_the_moved_eye_has_no_sharp_outline(face):
