@@ -208,9 +208,11 @@ def test_a_late_chunk_is_skipped_and_a_due_one_written_on_time(alsa_devices):
     sink._write(np.zeros(640, np.float32), now - 1.0)  # a second late: all of it skipped
     assert sink.skipped == 640 and not sink.stream.writes
     sink._write(np.zeros(640, np.float32), now)  # due at now + 0.1, written 0.01 s before
-    times = [t - now for t, _ in sink.stream.writes]
-    assert len(times) == 4 and times[0] == pytest.approx(0.09, abs=0.01)
-    assert np.diff(times) == pytest.approx([0.01, 0.01, 0.01], abs=0.005)
+    times = np.array([t - now for t, _ in sink.stream.writes])
+    due = 0.09 + 0.01 * np.arange(4)  # each 10 ms chunk 10 ms before it plays
+    # never early (written ahead, audio would drift ahead of the face); late by at most 30 ms, as a machine
+    # under load wakes a sleeping writer (a 5 ms bound failed once beside a MediaPipe run at nice 19)
+    assert len(times) == 4 and (times >= due - 0.002).all() and (times <= due + 0.03).all(), times
 
 
 def test_a_playing_device_is_kept_fed_and_each_chunk_lands_on_time(alsa_devices):
