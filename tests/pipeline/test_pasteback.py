@@ -78,3 +78,25 @@ def test_a_big_photo_is_scaled_down_and_the_crop_area_resized(grace_hopper, hopp
     frame = paste(warp_crop(big, m, CROP_SIZE))
     diff = np.abs(frame.astype(int) - paste.background.astype(int))
     assert diff.mean() < 1.5
+
+
+def test_a_1280x720_photo_keeps_its_size_its_far_pixels_and_a_seam_without_a_step(grace_hopper, face_models):
+    """Issue 20's paste-back check on a 1280x720 photo (Grace Hopper at 1.5x, framed wide): the frame is
+    1280x720, everything outside the crop's footprint is the photo's own pixel, and where the rendered face
+    differs from the photo (here by 40 gray levels everywhere, a strong relight) the difference fades in over
+    the feathered band: no step between neighbouring pixels above a tenth of it (pasted hard: 33 in one)."""
+    tall = cv2.resize(grace_hopper, None, fx=1.5, fy=1.5, interpolation=cv2.INTER_CUBIC)[90:810]
+    photo = cv2.copyMakeBorder(tall, 0, 0, 256, 1280 - 256 - tall.shape[1], cv2.BORDER_REFLECT)
+    m = alignment_transform(detect_landmarks(photo, detect_faces(photo)[0]))
+    paste = PasteBack(photo, m, CROP_SIZE)
+    assert paste.size == (720, 1280)
+    crop = np.minimum(warp_crop(photo, m, CROP_SIZE), 215)
+    frame = paste(crop + 40)
+    outside = np.ones(paste.size, bool)
+    outside[paste.roi] = False
+    assert np.array_equal(frame[outside], photo[outside])
+    rows, cols = paste.roi
+    row = (rows.start + rows.stop) // 2, slice(cols.start - 5, cols.stop + 5)
+    lift = frame[row].astype(int) - paste(crop)[row]  # what the relit face adds, across the whole crop
+    assert lift.max() >= 39  # the relit face shows
+    assert np.abs(np.diff(lift, axis=0)).max() <= 4
