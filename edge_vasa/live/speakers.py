@@ -47,6 +47,8 @@ START_DELAY_S = 0.25  # until the first frames have measured the latency
 MEASURE_FRAMES = 50  # the delay is the median latency of this many recent frames (2 s at 25 FPS)
 HYSTERESIS_S = 0.02  # the delay moves only when the measurement is this far from it
 LATE_S = 0.02  # a chunk this late is skipped
+IDLE_LEAD_S = 0.03  # silence kept queued while nothing is due. One 10 ms chunk per 10 ms wait, as before, let
+# the device run dry whenever the wait woke late (CI's fresh-clone run, 12-04, under a loaded suite)
 REOPEN_S = 1.0  # between attempts to reopen a failed device
 MAX_OFFSET_MS = 2000
 END = object()
@@ -264,7 +266,8 @@ class SpeakerSink(Sink):
                     return
                 self._write(*item)
             except queue.Empty:
-                if self.paced and self.stream is not None and self._queued() < self.capacity / 2 / self.rate:
+                lead = min(IDLE_LEAD_S, self.capacity / 2 / self.rate)  # a small buffer: at most half full
+                while self.paced and self.stream is not None and self._queued() < lead:
                     self._put(np.zeros(CHUNK, np.float32))  # nothing due yet: silence keeps it playing
             except (OSError, ValueError) as e:  # unplugged, busy, refused format
                 self.log(f"{self.name}: output failed ({e}); retrying in {REOPEN_S:g} s")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import json
 import os
+import queue
 import threading
 import time
 from pathlib import Path
@@ -411,3 +412,26 @@ def test_no_virtual_mic_is_one_line_naming_the_command(capsys, monkeypatch, tmp_
     assert_one_error_line(rc, err, "virtual microphone", "pactl load-module")
     rc, _, err = run(capsys, "live", "--serve", "0", "--virtual-mic", "no-such-cable")
     assert_one_error_line(rc, err, "--virtual-mic", "no such output device")
+
+
+def test_a_writer_that_wakes_late_still_keeps_the_device_fed(alsa_devices, monkeypatch):
+    """Each wait for a block wakes 15 ms late (a loaded machine): the silence queued ahead covers it. With one
+    10 ms chunk per wait the device ran dry for part of every cycle (CI saw it empty once)."""
+    sink = fake_sink(alsa_devices, paced=True)
+    sink.paced = True
+
+    def late_get(timeout: float):
+        time.sleep(timeout + 0.015)
+        raise queue.Empty
+
+    monkeypatch.setattr(sink.blocks, "get", late_get)
+    sink._start()
+    try:
+        time.sleep(0.1)
+        levels = []
+        for _ in range(20):
+            levels.append(sink.stream.queued())
+            time.sleep(0.01)
+        assert min(levels) > 0, levels
+    finally:
+        sink.close()
