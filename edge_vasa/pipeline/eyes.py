@@ -165,7 +165,7 @@ class Eye:
         map_y2 = map_y[:, None] + follow[None] * (lidded - map_y[:, None])
         # inside the opening, never the photo's lids: the rigid middle carried the lid that covers the top
         # of a squinting eye's iris to where the opening is taller, a dark wedge above the moved iris
-        inside = (ys[:, None] >= upper[None]) & (ys[:, None] <= (upper + span)[None])
+        inside = (self.depth >= 0) & (self.depth <= 1)
         held = np.clip(map_y2, (src_upper + inset)[None], (src_upper + src_span - inset)[None])
         map_y2 = np.where(inside, held, map_y2)
         return (
